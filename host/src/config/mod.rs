@@ -1,0 +1,11 @@
+//! Operator configuration: one TOML file.
+//!
+//! [`raw`] mirrors the file (serde, `deny_unknown_fields`, human strings such as `"30s"` and
+//! `"10MB"` parsed while deserializing so a bad value names its key and line); [`resolved`]
+//! is what the relay runs on, validated as a whole (password hashes parse, paths make sense).
+
+pub mod raw;
+pub mod resolved;
+pub mod units;
+
+pub use resolved::{Config, ConfigError, DeliveryMode, SmarthostTls, Tenant};

@@ -1,0 +1,241 @@
+//! The config file as written. Every table denies unknown keys so a typo is an error, not a
+//! silently ignored setting. Defaults here are the built-in quickstart.
+
+use super::units::{ByteSize, HumanDuration};
+use ipnet::IpNet;
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    #[serde(default)]
+    pub server: Server,
+    #[serde(default)]
+    pub tls: Tls,
+    #[serde(default)]
+    pub auth: Auth,
+    #[serde(default)]
+    pub spool: Spool,
+    #[serde(default)]
+    pub delivery: Delivery,
+    #[serde(default, rename = "tenant")]
+    pub tenants: Vec<Tenant>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Server {
+    /// Name in the banner, EHLO reply and Received headers.
+    pub hostname: Option<String>,
+    /// Plain listeners (STARTTLS offered).
+    pub listen: Vec<SocketAddr>,
+    /// Implicit-TLS listeners (RFC 8314).
+    pub listen_tls: Vec<SocketAddr>,
+    pub max_connections: usize,
+    pub max_connections_per_ip: usize,
+    pub max_message_size: ByteSize,
+    pub max_recipients: usize,
+    /// `reject` (default) or `normalize` bare CR / LF inside DATA.
+    pub bare_line_endings: BareLineEndings,
+    /// Wait this long before the banner and drop clients that talk first.
+    pub greeting_delay: HumanDuration,
+    pub timeouts: Timeouts,
+}
+
+impl Default for Server {
+    fn default() -> Self {
+        Server {
+            hostname: None,
+            listen: vec!["127.0.0.1:2525".parse().expect("literal address")],
+            listen_tls: vec!["127.0.0.1:4650".parse().expect("literal address")],
+            max_connections: 2000,
+            max_connections_per_ip: 500,
+            max_message_size: ByteSize(25_000_000),
+            max_recipients: 100,
+            bare_line_endings: BareLineEndings::Reject,
+            greeting_delay: HumanDuration(Duration::ZERO),
+            timeouts: Timeouts::default(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BareLineEndings {
+    Reject,
+    Normalize,
+}
+
+/// RFC 5321 §4.5.3.2 server timeouts, plus a cap on a whole session.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Timeouts {
+    pub command: HumanDuration,
+    pub data_block: HumanDuration,
+    pub session: HumanDuration,
+    pub tls_handshake: HumanDuration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Timeouts {
+            command: HumanDuration(Duration::from_secs(300)),
+            data_block: HumanDuration(Duration::from_secs(180)),
+            session: HumanDuration(Duration::from_secs(1800)),
+            tls_handshake: HumanDuration(Duration::from_secs(30)),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Tls {
+    /// PEM certificate chain. Without cert and key a self-signed pair is generated under the
+    /// data directory at first start.
+    pub cert: Option<PathBuf>,
+    pub key: Option<PathBuf>,
+    /// Where the generated self-signed pair lives.
+    #[serde(default = "default_generated_dir")]
+    pub generated_dir: PathBuf,
+}
+
+impl Default for Tls {
+    fn default() -> Self {
+        Tls {
+            cert: None,
+            key: None,
+            generated_dir: default_generated_dir(),
+        }
+    }
+}
+
+fn default_generated_dir() -> PathBuf {
+    PathBuf::from("data/tls")
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Auth {
+    /// Refuse AUTH on connections without TLS.
+    pub require_tls: bool,
+    /// Failed attempts per client IP (or per user) within `failure_window` before a lockout.
+    pub max_failures: u32,
+    pub failure_window: HumanDuration,
+    pub lockout: HumanDuration,
+}
+
+impl Default for Auth {
+    fn default() -> Self {
+        Auth {
+            require_tls: true,
+            max_failures: 5,
+            failure_window: HumanDuration(Duration::from_secs(600)),
+            lockout: HumanDuration(Duration::from_secs(600)),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Spool {
+    pub dir: PathBuf,
+    /// Below this much free disk, MAIL is answered 452 4.3.1.
+    pub min_free_space: ByteSize,
+    /// A spool segment is closed and a new one started past this size.
+    pub segment_size: ByteSize,
+}
+
+impl Default for Spool {
+    fn default() -> Self {
+        Spool {
+            dir: PathBuf::from("data/spool"),
+            min_free_space: ByteSize(100_000_000),
+            segment_size: ByteSize(64_000_000),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Delivery {
+    pub mode: DeliveryModeName,
+    pub maildir: PathBuf,
+    pub smarthost: Option<Smarthost>,
+    /// Delivery workers (and so outbound connections) at once.
+    pub concurrency: usize,
+    /// Waits between attempts; the last one repeats until `max_age`.
+    pub retry: Vec<HumanDuration>,
+    pub max_age: HumanDuration,
+    pub connect_timeout: HumanDuration,
+    pub command_timeout: HumanDuration,
+}
+
+impl Default for Delivery {
+    fn default() -> Self {
+        let secs = |s| HumanDuration(Duration::from_secs(s));
+        Delivery {
+            mode: DeliveryModeName::Local,
+            maildir: PathBuf::from("data/maildir"),
+            smarthost: None,
+            concurrency: 20,
+            retry: vec![secs(60), secs(300), secs(900), secs(3600)],
+            max_age: secs(5 * 86400),
+            connect_timeout: secs(30),
+            command_timeout: secs(300),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DeliveryModeName {
+    Local,
+    Smarthost,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Smarthost {
+    pub host: String,
+    pub port: u16,
+    #[serde(default)]
+    pub tls: TlsPolicy,
+    /// PEM file of CAs trusted for `tls = "required"` (default: the webpki roots).
+    pub ca_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TlsPolicy {
+    /// STARTTLS when offered, certificate not verified (RFC 7435 opportunistic security).
+    #[default]
+    Opportunistic,
+    /// STARTTLS must succeed with a verified certificate, or the message waits.
+    Required,
+    /// Never STARTTLS.
+    None,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Tenant {
+    pub name: String,
+    /// Domains this tenant may use in MAIL FROM (subdomains included).
+    pub sender_domains: Vec<String>,
+    #[serde(default)]
+    pub users: Vec<User>,
+    /// Clients from these networks send as this tenant without AUTH.
+    #[serde(default)]
+    pub trusted_networks: Vec<IpNet>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct User {
+    pub username: String,
+    /// Argon2 PHC string (`sluice hash-password` prints one). Plain passwords are not accepted.
+    pub password_hash: toml::Spanned<String>,
+}

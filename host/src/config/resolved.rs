@@ -1,0 +1,347 @@
+//! The validated configuration the relay runs on.
+
+use super::raw::{self, RawConfig};
+use argon2::password_hash::PasswordHash;
+use ipnet::IpNet;
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+pub use raw::{BareLineEndings, TlsPolicy as SmarthostTls};
+
+/// The built-in quickstart: loopback listeners, spool and Maildir under `./data`, and one demo
+/// tenant (user `demo`, password `demo-password`, sender domain `example.com`).
+pub const QUICKSTART: &str = include_str!("quickstart.toml");
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{origin}: {message}")]
+    Parse { origin: String, message: String },
+    #[error("{origin}: `{key}` (line {line}): {message}")]
+    Invalid {
+        origin: String,
+        key: String,
+        line: usize,
+        message: String,
+    },
+    #[error("{origin}: `{key}`: {message}")]
+    InvalidKey {
+        origin: String,
+        key: String,
+        message: String,
+    },
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub hostname: String,
+    pub listen: Vec<SocketAddr>,
+    pub listen_tls: Vec<SocketAddr>,
+    pub limits: Limits,
+    pub timeouts: Timeouts,
+    pub tls: TlsSource,
+    pub auth: AuthPolicy,
+    pub spool: SpoolConfig,
+    pub delivery: DeliveryConfig,
+    pub tenants: Vec<Arc<Tenant>>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Limits {
+    pub max_connections: usize,
+    pub max_connections_per_ip: usize,
+    pub max_message_size: u64,
+    pub max_recipients: usize,
+    pub bare_line_endings: BareLineEndings,
+    pub greeting_delay: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct Timeouts {
+    pub command: Duration,
+    pub data_block: Duration,
+    pub session: Duration,
+    pub tls_handshake: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub enum TlsSource {
+    Files { cert: PathBuf, key: PathBuf },
+    SelfSigned { dir: PathBuf },
+}
+
+#[derive(Debug, Clone)]
+pub struct AuthPolicy {
+    pub require_tls: bool,
+    pub max_failures: u32,
+    pub failure_window: Duration,
+    pub lockout: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct SpoolConfig {
+    pub dir: PathBuf,
+    pub min_free_space: u64,
+    pub segment_size: u64,
+}
+
+#[derive(Debug, Clone)]
+pub struct DeliveryConfig {
+    pub mode: DeliveryMode,
+    pub concurrency: usize,
+    pub retry: Vec<Duration>,
+    pub max_age: Duration,
+    pub connect_timeout: Duration,
+    pub command_timeout: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub enum DeliveryMode {
+    Local {
+        maildir: PathBuf,
+    },
+    Smarthost {
+        host: String,
+        port: u16,
+        tls: SmarthostTls,
+        ca_file: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug)]
+pub struct Tenant {
+    pub name: String,
+    /// Lower-cased; a domain also covers its subdomains.
+    pub sender_domains: Vec<String>,
+    /// username → argon2 PHC string (validated at load).
+    pub users: HashMap<String, String>,
+    pub trusted_networks: Vec<IpNet>,
+}
+
+impl Tenant {
+    pub fn owns_sender(&self, address: &str) -> bool {
+        let Some((_, domain)) = address.rsplit_once('@') else {
+            return false;
+        };
+        let domain = domain.trim_end_matches('.').to_ascii_lowercase();
+        self.sender_domains.iter().any(|d| {
+            domain == *d
+                || domain
+                    .strip_suffix(d.as_str())
+                    .is_some_and(|p| p.ends_with('.'))
+        })
+    }
+}
+
+impl Config {
+    pub fn quickstart() -> Config {
+        Config::from_toml(QUICKSTART, "built-in quickstart")
+            .expect("the built-in quickstart config is valid")
+    }
+
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        Config::from_toml(&text, &path.display().to_string())
+    }
+
+    pub fn from_toml(text: &str, origin: &str) -> Result<Config, ConfigError> {
+        let raw: RawConfig = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            origin: origin.to_owned(),
+            message: e.to_string().trim_end().to_owned(),
+        })?;
+        Resolver { text, origin }.resolve(raw)
+    }
+
+    /// The tenant whose trusted networks contain `ip`, if any.
+    pub fn trusted_tenant(&self, ip: IpAddr) -> Option<&Arc<Tenant>> {
+        self.tenants
+            .iter()
+            .find(|t| t.trusted_networks.iter().any(|n| n.contains(&ip)))
+    }
+
+    /// The tenant and stored hash for an AUTH username.
+    pub fn user(&self, username: &str) -> Option<(&Arc<Tenant>, &str)> {
+        self.tenants
+            .iter()
+            .find_map(|t| t.users.get(username).map(|h| (t, h.as_str())))
+    }
+}
+
+struct Resolver<'a> {
+    text: &'a str,
+    origin: &'a str,
+}
+
+impl Resolver<'_> {
+    fn invalid(&self, key: String, span: std::ops::Range<usize>, message: String) -> ConfigError {
+        let line = self.text[..span.start.min(self.text.len())]
+            .matches('\n')
+            .count()
+            + 1;
+        ConfigError::Invalid {
+            origin: self.origin.to_owned(),
+            key,
+            line,
+            message,
+        }
+    }
+
+    fn invalid_key(&self, key: &str, message: impl Into<String>) -> ConfigError {
+        ConfigError::InvalidKey {
+            origin: self.origin.to_owned(),
+            key: key.to_owned(),
+            message: message.into(),
+        }
+    }
+
+    fn resolve(&self, raw: RawConfig) -> Result<Config, ConfigError> {
+        let s = raw.server;
+        if s.listen.is_empty() && s.listen_tls.is_empty() {
+            return Err(self.invalid_key("server.listen", "at least one listener is needed"));
+        }
+        if s.max_recipients < 1 {
+            return Err(self.invalid_key(
+                "server.max_recipients",
+                "must be at least 1 (RFC 5321 asks for 100)",
+            ));
+        }
+        if s.max_connections < 1 || s.max_connections_per_ip < 1 {
+            return Err(self.invalid_key(
+                "server.max_connections",
+                "connection limits must be at least 1",
+            ));
+        }
+        let tls = match (raw.tls.cert, raw.tls.key) {
+            (Some(cert), Some(key)) => TlsSource::Files { cert, key },
+            (None, None) => TlsSource::SelfSigned {
+                dir: raw.tls.generated_dir,
+            },
+            _ => return Err(self.invalid_key("tls", "set both `cert` and `key`, or neither")),
+        };
+        let delivery = self.delivery(raw.delivery)?;
+        let mut tenants = Vec::new();
+        let mut seen_users: HashMap<String, String> = HashMap::new();
+        for (i, t) in raw.tenants.into_iter().enumerate() {
+            if t.sender_domains.is_empty() {
+                return Err(self.invalid_key(
+                    &format!("tenant[{i}].sender_domains"),
+                    "list at least one domain",
+                ));
+            }
+            let mut users = HashMap::new();
+            for (j, u) in t.users.into_iter().enumerate() {
+                let key = format!("tenant[{i}].users[{j}].password_hash");
+                let span = u.password_hash.span();
+                let hash = u.password_hash.into_inner();
+                if let Err(e) = PasswordHash::new(&hash) {
+                    return Err(self.invalid(
+                        key,
+                        span,
+                        format!(
+                            "not an argon2 PHC hash ({e}); run `sluice hash-password` to make one"
+                        ),
+                    ));
+                }
+                if let Some(other) = seen_users.insert(u.username.clone(), t.name.clone()) {
+                    return Err(self.invalid_key(
+                        &format!("tenant[{i}].users[{j}].username"),
+                        format!(
+                            "user {:?} is already defined in tenant {other:?}",
+                            u.username
+                        ),
+                    ));
+                }
+                users.insert(u.username, hash);
+            }
+            tenants.push(Arc::new(Tenant {
+                name: t.name,
+                sender_domains: t
+                    .sender_domains
+                    .iter()
+                    .map(|d| d.trim_end_matches('.').to_ascii_lowercase())
+                    .collect(),
+                users,
+                trusted_networks: t.trusted_networks,
+            }));
+        }
+        Ok(Config {
+            hostname: s.hostname.unwrap_or_else(default_hostname),
+            listen: s.listen,
+            listen_tls: s.listen_tls,
+            limits: Limits {
+                max_connections: s.max_connections,
+                max_connections_per_ip: s.max_connections_per_ip,
+                max_message_size: s.max_message_size.0,
+                max_recipients: s.max_recipients,
+                bare_line_endings: s.bare_line_endings,
+                greeting_delay: s.greeting_delay.0,
+            },
+            timeouts: Timeouts {
+                command: s.timeouts.command.0,
+                data_block: s.timeouts.data_block.0,
+                session: s.timeouts.session.0,
+                tls_handshake: s.timeouts.tls_handshake.0,
+            },
+            tls,
+            auth: AuthPolicy {
+                require_tls: raw.auth.require_tls,
+                max_failures: raw.auth.max_failures.max(1),
+                failure_window: raw.auth.failure_window.0,
+                lockout: raw.auth.lockout.0,
+            },
+            spool: SpoolConfig {
+                dir: raw.spool.dir,
+                min_free_space: raw.spool.min_free_space.0,
+                segment_size: raw.spool.segment_size.0.max(1 << 20),
+            },
+            delivery,
+            tenants,
+        })
+    }
+
+    fn delivery(&self, d: raw::Delivery) -> Result<DeliveryConfig, ConfigError> {
+        let mode = match (d.mode, d.smarthost) {
+            (raw::DeliveryModeName::Local, _) => DeliveryMode::Local { maildir: d.maildir },
+            (raw::DeliveryModeName::Smarthost, Some(h)) => DeliveryMode::Smarthost {
+                host: h.host,
+                port: h.port,
+                tls: h.tls,
+                ca_file: h.ca_file,
+            },
+            (raw::DeliveryModeName::Smarthost, None) => {
+                return Err(self.invalid_key(
+                    "delivery.smarthost",
+                    "mode = \"smarthost\" needs a [delivery.smarthost] table",
+                ))
+            }
+        };
+        if d.retry.is_empty() {
+            return Err(self.invalid_key(
+                "delivery.retry",
+                "list at least one wait, e.g. [\"1m\", \"10m\"]",
+            ));
+        }
+        Ok(DeliveryConfig {
+            mode,
+            concurrency: d.concurrency.max(1),
+            retry: d.retry.into_iter().map(|r| r.0).collect(),
+            max_age: d.max_age.0,
+            connect_timeout: d.connect_timeout.0,
+            command_timeout: d.command_timeout.0,
+        })
+    }
+}
+
+fn default_hostname() -> String {
+    gethostname::gethostname().to_string_lossy().into_owned()
+}

@@ -1,0 +1,23 @@
+//! Sluice: a transactional-email SMTP relay whose policies run as sandboxed WebAssembly
+//! components.
+//!
+//! # Layout
+//! - [`config`]: the operator's TOML file, raw (serde) and resolved (validated).
+//! - [`smtp`]: the ESMTP server — framing and replies without I/O, one session per
+//!   connection, one file per verb.
+//! - [`auth`]: password checks and the AUTH failure limiter.
+//! - [`pipeline`]: the policy chain consulted at each SMTP stage and at routing.
+//! - [`queue`]: the durable spool (group-committed log) and the delivery schedule.
+//! - [`delivery`]: workers and transports (Maildir, smarthost over SMTP with STARTTLS).
+//! - [`server`]: listeners, connection limits, graceful shutdown.
+//! - [`tls`], [`net`]: rustls set-up and the plain-or-TLS stream.
+
+pub mod auth;
+pub mod config;
+pub mod delivery;
+pub mod net;
+pub mod pipeline;
+pub mod queue;
+pub mod server;
+pub mod smtp;
+pub mod tls;

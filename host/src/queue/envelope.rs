@@ -1,0 +1,86 @@
+//! What the spool keeps next to each message's bytes.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// A queue id: 16 upper-case hex digits, milliseconds since the epoch and a counter, so ids
+/// sort by arrival and stay unique across restarts.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct QueueId(pub String);
+
+impl QueueId {
+    pub fn generate() -> QueueId {
+        static LAST: AtomicU64 = AtomicU64::new(0);
+        let now_ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or(0);
+        let candidate = now_ms << 20;
+        let mut prev = LAST.load(Ordering::Relaxed);
+        loop {
+            let next = candidate.max(prev + 1);
+            match LAST.compare_exchange_weak(prev, next, Ordering::Relaxed, Ordering::Relaxed) {
+                Ok(_) => return QueueId(format!("{next:016X}")),
+                Err(p) => prev = p,
+            }
+        }
+    }
+}
+
+impl fmt::Display for QueueId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// The envelope and the facts of its arrival.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Envelope {
+    pub id: QueueId,
+    pub tenant: String,
+    /// Reverse path; empty for the null sender.
+    pub mail_from: String,
+    /// Recipients still to deliver.
+    pub rcpts: Vec<String>,
+    /// Seconds since the epoch when the 250 was given.
+    pub received_at: u64,
+    /// Delivery attempts made so far.
+    #[serde(default)]
+    pub attempts: u32,
+    pub client_ip: String,
+    pub helo: String,
+    #[serde(default)]
+    pub auth_user: Option<String>,
+    /// Protocol and cipher of the inbound TLS session, if any.
+    #[serde(default)]
+    pub tls: Option<String>,
+    #[serde(default)]
+    pub smtputf8: bool,
+    #[serde(default)]
+    pub eight_bit: bool,
+    /// Labels set by policy; kept with the message and logged with its outcome.
+    #[serde(default)]
+    pub tags: Vec<String>,
+}
+
+pub fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_unique_and_ordered() {
+        let ids: Vec<_> = (0..1000).map(|_| QueueId::generate()).collect();
+        assert!(ids.windows(2).all(|w| w[0].0 < w[1].0));
+        assert!(ids.iter().all(|i| i.0.len() == 16));
+    }
+}

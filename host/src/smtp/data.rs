@@ -1,0 +1,241 @@
+//! DATA and BDAT: receive the content, check it, add trace headers, commit it to the spool
+//! and only then answer 250.
+
+use super::framing::{ContentDecoder, Progress, Violation};
+use super::headers::{self, Trace};
+use super::reply::{self, Reply};
+use super::session::{Ended, Session};
+use crate::config::resolved::BareLineEndings;
+use crate::pipeline::{Stage, Verdict};
+use crate::queue::envelope::unix_now;
+use crate::queue::{Envelope, QueueId};
+use std::time::SystemTime;
+use tokio::time::Instant;
+
+/// Content received so far over BDAT.
+pub(super) struct Chunks {
+    decoder: ContentDecoder,
+    body: Vec<u8>,
+}
+
+fn content_error(v: Option<Violation>) -> Option<Reply> {
+    Some(match v? {
+        Violation::TooBig => reply::SIZE_EXCEEDED,
+        Violation::Nul => reply::NUL_IN_CONTENT,
+        Violation::LineTooLong => reply::CONTENT_LINE_TOO_LONG,
+        Violation::BareLf | Violation::BareCr => reply::BARE_LINE_ENDING,
+    })
+}
+
+impl Session {
+    fn decoder(&self, dot_framing: bool) -> ContentDecoder {
+        let limits = &self.relay.config.limits;
+        let normalize = limits.bare_line_endings == BareLineEndings::Normalize;
+        if dot_framing {
+            ContentDecoder::data(limits.max_message_size, normalize)
+        } else {
+            ContentDecoder::chunks(limits.max_message_size, normalize)
+        }
+    }
+
+    fn data_deadline(&self) -> Instant {
+        Instant::now() + self.relay.config.timeouts.data_block
+    }
+
+    pub(super) async fn data(&mut self) -> Result<(), Ended> {
+        match &self.tx {
+            None => return Ok(self.reply(reply::NEED_MAIL)),
+            Some(tx) if tx.rcpts.is_empty() => return Ok(self.reply(reply::NO_VALID_RCPTS)),
+            Some(_) => {}
+        }
+        if !self.input.is_empty() {
+            // RFC 2920 §3.1: DATA ends a pipelined group; content before 354 is a protocol error.
+            self.tx = None;
+            return Ok(self.reply(reply::PIPELINED_DATA));
+        }
+        self.reply(reply::START_DATA);
+        let mut decoder = self.decoder(true);
+        let mut body = Vec::with_capacity(8 * 1024);
+        loop {
+            match decoder.feed(&self.input, &mut body) {
+                Progress::Done { consumed } => {
+                    self.input.drain(..consumed);
+                    break;
+                }
+                Progress::Abort { violation, .. } => {
+                    // Nothing after a bare line ending may be read as SMTP: reject and close.
+                    tracing::info!(peer = %self.peer, ?violation, "message rejected: bare line ending in DATA");
+                    self.input.clear();
+                    self.tx = None;
+                    return Ok(self.reply(reply::BARE_LINE_ENDING));
+                }
+                Progress::NeedMore => {
+                    self.input.clear();
+                    self.read_more(self.data_deadline(), false).await?;
+                }
+            }
+        }
+        if let Some(r) = content_error(decoder.violation()) {
+            self.tx = None;
+            return Ok(self.reply(r));
+        }
+        self.finish(body).await;
+        Ok(())
+    }
+
+    pub(super) async fn bdat(&mut self, size: usize, last: bool) -> Result<(), Ended> {
+        let refusal = match &self.tx {
+            None => Some(reply::NEED_MAIL),
+            Some(tx) if tx.rcpts.is_empty() => Some(reply::NEED_RCPT),
+            Some(_) => None,
+        };
+        let mut chunks = match refusal {
+            None => Some(
+                self.tx
+                    .as_mut()
+                    .and_then(|t| t.chunks.take())
+                    .unwrap_or_else(|| Chunks {
+                        decoder: self.decoder(false),
+                        body: Vec::with_capacity(size.min(1 << 20)),
+                    }),
+            ),
+            Some(_) => None,
+        };
+        // The chunk's bytes are consumed whatever the answer, to stay in step with the client.
+        let mut remaining = size;
+        loop {
+            let take = remaining.min(self.input.len());
+            if let Some(c) = &mut chunks {
+                c.decoder.feed(&self.input[..take], &mut c.body);
+            }
+            self.input.drain(..take);
+            remaining -= take;
+            if remaining == 0 {
+                break;
+            }
+            self.read_more(self.data_deadline(), false).await?;
+        }
+        let (Some(mut chunks), None) = (chunks, refusal.clone()) else {
+            return Ok(self.reply(refusal.unwrap_or(reply::NEED_MAIL)));
+        };
+        if chunks.decoder.violation() == Some(Violation::TooBig) {
+            self.tx = None;
+            return Ok(self.reply(reply::SIZE_EXCEEDED));
+        }
+        if !last {
+            if let Some(tx) = &mut self.tx {
+                tx.chunks = Some(chunks);
+            }
+            return Ok(self.reply(reply::chunk_received(size)));
+        }
+        chunks.decoder.finish_chunks(&mut chunks.body);
+        if let Some(r) = content_error(chunks.decoder.violation()) {
+            self.tx = None;
+            // Length framing is unambiguous, so a bad BDAT message need not end the session.
+            return Ok(self.reply(Reply { close: false, ..r }));
+        }
+        self.finish(chunks.body).await;
+        Ok(())
+    }
+
+    /// Adds trace headers, runs the data hook, commits to the spool, then answers.
+    async fn finish(&mut self, body: Vec<u8>) {
+        let Some(tx) = &self.tx else { return };
+        let config = &self.relay.config;
+        let id = QueueId::generate();
+        let now = SystemTime::now();
+        let trace = Trace {
+            helo: self.helo.as_ref().map_or("unknown", |h| h.name.as_str()),
+            client_ip: self.peer.ip(),
+            hostname: &config.hostname,
+            queue_id: &id.0,
+            esmtp: self.helo.as_ref().is_some_and(|h| h.extended),
+            tls: self.tls.as_deref(),
+            auth: self
+                .login
+                .as_ref()
+                .map(|l| (l.user.as_str(), l.tenant.name.as_str())),
+            rcpts: &tx.rcpts,
+        };
+        let mut message = Vec::with_capacity(body.len() + 1024);
+        message.extend_from_slice(trace.received(now).as_bytes());
+        let (has_id, has_date) = headers::has_id_and_date(&body);
+        if !has_date {
+            message
+                .extend_from_slice(format!("Date: {}\r\n", headers::rfc5322_date(now)).as_bytes());
+        }
+        if !has_id {
+            let nonce: u32 = rand::random();
+            message.extend_from_slice(
+                format!("Message-ID: <{id}.{nonce:08x}@{}>\r\n", config.hostname).as_bytes(),
+            );
+        }
+        message.extend_from_slice(&body);
+        drop(body);
+
+        let rcpts = tx.rcpts.clone();
+        let decision = match self.hook(Stage::Data, &rcpts, Some(&message)).await {
+            Ok(d) => d,
+            Err(r) => {
+                tracing::info!(target: "sluice::event", event = "rejected", queue_id = %id, reply = %r);
+                self.tx = None;
+                return self.reply(r);
+            }
+        };
+        let Some(tx) = self.tx.take() else { return };
+        if decision.verdict == Verdict::Discard {
+            tracing::info!(target: "sluice::event", event = "discarded", queue_id = %id, tenant = %tx.tenant.name);
+            return self.reply(reply::queued(&id.0));
+        }
+        if !decision.add_headers.is_empty() {
+            let mut added = Vec::new();
+            // A header that could break out of its line never reaches the queue.
+            let safe = |s: &str| !s.is_empty() && !s.contains(['\r', '\n', '\0']);
+            for (name, value) in decision
+                .add_headers
+                .iter()
+                .filter(|(n, v)| safe(n) && safe(v) && !n.contains(':'))
+            {
+                added.extend_from_slice(format!("{name}: {value}\r\n").as_bytes());
+            }
+            message.splice(0..0, added);
+        }
+        let envelope = Envelope {
+            id: id.clone(),
+            tenant: tx.tenant.name.clone(),
+            mail_from: tx.from,
+            rcpts: tx.rcpts,
+            received_at: unix_now(),
+            attempts: 0,
+            client_ip: self.peer.ip().to_string(),
+            helo: self.helo.as_ref().map_or(String::new(), |h| h.name.clone()),
+            auth_user: self.login.as_ref().map(|l| l.user.clone()),
+            tls: self.tls.clone(),
+            smtputf8: tx.smtputf8,
+            eight_bit: tx.eight_bit,
+            tags: decision.tags,
+        };
+        let size = message.len();
+        match self.relay.spool.commit(envelope, message).await {
+            Ok(stored) => {
+                tracing::info!(
+                    target: "sluice::event",
+                    event = "accepted",
+                    queue_id = %id,
+                    tenant = %stored.envelope.tenant,
+                    from = %stored.envelope.mail_from,
+                    rcpts = stored.envelope.rcpts.len(),
+                    size,
+                    client = %self.peer.ip(),
+                    tls = stored.envelope.tls.as_deref().unwrap_or("none"),
+                );
+                self.relay.queue.submit(stored);
+                self.reply(reply::queued(&id.0));
+            }
+            Err(e) => {
+                tracing::error!(target: "sluice::event", event = "spool_failed", queue_id = %id, error = %e);
+                self.reply(reply::SPOOL_FAILED);
+            }
+        }
+    }
+}

@@ -1,0 +1,50 @@
+//! EHLO and HELO.
+
+use super::reply::{self, Reply};
+use super::session::{Helo, Session};
+use crate::pipeline::Stage;
+
+impl Session {
+    pub(super) async fn ehlo(&mut self, host: &str, extended: bool) {
+        if host.is_empty()
+            || host.len() > 255
+            || host.chars().any(|c| c.is_control() || c.is_whitespace())
+        {
+            self.reply(reply::BAD_HELO);
+            return;
+        }
+        // A new greeting resets any transaction (RFC 5321 §4.1.4).
+        self.tx = None;
+        self.helo = Some(Helo {
+            name: host.to_owned(),
+            extended,
+        });
+        if let Err(r) = self.hook(Stage::Helo, &[], None).await {
+            self.helo = None;
+            self.reply(r);
+            return;
+        }
+        let config = &self.relay.config;
+        let mut lines = vec![format!("{} greets {host}", config.hostname)];
+        if extended {
+            lines.extend(
+                [
+                    "PIPELINING",
+                    "8BITMIME",
+                    "SMTPUTF8",
+                    "ENHANCEDSTATUSCODES",
+                    "CHUNKING",
+                ]
+                .map(String::from),
+            );
+            lines.push(format!("SIZE {}", config.limits.max_message_size));
+            if self.tls.is_none() && self.relay.tls.is_some() {
+                lines.push("STARTTLS".into());
+            }
+            if self.tls.is_some() || !config.auth.require_tls {
+                lines.push("AUTH PLAIN LOGIN".into());
+            }
+        }
+        self.reply(Reply::dynamic(250, "", lines.join("\n")));
+    }
+}

@@ -1,0 +1,157 @@
+//! MAIL FROM and RCPT TO: who may send, from which addresses, to how many recipients.
+
+use super::reply::{self, Reply};
+use super::session::{Session, Transaction};
+use crate::pipeline::Stage;
+use smtp_proto::{MailFrom, RcptTo, MAIL_BODY_8BITMIME, MAIL_SMTPUTF8};
+use std::borrow::Cow;
+
+/// RFC 5321 §4.5.3.1: local part 64, domain 255, path 256 octets.
+fn check_address(addr: &str, smtputf8: bool) -> Result<(), Reply> {
+    if addr.len() > 254 {
+        return Err(reply::ADDRESS_TOO_LONG);
+    }
+    let (local, domain) = addr.rsplit_once('@').unwrap_or((addr, ""));
+    if local.len() > 64 || domain.len() > 255 {
+        return Err(reply::ADDRESS_TOO_LONG);
+    }
+    if addr.chars().any(|c| c.is_control()) {
+        return Err(reply::BAD_SENDER);
+    }
+    if !smtputf8 && !addr.is_ascii() {
+        return Err(reply::NEED_SMTPUTF8);
+    }
+    Ok(())
+}
+
+/// The raw path between `<` and `>` as the client sent it, for checks the parser smooths over.
+fn raw_path(line: &[u8]) -> &[u8] {
+    let start = line.iter().position(|&b| b == b'<').map_or(0, |p| p + 1);
+    let end = line
+        .iter()
+        .rposition(|&b| b == b'>')
+        .unwrap_or(line.len())
+        .max(start);
+    &line[start..end]
+}
+
+impl Session {
+    pub(super) async fn mail_from(&mut self, from: MailFrom<Cow<'_, str>>, line: &[u8]) {
+        if self.helo.is_none() {
+            return self.reply(reply::NEED_HELO);
+        }
+        if self.tx.is_some() {
+            return self.reply(reply::NESTED_MAIL);
+        }
+        let config = &self.relay.config;
+        // No open relay: the sender is a tenant by AUTH or by a trusted network, or nobody.
+        let tenant = match &self.login {
+            Some(l) => l.tenant.clone(),
+            None => match config.trusted_tenant(self.peer.ip()) {
+                Some(t) => t.clone(),
+                None => return self.reply(reply::AUTH_REQUIRED),
+            },
+        };
+        let smtputf8 = from.flags & MAIL_SMTPUTF8 != 0;
+        let address = from.address.as_ref();
+        if raw_path(line).len() > 256 {
+            return self.reply(reply::ADDRESS_TOO_LONG);
+        }
+        if raw_path(line).starts_with(b"@") {
+            return self.reply(reply::SOURCE_ROUTE);
+        }
+        if let Err(r) = check_address(address, smtputf8) {
+            return self.reply(r);
+        }
+        if from.size as u64 > config.limits.max_message_size {
+            return self.reply(reply::SIZE_EXCEEDED);
+        }
+        match self.relay.spool.free_space() {
+            Ok(free) if free >= config.spool.min_free_space => {}
+            Ok(_) => return self.reply(reply::DISK_LOW),
+            Err(e) => {
+                tracing::error!(error = %e, "cannot read free space on the spool filesystem");
+                return self.reply(reply::DISK_LOW);
+            }
+        }
+        if !address.is_empty() && !tenant.owns_sender(address) {
+            return self.reply(reply::sender_not_owned(&tenant.name));
+        }
+        self.tx = Some(Transaction {
+            from: address.to_owned(),
+            tenant,
+            rcpts: Vec::new(),
+            smtputf8,
+            eight_bit: from.flags & MAIL_BODY_8BITMIME != 0,
+            chunks: None,
+        });
+        if let Err(r) = self.hook(Stage::MailFrom, &[], None).await {
+            self.tx = None;
+            return self.reply(r);
+        }
+        self.reply(reply::SENDER_OK);
+    }
+
+    pub(super) async fn rcpt_to(&mut self, to: RcptTo<Cow<'_, str>>, line: &[u8]) {
+        let Some(tx) = &self.tx else {
+            return self.reply(reply::NEED_MAIL);
+        };
+        if tx.rcpts.len() >= self.relay.config.limits.max_recipients {
+            return self.reply(reply::TOO_MANY_RCPTS);
+        }
+        let raw = raw_path(line);
+        if raw.len() > 256 {
+            return self.reply(reply::ADDRESS_TOO_LONG);
+        }
+        if raw.starts_with(b"@") {
+            return self.reply(reply::SOURCE_ROUTE);
+        }
+        let address = to.address.as_ref();
+        if !address.contains('@') || address.starts_with('@') || address.ends_with('@') {
+            return self.reply(reply::BAD_RCPT);
+        }
+        if let Err(r) = check_address(address, tx.smtputf8) {
+            return self.reply(if r == reply::BAD_SENDER {
+                reply::BAD_RCPT
+            } else {
+                r
+            });
+        }
+        if tx.rcpts.iter().any(|r| r.eq_ignore_ascii_case(address)) {
+            return self.reply(reply::RCPT_OK);
+        }
+        let candidate = [address.to_owned()];
+        if let Err(r) = self.hook(Stage::RcptTo, &candidate, None).await {
+            return self.reply(r);
+        }
+        let [address] = candidate;
+        if let Some(tx) = &mut self.tx {
+            tx.rcpts.push(address);
+        }
+        self.reply(reply::RCPT_OK);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn address_limits() {
+        let long_local = format!("{}@example.com", "a".repeat(65));
+        assert_eq!(
+            check_address(&long_local, false),
+            Err(reply::ADDRESS_TOO_LONG)
+        );
+        assert_eq!(
+            check_address("jörg@example.com", false),
+            Err(reply::NEED_SMTPUTF8)
+        );
+        assert_eq!(check_address("jörg@example.com", true), Ok(()));
+        assert_eq!(check_address("a@example.com", false), Ok(()));
+        assert_eq!(
+            raw_path(b"RCPT TO:<@a.example:b@c.example>\r\n"),
+            b"@a.example:b@c.example"
+        );
+    }
+}

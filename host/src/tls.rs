@@ -1,0 +1,169 @@
+//! rustls configuration for the listeners (inbound) and the delivery client (outbound).
+
+use crate::config::resolved::TlsSource;
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
+use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, ServerConfig, SignatureScheme};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+#[derive(Debug, thiserror::Error)]
+pub enum TlsError {
+    #[error("cannot read {what} {path}: {message}")]
+    Load {
+        what: &'static str,
+        path: PathBuf,
+        message: String,
+    },
+    #[error("cannot write the generated certificate to {path}: {source}")]
+    Generate {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("invalid TLS certificate or key: {0}")]
+    Invalid(#[from] rustls::Error),
+}
+
+fn provider() -> Arc<rustls::crypto::CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+/// The listeners' TLS config: the operator's files, or a self-signed pair made once.
+pub fn server_config(source: &TlsSource, hostname: &str) -> Result<Arc<ServerConfig>, TlsError> {
+    let (cert, key) = match source {
+        TlsSource::Files { cert, key } => (cert.clone(), key.clone()),
+        TlsSource::SelfSigned { dir } => self_signed(dir, hostname)?,
+    };
+    let load = |what, path: &Path, e: &dyn std::fmt::Display| TlsError::Load {
+        what,
+        path: path.to_owned(),
+        message: e.to_string(),
+    };
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(&cert)
+        .map_err(|e| load("certificate", &cert, &e))?
+        .collect::<Result<_, _>>()
+        .map_err(|e| load("certificate", &cert, &e))?;
+    let key = PrivateKeyDer::from_pem_file(&key).map_err(|e| load("private key", &key, &e))?;
+    let config = ServerConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)?;
+    Ok(Arc::new(config))
+}
+
+fn self_signed(dir: &Path, hostname: &str) -> Result<(PathBuf, PathBuf), TlsError> {
+    let cert = dir.join("cert.pem");
+    let key = dir.join("key.pem");
+    if cert.exists() && key.exists() {
+        return Ok((cert, key));
+    }
+    let generated =
+        rcgen::generate_simple_self_signed(vec![hostname.to_owned(), "localhost".to_owned()])
+            .map_err(|e| TlsError::Load {
+                what: "generated certificate",
+                path: cert.clone(),
+                message: e.to_string(),
+            })?;
+    let write = |path: &Path, text: String| {
+        std::fs::create_dir_all(dir)
+            .and_then(|_| std::fs::write(path, text))
+            .map_err(|source| TlsError::Generate {
+                path: path.to_owned(),
+                source,
+            })
+    };
+    write(&key, generated.key_pair.serialize_pem())?;
+    write(&cert, generated.cert.pem())?;
+    tracing::warn!(
+        cert = %cert.display(),
+        "no [tls] cert/key configured: generated a self-signed certificate for {hostname}; clients will not verify it"
+    );
+    Ok((cert, key))
+}
+
+/// Client config that encrypts without checking the peer (RFC 7435 opportunistic TLS).
+pub fn opportunistic_client() -> Arc<ClientConfig> {
+    let config = ClientConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .expect("ring supports the default versions")
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(AcceptAnyCert(provider())))
+        .with_no_client_auth();
+    Arc::new(config)
+}
+
+/// Client config that verifies the peer against `ca_file`, or the webpki roots.
+pub fn verifying_client(ca_file: Option<&Path>) -> Result<Arc<ClientConfig>, TlsError> {
+    let mut roots = RootCertStore::empty();
+    match ca_file {
+        Some(path) => {
+            for cert in CertificateDer::pem_file_iter(path).map_err(|e| TlsError::Load {
+                what: "CA file",
+                path: path.to_owned(),
+                message: e.to_string(),
+            })? {
+                let cert = cert.map_err(|e| TlsError::Load {
+                    what: "CA file",
+                    path: path.to_owned(),
+                    message: e.to_string(),
+                })?;
+                roots.add(cert)?;
+            }
+        }
+        None => roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned()),
+    }
+    let config = ClientConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(Arc::new(config))
+}
+
+#[derive(Debug)]
+struct AcceptAnyCert(Arc<rustls::crypto::CryptoProvider>);
+
+impl ServerCertVerifier for AcceptAnyCert {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}

@@ -1,1 +1,19 @@
+//! End-to-end tests: the real `sluice` binary on loopback, real clients (swaks, Python's
+//! smtplib), real next hops (aiosmtpd), and a raw transcript client for hostile input.
 
+/// The operator CLI: config validation and password hashing.
+mod cli;
+/// What a durable relay promises: 250 means on disk, crashes and restarts lose nothing.
+mod durability;
+/// Command and content framing: line limits, bare LF/CR, smuggling, pre-greeting talk.
+mod framing;
+/// Size, recipient, address, connection and time limits.
+mod limits;
+/// No open relay: AUTH, tenants, sender domains, trusted networks.
+mod relaying;
+/// Delivery to a smarthost: pipelining, STARTTLS, retries.
+mod smarthost;
+/// Real clients submitting mail: swaks and smtplib, STARTTLS, implicit TLS, CHUNKING.
+mod submission;
+/// STARTTLS state rules, including CVE-2011-0411 (plaintext pipelined after STARTTLS).
+mod tls;

@@ -1,1 +1,129 @@
+//! Harness for Sluice's end-to-end tests: start the real `sluice` binary on loopback ports
+//! with a generated config, talk to it with real SMTP clients (swaks, Python's smtplib) or a
+//! raw transcript client for bad input, and receive with aiosmtpd.
+//!
+//! Everything binds 127.0.0.1; every wait polls with a deadline instead of sleeping.
 
+pub mod chat;
+pub mod relay;
+pub mod sink;
+
+pub use chat::Chat;
+pub use relay::{Relay, RelayConfig};
+pub use sink::Sink;
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::atomic::{AtomicU16, Ordering};
+use std::time::{Duration, Instant};
+
+/// The workspace root.
+pub fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ has a parent")
+        .to_owned()
+}
+
+/// The `sluice` binary that `cargo test --workspace` built next to this test binary.
+pub fn sluice_bin() -> PathBuf {
+    let exe = std::env::current_exe().expect("current exe");
+    let profile_dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("target/<profile>/deps/<test>");
+    let bin = profile_dir.join("sluice");
+    assert!(
+        bin.exists(),
+        "{} is missing: run the tests with `cargo test --workspace` (or `make test`)",
+        bin.display()
+    );
+    let built = bin
+        .metadata()
+        .and_then(|m| m.modified())
+        .expect("binary mtime");
+    let newest_source = newest_mtime(&workspace().join("host/src"));
+    assert!(
+        newest_source <= built,
+        "{} is older than host/src: run the tests with `cargo test --workspace` (or `make test`)",
+        bin.display()
+    );
+    bin
+}
+
+fn newest_mtime(dir: &Path) -> std::time::SystemTime {
+    let mut newest = std::time::SystemTime::UNIX_EPOCH;
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        let t = if path.is_dir() {
+            newest_mtime(&path)
+        } else {
+            entry
+                .metadata()
+                .and_then(|m| m.modified())
+                .unwrap_or(newest)
+        };
+        newest = newest.max(t);
+    }
+    newest
+}
+
+/// A loopback port nobody listens on. Ports are handed out from a per-process range so
+/// parallel tests do not race for the same one.
+pub fn free_port() -> u16 {
+    static NEXT: AtomicU16 = AtomicU16::new(0);
+    let _ = NEXT.compare_exchange(
+        0,
+        20_000 + (std::process::id() % 2_000) as u16 * 10,
+        Ordering::SeqCst,
+        Ordering::SeqCst,
+    );
+    loop {
+        let p = NEXT.fetch_add(1, Ordering::SeqCst);
+        if TcpListener::bind(("127.0.0.1", p)).is_ok() {
+            return p;
+        }
+    }
+}
+
+/// Polls `f` every 20 ms until it returns `Some` or `timeout` passes.
+pub fn wait_for<T>(timeout: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
+    let end = Instant::now() + timeout;
+    loop {
+        if let Some(v) = f() {
+            return Some(v);
+        }
+        if Instant::now() > end {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Runs swaks against a port; returns its output (transcript on stdout).
+pub fn swaks(port: u16, args: &[&str]) -> Output {
+    Command::new("swaks")
+        .args(["--server", &format!("127.0.0.1:{port}"), "--timeout", "20"])
+        .args(args)
+        .output()
+        .expect("swaks is installed (make test installs it)")
+}
+
+/// Runs `python3 -c SCRIPT ARGS…`.
+pub fn python(script: &str, args: &[&str]) -> Output {
+    Command::new("python3")
+        .arg("-c")
+        .arg(script)
+        .args(args)
+        .output()
+        .expect("python3")
+}
+
+pub fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}

@@ -13,7 +13,7 @@ pub use raw::{BareLineEndings, TlsPolicy as SmarthostTls};
 
 /// The built-in quickstart: loopback listeners, spool and Maildir under `./data`, and one demo
 /// tenant (user `demo`, password `demo-password`, sender domain `example.com`).
-pub const QUICKSTART: &str = include_str!("quickstart.toml");
+pub const QUICKSTART: &str = include_str!("../../../examples/quickstart.toml");
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Installs what the test suite talks to: swaks (Debian), aiosmtpd (PyPI), and the
+# wasm32-wasip2 target for plugins. Safe to run again: it skips what is already there.
+set -euo pipefail
+
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+
+if ! command -v swaks >/dev/null 2>&1; then
+    echo "installing swaks (Debian)"
+    as_root apt-get update -qq
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq swaks >/dev/null
+fi
+
+if ! python3 -c 'import aiosmtpd' >/dev/null 2>&1; then
+    echo "installing aiosmtpd (PyPI)"
+    python3 -m pip install --quiet --disable-pip-version-check aiosmtpd
+fi
+
+if command -v rustup >/dev/null 2>&1 && ! rustup target list --installed | grep -qx wasm32-wasip2; then
+    echo "adding the wasm32-wasip2 target"
+    rustup target add wasm32-wasip2
+fi

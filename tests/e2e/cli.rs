@@ -1,0 +1,77 @@
+use sluice_e2e::{sluice_bin, text};
+use std::process::Command;
+
+fn check(config: &str) -> (bool, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("c.toml");
+    std::fs::write(&path, config).unwrap();
+    let out = Command::new(sluice_bin())
+        .arg("check-config")
+        .arg(&path)
+        .output()
+        .unwrap();
+    (out.status.success(), text(&out))
+}
+
+#[test]
+fn check_config_accepts_the_examples() {
+    for example in ["examples/quickstart.toml", "examples/smarthost.toml"] {
+        let out = Command::new(sluice_bin())
+            .arg("check-config")
+            .arg(sluice_e2e::workspace().join(example))
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{example}: {}", text(&out));
+        assert!(text(&out).contains(": ok ("));
+    }
+}
+
+#[test]
+fn check_config_names_the_offending_key_and_line() {
+    let cases = [
+        ("[server]\nlisten = [\"127.0.0.1:25\"]\nmax_recipiants = 5\n", "max_recipiants"),
+        ("[server]\n\n[server.timeouts]\ncommand = \"five minutes\"\n", "line 4"),
+        ("[server]\nmax_message_size = \"10 parsecs\"\n", "max_message_size"),
+        (
+            "[[tenant]]\nname = \"t\"\nsender_domains = [\"a.test\"]\n[[tenant.users]]\nusername = \"u\"\npassword_hash = \"hunter2\"\n",
+            "tenant[0].users[0].password_hash` (line 6)",
+        ),
+        ("[delivery]\nmode = \"smarthost\"\n", "delivery.smarthost"),
+    ];
+    for (config, needle) in cases {
+        let (ok, out) = check(config);
+        assert!(!ok, "accepted a bad config: {config}");
+        assert!(
+            out.contains(needle),
+            "error for {config:?} does not name {needle:?}: {out}"
+        );
+        assert!(!out.contains("panicked"), "{out}");
+    }
+    let (ok, out) = check("this is = not toml [");
+    assert!(!ok && out.contains("line 1"), "{out}");
+    let out = Command::new(sluice_bin())
+        .args(["check-config", "/nonexistent/sluice.toml"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success() && text(&out).contains("cannot read config file"));
+}
+
+#[test]
+fn hash_password_output_is_accepted_by_the_config() {
+    use std::io::Write;
+    let mut child = Command::new(sluice_bin())
+        .arg("hash-password")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(b"s3cret\n").unwrap();
+    let out = child.wait_with_output().unwrap();
+    let hash = String::from_utf8(out.stdout).unwrap();
+    assert!(hash.starts_with("$argon2id$"), "{hash}");
+    let (ok, out) = check(&format!(
+        "[[tenant]]\nname = \"t\"\nsender_domains = [\"a.test\"]\n[[tenant.users]]\nusername = \"u\"\npassword_hash = \"{}\"\n",
+        hash.trim()
+    ));
+    assert!(ok, "{out}");
+}

@@ -1,0 +1,46 @@
+use sluice_e2e::{Chat, Relay, RelayConfig};
+
+#[test]
+fn plaintext_pipelined_after_starttls_is_discarded() {
+    let relay = Relay::start(RelayConfig::default());
+    let mut c = Chat::ehlo(relay.port);
+    // CVE-2011-0411: commands injected in the same packet as STARTTLS.
+    c.send_raw(
+        b"STARTTLS\r\nAUTH PLAIN AGRlbW8AZGVtby1wYXNzd29yZA==\r\nMAIL FROM:<app@example.com>\r\n",
+    );
+    c.expect("220 2.0.0");
+    c.upgrade();
+    // Nothing injected was executed: not authenticated, no transaction, EHLO needed again.
+    c.cmd("MAIL FROM:<app@example.com>", "503 5.5.1");
+    let caps = c.cmd("EHLO c.test", "250");
+    assert!(!caps.contains("STARTTLS"), "STARTTLS offered again: {caps}");
+    c.cmd("MAIL FROM:<app@example.com>", "530 5.7.0");
+    c.cmd("STARTTLS", "503 5.5.1");
+}
+
+#[test]
+fn starttls_with_an_argument_or_mid_transaction() {
+    let relay = Relay::start(RelayConfig::default());
+    let mut c = Chat::ehlo(relay.port);
+    c.cmd("STARTTLS now", "501 5.5.4");
+    c.auth_plain("demo", "demo-password");
+    c.cmd("MAIL FROM:<app@example.com>", "250");
+    c.cmd("STARTTLS", "503 5.5.1");
+}
+
+#[test]
+fn implicit_tls_session_is_marked_as_tls() {
+    let relay = Relay::start(RelayConfig::default());
+    let mut c = Chat::connect_tls(relay.tls_port);
+    let caps = c.cmd("EHLO c.test", "250");
+    assert!(!caps.contains("STARTTLS"));
+    c.auth_plain("demo", "demo-password");
+    let r = c.send_message(
+        "app@example.com",
+        &["tls@dest.test"],
+        "Subject: t\r\n\r\nx\r\n",
+    );
+    assert!(r.starts_with("250"), "{r}");
+    let ev = &relay.wait_events("accepted", 1)[0];
+    assert!(ev["tls"].as_str().unwrap().starts_with("TLSv1."), "{ev}");
+}

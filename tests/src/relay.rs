@@ -1,0 +1,269 @@
+//! A `sluice serve` process with a generated config in a temporary directory.
+
+use crate::{free_port, sluice_bin, wait_for};
+use std::io::{BufRead, BufReader};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+pub const DEMO_TENANT: &str = r#"
+[[tenant]]
+name = "demo"
+sender_domains = ["example.com"]
+[[tenant.users]]
+username = "demo"
+password_hash = "$argon2id$v=19$m=19456,t=2,p=1$mUVUyVvOfnrjaDrADSvkdQ$4OO0u1/HvlqsvYvhEnt0GbmbzAtEnkc49TGCjPUfaGw"
+"#;
+
+/// What differs between test relays; the rest is a loopback default.
+#[derive(Clone)]
+pub struct RelayConfig {
+    /// Extra lines in `[server]`.
+    pub server: String,
+    /// Extra lines in `[auth]`.
+    pub auth: String,
+    /// Extra lines in `[spool]`.
+    pub spool: String,
+    /// The `[delivery]` body; `None` means local Maildir.
+    pub delivery: Option<String>,
+    /// `[[tenant]]` tables.
+    pub tenants: String,
+    /// A shell `ulimit -f` (1 KiB blocks) for the process, to make spool writes fail.
+    pub file_size_limit_kib: Option<u64>,
+}
+
+impl Default for RelayConfig {
+    fn default() -> Self {
+        RelayConfig {
+            server: String::new(),
+            auth: "require_tls = false\n".into(),
+            spool: String::new(),
+            delivery: None,
+            tenants: DEMO_TENANT.into(),
+            file_size_limit_kib: None,
+        }
+    }
+}
+
+impl RelayConfig {
+    /// Sets `tls` in `[delivery.smarthost]` (after [`RelayConfig::smarthost`]).
+    pub fn with_smarthost_tls(mut self, tls: &str) -> Self {
+        if let Some(d) = &mut self.delivery {
+            d.push_str(&format!("tls = \"{tls}\"\n"));
+        }
+        self
+    }
+
+    pub fn smarthost(mut self, port: u16, extra: &str) -> Self {
+        self.delivery = Some(format!(
+            "mode = \"smarthost\"\nretry = [\"1s\"]\n{extra}\n[delivery.smarthost]\nhost = \"127.0.0.1\"\nport = {port}\n"
+        ));
+        self
+    }
+}
+
+pub struct Relay {
+    pub dir: tempfile::TempDir,
+    pub port: u16,
+    pub tls_port: u16,
+    pub config_path: PathBuf,
+    cfg: RelayConfig,
+    child: Option<Child>,
+    log: Arc<Mutex<String>>,
+}
+
+impl Relay {
+    pub fn start(cfg: RelayConfig) -> Relay {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (port, tls_port) = (free_port(), free_port());
+        let root = dir.path();
+        let delivery = cfg.delivery.clone().unwrap_or_else(|| {
+            format!(
+                "mode = \"local\"\nmaildir = \"{}\"\n",
+                root.join("maildir").display()
+            )
+        });
+        let config = format!(
+            "[server]\nhostname = \"relay.test\"\nlisten = [\"127.0.0.1:{port}\"]\nlisten_tls = [\"127.0.0.1:{tls_port}\"]\n{}\n\
+             [auth]\n{}\n[spool]\ndir = \"{}\"\n{}\n[tls]\ngenerated_dir = \"{}\"\n[delivery]\n{delivery}\n{}",
+            cfg.server,
+            cfg.auth,
+            root.join("spool").display(),
+            cfg.spool,
+            root.join("tls").display(),
+            cfg.tenants,
+        );
+        let config_path = root.join("sluice.toml");
+        std::fs::write(&config_path, config).expect("write config");
+        let mut relay = Relay {
+            dir,
+            port,
+            tls_port,
+            config_path,
+            cfg,
+            child: None,
+            log: Arc::new(Mutex::new(String::new())),
+        };
+        relay.spawn();
+        relay
+    }
+
+    /// Starts the process (again) on the same directory and ports, and waits until it listens.
+    pub fn spawn(&mut self) {
+        let bin = sluice_bin();
+        let mut cmd = match self.cfg.file_size_limit_kib {
+            Some(kib) => {
+                let mut c = Command::new("sh");
+                c.arg("-c")
+                    .arg(format!("ulimit -f {kib} && exec \"$0\" \"$@\""))
+                    .arg(&bin);
+                c
+            }
+            None => Command::new(&bin),
+        };
+        cmd.args(["--log-format", "json", "serve", "--config"])
+            .arg(&self.config_path)
+            .current_dir(self.dir.path())
+            .env("SLUICE_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        let mut child = cmd.spawn().expect("spawn sluice");
+        let stderr = child.stderr.take().expect("piped stderr");
+        let log = self.log.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                let mut l = log.lock().unwrap();
+                l.push_str(&line);
+                l.push('\n');
+            }
+        });
+        self.child = Some(child);
+        let port = self.port;
+        let up = wait_for(Duration::from_secs(20), || {
+            TcpStream::connect(("127.0.0.1", port)).ok()
+        });
+        assert!(
+            up.is_some(),
+            "sluice did not start listening; log:\n{}",
+            self.log()
+        );
+    }
+
+    pub fn log(&self) -> String {
+        self.log.lock().unwrap().clone()
+    }
+
+    /// Event lines (`target` sluice::event) as JSON values.
+    pub fn events(&self) -> Vec<serde_json::Value> {
+        self.log()
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter(|v| v["target"] == "sluice::event")
+            .collect()
+    }
+
+    /// Waits until the log has `n` events named `event`.
+    pub fn wait_events(&self, event: &str, n: usize) -> Vec<serde_json::Value> {
+        let found = wait_for(Duration::from_secs(20), || {
+            let e: Vec<_> = self
+                .events()
+                .into_iter()
+                .filter(|v| v["event"] == event)
+                .collect();
+            (e.len() >= n).then_some(e)
+        });
+        found.unwrap_or_else(|| panic!("fewer than {n} {event:?} events; log:\n{}", self.log()))
+    }
+
+    pub fn maildir(&self) -> PathBuf {
+        self.dir.path().join("maildir")
+    }
+
+    pub fn spool(&self) -> PathBuf {
+        self.dir.path().join("spool")
+    }
+
+    /// The messages delivered to `rcpt`'s Maildir so far.
+    pub fn mailbox(&self, rcpt: &str) -> Vec<String> {
+        read_dir_texts(&self.maildir().join(maildir_folder(rcpt)).join("new"))
+    }
+
+    /// Waits until `rcpt` has `n` messages and returns them.
+    pub fn wait_mailbox(&self, rcpt: &str, n: usize) -> Vec<String> {
+        wait_for(Duration::from_secs(20), || {
+            let m = self.mailbox(rcpt);
+            (m.len() >= n).then_some(m)
+        })
+        .unwrap_or_else(|| panic!("{rcpt} did not get {n} message(s); log:\n{}", self.log()))
+    }
+
+    pub fn pid(&self) -> i32 {
+        self.child.as_ref().expect("running").id() as i32
+    }
+
+    /// SIGKILL: no chance to flush anything.
+    pub fn kill9(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// SIGTERM; returns the exit status once the process is gone.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        let mut c = self.child.take().expect("running");
+        // SAFETY: plain kill(2) on our own child's pid.
+        unsafe { libc::kill(c.id() as i32, libc::SIGTERM) };
+        c.wait().expect("wait")
+    }
+
+    pub fn signal_term(&self) {
+        // SAFETY: plain kill(2) on our own child's pid.
+        unsafe { libc::kill(self.pid(), libc::SIGTERM) };
+    }
+
+    pub fn wait_exit(&mut self) -> std::process::ExitStatus {
+        self.child.take().expect("running").wait().expect("wait")
+    }
+}
+
+impl Drop for Relay {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+/// The folder name sluice uses for a recipient: lower-cased, and anything but
+/// `[a-z0-9@._+-]` (or a leading dot) percent-encoded.
+pub fn maildir_folder(rcpt: &str) -> String {
+    let mut name = String::new();
+    for b in rcpt.to_lowercase().bytes() {
+        match b {
+            b'a'..=b'z' | b'0'..=b'9' | b'@' | b'_' | b'+' | b'-' => name.push(b as char),
+            b'.' if !name.is_empty() => name.push('.'),
+            _ => name.push_str(&format!("%{b:02X}")),
+        }
+    }
+    name
+}
+
+/// Texts of the regular files in `dir`, ordered by name.
+pub fn read_dir_texts(dir: &Path) -> Vec<String> {
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut paths: Vec<_> = rd
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .filter(|p| p.is_file())
+        .collect();
+    paths.sort();
+    paths
+        .iter()
+        .filter_map(|p| std::fs::read(p).ok())
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
+        .collect()
+}

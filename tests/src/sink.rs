@@ -1,0 +1,95 @@
+//! aiosmtpd as the next hop (tests/tools/sink.py).
+
+use crate::{free_port, wait_for, workspace};
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+pub struct Sink {
+    pub port: u16,
+    pub dir: tempfile::TempDir,
+    child: Child,
+}
+
+/// One message the sink accepted.
+#[derive(Debug)]
+pub struct Received {
+    pub mail_from: String,
+    pub rcpts: Vec<String>,
+    pub tls: bool,
+    pub content: String,
+}
+
+impl Sink {
+    pub fn start(args: &[&str]) -> Sink {
+        Sink::start_on(free_port(), args)
+    }
+
+    pub fn start_on(port: u16, args: &[&str]) -> Sink {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut child = Command::new("python3")
+            .arg(workspace().join("tests/tools/sink.py"))
+            .args(["--port", &port.to_string(), "--dir"])
+            .arg(dir.path())
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("python3 with aiosmtpd (make test installs it)");
+        let mut first = String::new();
+        BufReader::new(child.stdout.take().expect("stdout"))
+            .read_line(&mut first)
+            .expect("sink output");
+        assert_eq!(first.trim(), "ready", "sink did not start");
+        Sink { port, dir, child }
+    }
+
+    pub fn messages(&self) -> Vec<Received> {
+        let mut out = Vec::new();
+        for n in 1.. {
+            let json = self.path(n, "json");
+            let Ok(meta) = std::fs::read_to_string(&json) else {
+                break;
+            };
+            let meta: serde_json::Value = serde_json::from_str(&meta).expect("sink json");
+            let content = std::fs::read(self.path(n, "eml")).expect("sink eml");
+            out.push(Received {
+                mail_from: meta["mail_from"].as_str().unwrap_or_default().to_owned(),
+                rcpts: meta["rcpt_tos"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|v| v.as_str().map(String::from))
+                    .collect(),
+                tls: meta["tls"].as_bool().unwrap_or(false),
+                content: String::from_utf8_lossy(&content).into_owned(),
+            });
+        }
+        out
+    }
+
+    pub fn wait_messages(&self, n: usize) -> Vec<Received> {
+        wait_for(Duration::from_secs(30), || {
+            let m = self.messages();
+            (m.len() >= n).then_some(m)
+        })
+        .unwrap_or_else(|| {
+            panic!(
+                "sink did not receive {n} message(s), has {}",
+                self.messages().len()
+            )
+        })
+    }
+
+    fn path(&self, n: usize, ext: &str) -> PathBuf {
+        self.dir.path().join(format!("{n}.{ext}"))
+    }
+}
+
+impl Drop for Sink {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

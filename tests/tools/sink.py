@@ -1,0 +1,91 @@
+#!/usr/bin/env python3
+"""A receiving SMTP server for Sluice's end-to-end tests, built on aiosmtpd.
+
+Each accepted message is written to DIR as N.eml (the bytes as received) and N.json (the
+envelope), the JSON last, so a reader that sees N.json finds N.eml complete.
+
+  --tempfail-first K   answer 451 4.3.0 to the first K DATA transactions
+  --reject-rcpt ADDR   answer 550 5.1.1 to RCPT TO:<ADDR> (repeatable)
+  --tls-cert/--tls-key offer STARTTLS with this certificate
+"""
+import argparse
+import asyncio
+import json
+import os
+import ssl
+import sys
+
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP
+
+
+class Sink:
+    def __init__(self, directory, tempfail_first, reject_rcpts):
+        self.directory = directory
+        self.tempfail_left = tempfail_first
+        self.reject_rcpts = {r.lower() for r in reject_rcpts}
+        self.count = 0
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if address.lower() in self.reject_rcpts:
+            return "550 5.1.1 No such user"
+        envelope.rcpt_tos.append(address)
+        return "250 2.1.5 OK"
+
+    async def handle_DATA(self, server, session, envelope):
+        if self.tempfail_left > 0:
+            self.tempfail_left -= 1
+            return "451 4.3.0 Try again later"
+        self.count += 1
+        n = self.count
+        with open(os.path.join(self.directory, f"{n}.eml"), "wb") as f:
+            f.write(envelope.original_content or envelope.content)
+        meta = {
+            "mail_from": envelope.mail_from,
+            "rcpt_tos": envelope.rcpt_tos,
+            "tls": session.ssl is not None,
+        }
+        tmp = os.path.join(self.directory, f".{n}.json")
+        with open(tmp, "w") as f:
+            json.dump(meta, f)
+        os.rename(tmp, os.path.join(self.directory, f"{n}.json"))
+        return "250 2.0.0 Message accepted"
+
+
+class TlsController(Controller):
+    def __init__(self, handler, tls_context, **kw):
+        self.tls_context = tls_context
+        super().__init__(handler, **kw)
+
+    def factory(self):
+        return SMTP(self.handler, tls_context=self.tls_context, require_starttls=False,
+                    enable_SMTPUTF8=True, decode_data=False)
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--port", type=int, required=True)
+    p.add_argument("--dir", required=True)
+    p.add_argument("--tempfail-first", type=int, default=0)
+    p.add_argument("--reject-rcpt", action="append", default=[])
+    p.add_argument("--tls-cert")
+    p.add_argument("--tls-key")
+    a = p.parse_args()
+    os.makedirs(a.dir, exist_ok=True)
+    handler = Sink(a.dir, a.tempfail_first, a.reject_rcpt)
+    ctx = None
+    if a.tls_cert:
+        ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        ctx.load_cert_chain(a.tls_cert, a.tls_key)
+    controller = TlsController(handler, ctx, hostname="127.0.0.1", port=a.port,
+                               data_size_limit=50_000_000)
+    controller.start()
+    print("ready", flush=True)
+    try:
+        sys.stdin.read()  # run until the test closes our stdin or kills us
+    finally:
+        controller.stop()
+
+
+if __name__ == "__main__":
+    main()

@@ -100,8 +100,10 @@ pub async fn serve(config: Config, shutdown: impl Future<Output = ()>) -> anyhow
         }
     };
     let (stop_tx, stop_rx) = watch::channel(false);
+    let pipeline = Pipeline::default();
     let mut deliveries = crate::delivery::start(
         config.clone(),
+        pipeline.clone(),
         spool.clone(),
         queue.clone(),
         ready,
@@ -111,7 +113,7 @@ pub async fn serve(config: Config, shutdown: impl Future<Output = ()>) -> anyhow
         connections: Arc::new(Semaphore::new(config.limits.max_connections)),
         per_ip: Mutex::new(HashMap::new()),
         auth_failures: FailureLimiter::new(config.auth.clone()),
-        pipeline: Pipeline::default(),
+        pipeline,
         shutdown: stop_rx,
         config: config.clone(),
         tls,

@@ -43,9 +43,11 @@ impl ByteSize {
             "t" | "tb" => 1_000_000_000_000,
             "tib" => 1 << 40,
             "gib" => 1 << 30,
-            other => return Err(format!(
+            other => {
+                return Err(format!(
                 "invalid size unit {other:?} in {s:?} (use B, KB, KiB, MB, MiB, GB, GiB, TB, TiB)"
-            )),
+            ))
+            }
         };
         Ok((num * mult as f64) as u64)
     }

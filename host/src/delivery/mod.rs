@@ -6,6 +6,7 @@ pub mod client;
 pub mod maildir;
 
 use crate::config::{Config, DeliveryMode, SmarthostTls};
+use crate::pipeline::{Pipeline, Route};
 use crate::queue::envelope::unix_now;
 use crate::queue::schedule::{retry_delay, Queue, Ready};
 use crate::queue::{Spool, Stored};
@@ -34,6 +35,8 @@ const IDLE_CONNECTION: Duration = Duration::from_secs(5);
 
 struct Deliverer {
     config: Arc<Config>,
+    /// Consulted per recipient domain before each attempt (the routing hook).
+    pipeline: Pipeline,
     transport: Transport,
     spool: Spool,
     queue: Queue,
@@ -43,6 +46,7 @@ struct Deliverer {
 /// turns true and finish the one in hand.
 pub fn start(
     config: Arc<Config>,
+    pipeline: Pipeline,
     spool: Spool,
     queue: Queue,
     ready: Ready,
@@ -72,6 +76,7 @@ pub fn start(
     };
     let d = Arc::new(Deliverer {
         config: config.clone(),
+        pipeline,
         transport,
         spool,
         queue,
@@ -135,11 +140,34 @@ impl Deliverer {
                 return self.settle(message, Vec::new(), outcomes, None).await;
             }
         };
-        let (outcomes, tls) = match &self.transport {
+        // The routing hook decides per recipient domain; held recipients wait for a retry.
+        let mut held = Vec::new();
+        let mut to_send = message.envelope.clone();
+        to_send.rcpts.clear();
+        for rcpt in &message.envelope.rcpts {
+            let domain = rcpt.rsplit_once('@').map_or("", |(_, d)| d);
+            match self.pipeline.route(&message.envelope.tenant, domain).await {
+                Route::Default => to_send.rcpts.push(rcpt.clone()),
+                Route::Hold => held.push((
+                    rcpt.clone(),
+                    RcptOutcome::Deferred {
+                        reason: "held by routing policy".into(),
+                    },
+                )),
+            }
+        }
+        if to_send.rcpts.is_empty() {
+            return self.settle(message, body, held, None).await;
+        }
+        let sending = Stored {
+            envelope: to_send,
+            location: message.location,
+        };
+        let (mut outcomes, tls) = match &self.transport {
             Transport::Maildir { root } => {
                 let (root, env, host) = (
                     root.clone(),
-                    message.envelope.clone(),
+                    sending.envelope.clone(),
                     self.config.hostname.clone(),
                 );
                 let b = body.clone();
@@ -149,8 +177,9 @@ impl Deliverer {
                         .unwrap_or_default();
                 (outcomes, None)
             }
-            Transport::Smarthost(settings) => self.smarthost(settings, &message, &body, conn).await,
+            Transport::Smarthost(settings) => self.smarthost(settings, &sending, &body, conn).await,
         };
+        outcomes.extend(held);
         self.settle(message, body, outcomes, tls).await;
     }
 

@@ -155,6 +155,10 @@ impl Session {
                 return Err(Ended::Closed);
             }
         }
+        if let Err(r) = self.hook(Stage::Connect, &[], None).await {
+            self.reply(r.closing());
+            return Err(Ended::Closed);
+        }
         let banner = format!("{} ESMTP Sluice", self.relay.config.hostname);
         self.reply(Reply::dynamic(220, "", banner));
         Ok(())

@@ -1,12 +1,6 @@
 use sluice_e2e::{free_port, Chat, Relay, RelayConfig, Sink};
 use std::path::PathBuf;
 
-fn authed(port: u16) -> Chat {
-    let mut c = Chat::ehlo(port);
-    assert!(c.auth_plain("demo", "demo-password").starts_with("235"));
-    c
-}
-
 /// The last "spool opened" line's counts: (recovered, torn, corrupt).
 fn spool_opened(relay: &Relay) -> (u64, u64, u64) {
     let log = relay.log();
@@ -42,13 +36,13 @@ fn relay_with_absent_next_hop() -> (Relay, u16) {
 #[test]
 fn disconnect_mid_data_queues_nothing() {
     let (mut relay, _hop) = relay_with_absent_next_hop();
-    let mut c = authed(relay.port);
+    let mut c = Chat::authed(relay.port);
     c.cmd("MAIL FROM:<app@example.com>", "250");
     c.cmd("RCPT TO:<half@dest.test>", "250");
     c.cmd("DATA", "354");
     c.send_raw(b"Subject: cut off\r\n\r\nhalf a message");
     drop(c);
-    let mut c = authed(relay.port);
+    let mut c = Chat::authed(relay.port);
     c.cmd("NOOP", "250");
     relay.kill9();
     relay.spawn();
@@ -59,7 +53,7 @@ fn disconnect_mid_data_queues_nothing() {
 #[test]
 fn kill_9_after_250_then_restart_delivers() {
     let (mut relay, hop) = relay_with_absent_next_hop();
-    let mut c = authed(relay.port);
+    let mut c = Chat::authed(relay.port);
     let r = c.send_message(
         "app@example.com",
         &["survivor@dest.test"],
@@ -86,7 +80,7 @@ fn kill_9_after_250_then_restart_delivers() {
 #[test]
 fn sigterm_finishes_the_session_in_flight_and_refuses_new_ones() {
     let (mut relay, hop) = relay_with_absent_next_hop();
-    let mut c = authed(relay.port);
+    let mut c = Chat::authed(relay.port);
     c.cmd("MAIL FROM:<app@example.com>", "250");
     c.cmd("RCPT TO:<inflight@dest.test>", "250");
     c.cmd("DATA", "354");
@@ -125,7 +119,7 @@ fn sigterm_finishes_the_session_in_flight_and_refuses_new_ones() {
 #[test]
 fn torn_tail_and_corrupt_record_are_set_aside_and_the_rest_delivered() {
     let (mut relay, hop) = relay_with_absent_next_hop();
-    let mut c = authed(relay.port);
+    let mut c = Chat::authed(relay.port);
     for i in 0..3 {
         let r = c.send_message(
             "app@example.com",
@@ -174,7 +168,7 @@ fn low_disk_is_refused_at_mail() {
         spool: "min_free_space = \"1000TB\"\n".into(),
         ..Default::default()
     });
-    let mut c = authed(relay.port);
+    let mut c = Chat::authed(relay.port);
     c.cmd("MAIL FROM:<app@example.com>", "452 4.3.1");
 }
 
@@ -184,7 +178,7 @@ fn failed_spool_write_answers_451_never_250() {
         file_size_limit_kib: Some(16),
         ..Default::default()
     });
-    let mut c = authed(relay.port);
+    let mut c = Chat::authed(relay.port);
     let big = format!(
         "Subject: big\r\n\r\n{}",
         format!("{}\r\n", "x".repeat(70)).repeat(300)

@@ -1,11 +1,5 @@
 use sluice_e2e::{Chat, Relay, RelayConfig};
 
-fn authed(relay: &Relay) -> Chat {
-    let mut c = Chat::ehlo(relay.port);
-    assert!(c.auth_plain("demo", "demo-password").starts_with("235"));
-    c
-}
-
 #[test]
 fn overlong_command_line_is_refused_and_the_session_goes_on() {
     let relay = Relay::start(RelayConfig::default());
@@ -38,7 +32,7 @@ fn smuggling_variants_are_rejected_and_nothing_is_queued() {
         b"\n.\n", b"\n.\r\n", b"\r\n.\n", b"\r.\r", b"\r\n.\r", b"\r.\r\n",
     ];
     for (i, fake_end) in variants.iter().enumerate() {
-        let mut c = authed(&relay);
+        let mut c = Chat::authed(relay.port);
         c.cmd("MAIL FROM:<app@example.com>", "250");
         c.cmd(&format!("RCPT TO:<victim{i}@dest.test>"), "250");
         c.cmd("DATA", "354");
@@ -56,7 +50,7 @@ fn smuggling_variants_are_rejected_and_nothing_is_queued() {
         );
         assert!(c.is_closed(), "variant {i}: session must close");
     }
-    let mut c = authed(&relay);
+    let mut c = Chat::authed(relay.port);
     c.send_message(
         "app@example.com",
         &["marker@dest.test"],
@@ -83,7 +77,7 @@ fn bare_lf_can_be_normalized_by_operator_choice_without_ending_data() {
         server: "bare_line_endings = \"normalize\"\n".into(),
         ..Default::default()
     });
-    let mut c = authed(&relay);
+    let mut c = Chat::authed(relay.port);
     c.cmd("MAIL FROM:<app@example.com>", "250");
     c.cmd("RCPT TO:<norm@dest.test>", "250");
     c.cmd("DATA", "354");
@@ -99,7 +93,7 @@ fn bare_lf_can_be_normalized_by_operator_choice_without_ending_data() {
 #[test]
 fn nul_next_to_the_dot_is_not_an_end_of_data() {
     let relay = Relay::start(RelayConfig::default());
-    let mut c = authed(&relay);
+    let mut c = Chat::authed(relay.port);
     c.cmd("MAIL FROM:<app@example.com>", "250");
     c.cmd("RCPT TO:<nul@dest.test>", "250");
     c.cmd("DATA", "354");
@@ -112,7 +106,7 @@ fn nul_next_to_the_dot_is_not_an_end_of_data() {
 #[test]
 fn data_line_over_998_octets_is_rejected_after_end_of_data() {
     let relay = Relay::start(RelayConfig::default());
-    let mut c = authed(&relay);
+    let mut c = Chat::authed(relay.port);
     let body = format!("Subject: long\r\n\r\n{}\r\n", "z".repeat(999));
     let r = c.send_message("app@example.com", &["long@dest.test"], &body);
     assert!(r.starts_with("500 5.2.3"), "{r}");
@@ -140,7 +134,7 @@ fn talking_before_the_greeting_is_refused() {
 #[test]
 fn content_sent_before_the_354_is_refused() {
     let relay = Relay::start(RelayConfig::default());
-    let mut c = authed(&relay);
+    let mut c = Chat::authed(relay.port);
     c.cmd("MAIL FROM:<app@example.com>", "250");
     c.cmd("RCPT TO:<early@dest.test>", "250");
     c.send_raw(b"DATA\r\nSubject: too early\r\n\r\nx\r\n.\r\n");
@@ -152,7 +146,7 @@ fn content_sent_before_the_354_is_refused() {
 #[test]
 fn bdat_content_with_bare_lf_is_rejected() {
     let relay = Relay::start(RelayConfig::default());
-    let mut c = authed(&relay);
+    let mut c = Chat::authed(relay.port);
     c.cmd("MAIL FROM:<app@example.com>", "250");
     c.cmd("RCPT TO:<bdat@dest.test>", "250");
     let body = b"Subject: x\n\nbare\n";

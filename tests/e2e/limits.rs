@@ -1,11 +1,5 @@
 use sluice_e2e::{Chat, Relay, RelayConfig};
 
-fn authed(relay: &Relay) -> Chat {
-    let mut c = Chat::ehlo(relay.port);
-    assert!(c.auth_plain("demo", "demo-password").starts_with("235"));
-    c
-}
-
 #[test]
 fn size_declared_over_the_limit_is_refused_at_mail() {
     let relay = Relay::start(RelayConfig {
@@ -25,7 +19,7 @@ fn message_over_the_limit_without_size_is_refused_after_data() {
         server: "max_message_size = \"10KB\"\n".into(),
         ..Default::default()
     });
-    let mut c = authed(&relay);
+    let mut c = Chat::authed(relay.port);
     let body = format!(
         "Subject: big\r\n\r\n{}",
         "0123456789abcdef\r\n".repeat(2000)
@@ -39,7 +33,7 @@ fn message_over_the_limit_without_size_is_refused_after_data() {
 #[test]
 fn recipients_past_the_limit_get_452_and_the_rest_are_delivered() {
     let relay = Relay::start(RelayConfig::default());
-    let mut c = authed(&relay);
+    let mut c = Chat::authed(relay.port);
     c.cmd("MAIL FROM:<app@example.com>", "250");
     for i in 0..100 {
         c.cmd(&format!("RCPT TO:<r{i}@dest.test>"), "250 2.1.5");
@@ -57,7 +51,7 @@ fn recipients_past_the_limit_get_452_and_the_rest_are_delivered() {
 #[test]
 fn address_length_and_utf8_rules() {
     let relay = Relay::start(RelayConfig::default());
-    let mut c = authed(&relay);
+    let mut c = Chat::authed(relay.port);
     c.cmd(
         &format!("MAIL FROM:<{}@example.com>", "a".repeat(65)),
         "553 5.1.3",

@@ -1,11 +1,5 @@
 use sluice_e2e::{free_port, python, text, Chat, Relay, RelayConfig, Sink};
 
-fn authed(port: u16) -> Chat {
-    let mut c = Chat::ehlo(port);
-    assert!(c.auth_plain("demo", "demo-password").starts_with("235"));
-    c
-}
-
 const SEND_BATCH: &str = r#"
 import smtplib, sys
 port, n = int(sys.argv[1]), int(sys.argv[2])
@@ -44,7 +38,7 @@ fn relays_a_batch_to_the_smarthost_intact() {
 fn tempfail_is_retried_until_delivered() {
     let sink = Sink::start(&["--tempfail-first", "2"]);
     let relay = Relay::start(RelayConfig::default().smarthost(sink.port, ""));
-    let mut c = authed(relay.port);
+    let mut c = Chat::authed(relay.port);
     assert!(c
         .send_message(
             "app@example.com",
@@ -67,7 +61,7 @@ fn tempfail_is_retried_until_delivered() {
 fn permanent_recipient_failure_is_final_and_others_are_delivered() {
     let sink = Sink::start(&["--reject-rcpt", "gone@dest.test"]);
     let relay = Relay::start(RelayConfig::default().smarthost(sink.port, ""));
-    let mut c = authed(relay.port);
+    let mut c = Chat::authed(relay.port);
     assert!(c
         .send_message(
             "app@example.com",
@@ -96,7 +90,7 @@ fn outbound_starttls_when_offered() {
             tls.join("key.pem").to_str().unwrap(),
         ],
     );
-    let mut c = authed(relay.port);
+    let mut c = Chat::authed(relay.port);
     assert!(c
         .send_message(
             "app@example.com",
@@ -117,7 +111,7 @@ fn required_tls_not_offered_means_no_delivery() {
             .smarthost(sink.port, "")
             .with_smarthost_tls("required"),
     );
-    let mut c = authed(relay.port);
+    let mut c = Chat::authed(relay.port);
     assert!(c
         .send_message(
             "app@example.com",
@@ -141,7 +135,7 @@ fn required_tls_not_offered_means_no_delivery() {
 fn connection_refused_is_retried() {
     let hop = free_port();
     let relay = Relay::start(RelayConfig::default().smarthost(hop, ""));
-    let mut c = authed(relay.port);
+    let mut c = Chat::authed(relay.port);
     assert!(c
         .send_message(
             "app@example.com",

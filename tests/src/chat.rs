@@ -62,6 +62,14 @@ impl Chat {
         c
     }
 
+    /// Connects, greets and authenticates as the demo tenant (AUTH allowed without TLS).
+    pub fn authed(port: u16) -> Chat {
+        let mut c = Chat::ehlo(port);
+        let r = c.auth_plain("demo", "demo-password");
+        assert!(r.starts_with("235"), "{r}");
+        c
+    }
+
     /// Starts TLS on the connection (after a 220 to STARTTLS, or for implicit TLS).
     pub fn upgrade(&mut self) {
         let config =

@@ -13,10 +13,12 @@
 //! - [`tls`], [`net`]: rustls set-up and the plain-or-TLS stream.
 
 pub mod auth;
+pub mod capability;
 pub mod config;
 pub mod delivery;
 pub mod net;
 pub mod pipeline;
+pub mod plugin;
 pub mod queue;
 pub mod server;
 pub mod smtp;

@@ -3,7 +3,9 @@
 use crate::auth::FailureLimiter;
 use crate::config::Config;
 use crate::net::MaybeTls;
-use crate::pipeline::Pipeline;
+use crate::pipeline::SharedPolicies;
+use crate::plugin::engine::PluginEngine;
+use crate::queue::quarantine::Quarantine;
 use crate::queue::schedule::Queue;
 use crate::queue::Spool;
 use crate::smtp::reply::{self, Reply};
@@ -30,7 +32,10 @@ pub struct Relay {
     pub queue: Queue,
     /// Failed AUTH attempts per IP and user, for lockouts.
     pub auth_failures: FailureLimiter,
-    pub pipeline: Pipeline,
+    /// Every tenant's policy chain; a reload swaps the whole set.
+    pub policies: SharedPolicies,
+    /// Where policy-held messages wait for an operator.
+    pub quarantine: Quarantine,
     /// Turns true on SIGTERM: sessions between commands say 421 and close.
     pub shutdown: watch::Receiver<bool>,
     /// Caps sessions in total (RFC 5321 §4.5.3.2 leaves the number to the server).
@@ -100,10 +105,14 @@ pub async fn serve(config: Config, shutdown: impl Future<Output = ()>) -> anyhow
         }
     };
     let (stop_tx, stop_rx) = watch::channel(false);
-    let pipeline = Pipeline::default();
+    let engine = PluginEngine::new(crate::plugin::engine_settings(&config))
+        .map_err(|e| anyhow::anyhow!("starting the plugin runtime: {e:#}"))?;
+    let policies: SharedPolicies = Arc::new(std::sync::RwLock::new(Arc::new(
+        crate::plugin::load_policies(&engine, &config).await?,
+    )));
     let mut deliveries = crate::delivery::start(
         config.clone(),
-        pipeline.clone(),
+        policies.clone(),
         spool.clone(),
         queue.clone(),
         ready,
@@ -113,13 +122,18 @@ pub async fn serve(config: Config, shutdown: impl Future<Output = ()>) -> anyhow
         connections: Arc::new(Semaphore::new(config.limits.max_connections)),
         per_ip: Mutex::new(HashMap::new()),
         auth_failures: FailureLimiter::new(config.auth.clone()),
-        pipeline,
+        policies,
+        quarantine: Quarantine::new(&config.spool.dir),
         shutdown: stop_rx,
         config: config.clone(),
         tls,
         spool: spool.clone(),
         queue,
     });
+    let pid_file = config.spool.dir.join("sluice.pid");
+    let _ = std::fs::write(&pid_file, std::process::id().to_string());
+    tokio::spawn(reload_on_sighup(relay.clone(), engine));
+    tokio::spawn(take_released(relay.clone()));
 
     let mut listeners = Vec::new();
     for (addrs, implicit_tls) in [(&config.listen, false), (&config.listen_tls, true)] {
@@ -224,4 +238,61 @@ async fn refuse(mut tcp: TcpStream, r: Reply) {
         let _ = tcp.shutdown().await;
     })
     .await;
+}
+
+/// SIGHUP (or `sluice reload`): re-read the config file and swap every tenant's plugin chain
+/// at once. Sessions in flight finish on the set they started with; a plugin that fails to
+/// load or validate leaves the old set in service.
+async fn reload_on_sighup(relay: Arc<Relay>, engine: Arc<PluginEngine>) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let Ok(mut hup) = signal(SignalKind::hangup()) else {
+        return;
+    };
+    while hup.recv().await.is_some() {
+        let Some(path) = relay.config.source.clone() else {
+            tracing::warn!(
+                "reload asked, but the relay runs on the built-in quickstart: nothing to re-read"
+            );
+            continue;
+        };
+        let loaded = match Config::load(&path) {
+            Ok(c) => crate::plugin::load_policies(&engine, &c)
+                .await
+                .map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
+        };
+        match loaded {
+            Ok(p) => {
+                *relay.policies.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(p);
+                tracing::info!(target: "sluice::event", event = "reloaded", config = %path.display(), "plugin chains reloaded (other settings need a restart)");
+            }
+            Err(e) => {
+                tracing::error!(target: "sluice::event", event = "reload_refused", error = %e, "reload refused; the previous plugins stay in service")
+            }
+        }
+    }
+}
+
+/// Takes messages an operator released from quarantine back into the spool and the queue.
+async fn take_released(relay: Arc<Relay>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        tick.tick().await;
+        for (mut envelope, bytes, files) in relay.quarantine.released() {
+            envelope.tags.push("released".into());
+            let id = envelope.id.clone();
+            match relay.spool.commit(envelope, bytes).await {
+                Ok(stored) => {
+                    for f in files {
+                        let _ = std::fs::remove_file(f);
+                    }
+                    tracing::info!(target: "sluice::event", event = "released", queue_id = %id);
+                    relay.queue.submit(stored);
+                }
+                Err(e) => {
+                    tracing::error!(queue_id = %id, error = %e, "cannot take a released message back")
+                }
+            }
+        }
+    }
 }

@@ -21,8 +21,78 @@ pub struct RawConfig {
     pub spool: Spool,
     #[serde(default)]
     pub delivery: Delivery,
+    #[serde(default)]
+    pub plugins: Plugins,
     #[serde(default, rename = "tenant")]
     pub tenants: Vec<Tenant>,
+}
+
+/// The plugin runtime as a whole.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Plugins {
+    /// Compiled components are cached here, keyed by content hash and engine version.
+    pub cache_dir: PathBuf,
+    /// Plugin instances alive at once (pooling allocator slots).
+    pub max_instances: u32,
+    /// Largest memory cap any plugin may be given.
+    pub max_memory: ByteSize,
+}
+
+impl Default for Plugins {
+    fn default() -> Self {
+        Plugins {
+            cache_dir: PathBuf::from("data/plugin-cache"),
+            max_instances: 1000,
+            max_memory: ByteSize(256 << 20),
+        }
+    }
+}
+
+/// One plugin in a tenant's chain (`[[tenant.plugin]]`), in order.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Plugin {
+    pub name: String,
+    /// The component (.wasm), relative to the config file's directory.
+    pub path: PathBuf,
+    /// What a trap, timeout or exhausted memory turns into.
+    #[serde(default)]
+    pub on_failure: FailureAction,
+    /// Run and log would-be verdicts without enforcing them.
+    #[serde(default)]
+    pub shadow: bool,
+    /// Wall-clock budget of one hook call, host calls included.
+    #[serde(default = "default_plugin_timeout")]
+    pub timeout: HumanDuration,
+    /// Linear-memory cap of one instance.
+    #[serde(default = "default_plugin_memory")]
+    pub memory: ByteSize,
+    /// Free-form settings handed to the plugin (`host.config`).
+    #[serde(default)]
+    pub config: toml::Table,
+}
+
+fn default_plugin_timeout() -> HumanDuration {
+    HumanDuration(Duration::from_millis(200))
+}
+
+fn default_plugin_memory() -> ByteSize {
+    ByteSize(64 << 20)
+}
+
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FailureAction {
+    /// 451 4.3.0: the client retries later (fail closed).
+    #[default]
+    Tempfail,
+    /// Carry on as if the plugin said "continue" (fail open), with a log line.
+    Continue,
+    /// 554 5.7.0.
+    Reject,
+    /// Accept and hold for an operator.
+    Quarantine,
 }
 
 #[derive(Debug, Deserialize)]
@@ -230,6 +300,9 @@ pub struct Tenant {
     /// Clients from these networks send as this tenant without AUTH.
     #[serde(default)]
     pub trusted_networks: Vec<IpNet>,
+    /// The tenant's policy chain, in order.
+    #[serde(default, rename = "plugin")]
+    pub plugins: Vec<Plugin>,
 }
 
 #[derive(Debug, Deserialize)]

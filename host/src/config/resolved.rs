@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-pub use raw::{BareLineEndings, TlsPolicy as SmarthostTls};
+pub use raw::{BareLineEndings, FailureAction, TlsPolicy as SmarthostTls};
 
 /// The built-in quickstart: loopback listeners, spool and Maildir under `./data`, and one demo
 /// tenant (user `demo`, password `demo-password`, sender domain `example.com`).
@@ -50,7 +50,29 @@ pub struct Config {
     pub auth: AuthPolicy,
     pub spool: SpoolConfig,
     pub delivery: DeliveryConfig,
+    pub plugins: PluginRuntime,
     pub tenants: Vec<Arc<Tenant>>,
+    /// The file this came from, for reloads.
+    pub source: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone)]
+pub struct PluginRuntime {
+    pub cache_dir: PathBuf,
+    pub max_instances: u32,
+    pub max_memory: u64,
+}
+
+/// One plugin of a tenant's chain, validated.
+#[derive(Debug, Clone)]
+pub struct PluginSpec {
+    pub name: String,
+    pub path: PathBuf,
+    pub config: Arc<HashMap<String, String>>,
+    pub on_failure: FailureAction,
+    pub shadow: bool,
+    pub timeout: Duration,
+    pub memory: u64,
 }
 
 #[derive(Debug, Clone)]
@@ -123,6 +145,7 @@ pub struct Tenant {
     /// username → argon2 PHC string (validated at load).
     pub users: HashMap<String, String>,
     pub trusted_networks: Vec<IpNet>,
+    pub plugins: Vec<PluginSpec>,
 }
 
 impl Tenant {
@@ -151,15 +174,23 @@ impl Config {
             path: path.to_owned(),
             source,
         })?;
-        Config::from_toml(&text, &path.display().to_string())
+        let base = path.parent().map(Path::to_owned).unwrap_or_default();
+        let mut config = Config::parse(&text, &path.display().to_string(), &base)?;
+        config.source = Some(path.to_owned());
+        Ok(config)
     }
 
+    /// Parses config text; relative plugin paths are taken from the current directory.
     pub fn from_toml(text: &str, origin: &str) -> Result<Config, ConfigError> {
+        Config::parse(text, origin, Path::new(""))
+    }
+
+    fn parse(text: &str, origin: &str, base: &Path) -> Result<Config, ConfigError> {
         let raw: RawConfig = toml::from_str(text).map_err(|e| ConfigError::Parse {
             origin: origin.to_owned(),
             message: e.to_string().trim_end().to_owned(),
         })?;
-        Resolver { text, origin }.resolve(raw)
+        Resolver { text, origin, base }.resolve(raw)
     }
 
     /// The tenant whose trusted networks contain `ip`, if any.
@@ -180,6 +211,7 @@ impl Config {
 struct Resolver<'a> {
     text: &'a str,
     origin: &'a str,
+    base: &'a Path,
 }
 
 impl Resolver<'_> {
@@ -263,6 +295,7 @@ impl Resolver<'_> {
                 }
                 users.insert(u.username, hash);
             }
+            let plugins = self.plugins(i, t.plugins, raw.plugins.max_memory.0)?;
             tenants.push(Arc::new(Tenant {
                 name: t.name,
                 sender_domains: t
@@ -272,6 +305,7 @@ impl Resolver<'_> {
                     .collect(),
                 users,
                 trusted_networks: t.trusted_networks,
+                plugins,
             }));
         }
         Ok(Config {
@@ -305,8 +339,66 @@ impl Resolver<'_> {
                 segment_size: raw.spool.segment_size.0.max(1 << 20),
             },
             delivery,
+            plugins: PluginRuntime {
+                cache_dir: raw.plugins.cache_dir,
+                max_instances: raw.plugins.max_instances.max(16),
+                max_memory: raw.plugins.max_memory.0,
+            },
             tenants,
+            source: None,
         })
+    }
+
+    fn plugins(
+        &self,
+        tenant: usize,
+        raw: Vec<raw::Plugin>,
+        max_memory: u64,
+    ) -> Result<Vec<PluginSpec>, ConfigError> {
+        let mut out: Vec<PluginSpec> = Vec::new();
+        for (j, p) in raw.into_iter().enumerate() {
+            let key = |k: &str| format!("tenant[{tenant}].plugin[{j}].{k}");
+            if out.iter().any(|o| o.name == p.name) {
+                return Err(self.invalid_key(
+                    &key("name"),
+                    format!("plugin {:?} appears twice in this chain", p.name),
+                ));
+            }
+            if p.memory.0 > max_memory || p.memory.0 < (1 << 20) {
+                return Err(self.invalid_key(
+                    &key("memory"),
+                    format!("must be between 1MiB and plugins.max_memory ({max_memory} bytes)"),
+                ));
+            }
+            if p.timeout.0.is_zero() {
+                return Err(self.invalid_key(&key("timeout"), "must be above zero"));
+            }
+            let config = p
+                .config
+                .into_iter()
+                .map(|(k, v)| {
+                    let s = match v {
+                        toml::Value::String(s) => s,
+                        other => other.to_string(),
+                    };
+                    (k, s)
+                })
+                .collect();
+            out.push(PluginSpec {
+                path: if p.path.is_absolute() {
+                    p.path
+                } else {
+                    self.base.join(p.path)
+                },
+                name: p.name,
+                config: Arc::new(config),
+                on_failure: p.on_failure,
+                shadow: p.shadow,
+                timeout: p.timeout.0,
+                memory: p.memory.0,
+            });
+        }
+        Ok(out)
     }
 
     fn delivery(&self, d: raw::Delivery) -> Result<DeliveryConfig, ConfigError> {

@@ -6,7 +6,7 @@ pub mod client;
 pub mod maildir;
 
 use crate::config::{Config, DeliveryMode, SmarthostTls};
-use crate::pipeline::{Pipeline, Route};
+use crate::pipeline::{Route, SharedPolicies};
 use crate::queue::envelope::unix_now;
 use crate::queue::schedule::{retry_delay, Queue, Ready};
 use crate::queue::{Spool, Stored};
@@ -36,7 +36,7 @@ const IDLE_CONNECTION: Duration = Duration::from_secs(5);
 struct Deliverer {
     config: Arc<Config>,
     /// Consulted per recipient domain before each attempt (the routing hook).
-    pipeline: Pipeline,
+    policies: SharedPolicies,
     transport: Transport,
     spool: Spool,
     queue: Queue,
@@ -46,7 +46,7 @@ struct Deliverer {
 /// turns true and finish the one in hand.
 pub fn start(
     config: Arc<Config>,
-    pipeline: Pipeline,
+    policies: SharedPolicies,
     spool: Spool,
     queue: Queue,
     ready: Ready,
@@ -76,7 +76,7 @@ pub fn start(
     };
     let d = Arc::new(Deliverer {
         config: config.clone(),
-        pipeline,
+        policies,
         transport,
         spool,
         queue,
@@ -144,9 +144,11 @@ impl Deliverer {
         let mut held = Vec::new();
         let mut to_send = message.envelope.clone();
         to_send.rcpts.clear();
+        let pipeline =
+            crate::pipeline::current(&self.policies).for_tenant(&message.envelope.tenant);
         for rcpt in &message.envelope.rcpts {
             let domain = rcpt.rsplit_once('@').map_or("", |(_, d)| d);
-            match self.pipeline.route(&message.envelope.tenant, domain).await {
+            match pipeline.route(&message.envelope.tenant, domain).await {
                 Route::Default => to_send.rcpts.push(rcpt.clone()),
                 Route::Hold => held.push((
                     rcpt.clone(),

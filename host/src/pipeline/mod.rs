@@ -1,15 +1,21 @@
-//! The policy pipeline: an ordered chain of policies consulted at each SMTP stage and at
-//! routing. The WebAssembly plugin engine plugs in here as one more [`Policy`]; the relay core
-//! ships with an empty chain.
+//! The policy pipeline: each tenant's ordered chain of policies, consulted at each SMTP stage
+//! and at routing. WebAssembly plugins ([`crate::plugin::policy::WasmPolicy`]) are policies.
 //!
-//! Folding follows milter practice: the first reject or tempfail wins and ends the chain;
-//! `accept` ends the chain for this stage without a rejection; headers and tags accumulate.
+//! Folding follows milter practice: the first reject, tempfail, quarantine or discard wins
+//! and ends the chain; `accept` ends the chain for this stage without a rejection; headers
+//! and tags accumulate.
+//!
+//! Three lifetimes: a [`Pipeline`] per tenant (made when the config loads), a
+//! [`PipelineRun`] per SMTP transaction (policies keep per-transaction state there, such as a
+//! plugin instance), and the [`HookInput`] of one call.
 
+use crate::capability::message::ParsedMessage;
 use crate::smtp::reply::Reply;
+use std::collections::HashMap;
 use std::future::Future;
 use std::net::IpAddr;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
 /// Where in the transaction a hook runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -23,18 +29,22 @@ pub enum Stage {
 }
 
 /// What a policy sees. Fields that a stage has not reached yet are empty.
-#[derive(Debug, Clone, Copy)]
+#[derive(Clone, Copy)]
 pub struct HookInput<'a> {
     pub stage: Stage,
     pub client_ip: IpAddr,
     pub helo: &'a str,
-    pub tenant: Option<&'a str>,
+    pub tenant: &'a str,
     pub auth_user: Option<&'a str>,
+    pub tls: Option<&'a str>,
     pub mail_from: Option<&'a str>,
-    /// The recipient under test at `RcptTo`; all accepted ones at `Data`.
+    /// Recipients accepted so far.
     pub rcpts: &'a [String],
-    /// The whole message at `Data`.
-    pub message: Option<&'a [u8]>,
+    /// The recipient under test at `RcptTo`.
+    pub rcpt: Option<&'a str>,
+    /// The whole message at `Data`, parsed lazily and once for the chain.
+    pub message: Option<&'a Arc<ParsedMessage>>,
+    pub queue_id: Option<&'a str>,
 }
 
 /// One policy's answer.
@@ -44,6 +54,8 @@ pub enum Verdict {
     Accept,
     Reject(Reply),
     Tempfail(Reply),
+    /// Accept, but hold the message for an operator.
+    Quarantine(String),
     /// Answer 250 but drop the message.
     Discard,
 }
@@ -53,6 +65,8 @@ pub struct Decision {
     pub verdict: Verdict,
     pub add_headers: Vec<(String, String)>,
     pub tags: Vec<String>,
+    /// Who decided and by which rule ("name#hash: rule"), for logs and replies.
+    pub explain: Option<String>,
 }
 
 impl Decision {
@@ -61,7 +75,12 @@ impl Decision {
             verdict,
             add_headers: Vec::new(),
             tags: Vec::new(),
+            explain: None,
         }
+    }
+
+    pub fn proceed() -> Decision {
+        Decision::verdict(Verdict::Continue)
     }
 }
 
@@ -76,19 +95,31 @@ pub enum Route {
 
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
-/// A policy consulted by the pipeline.
+/// A policy in a tenant's chain.
 pub trait Policy: Send + Sync {
     fn name(&self) -> &str;
-    fn check<'a>(&'a self, input: &'a HookInput<'a>) -> BoxFuture<'a, Decision>;
+    /// State for one SMTP transaction.
+    fn begin(&self) -> Box<dyn PolicyRun>;
+    /// Routing for one recipient domain; `None` leaves it to the next policy.
     fn route<'a>(&'a self, _tenant: &'a str, _domain: &'a str) -> BoxFuture<'a, Option<Route>> {
         Box::pin(async { None })
     }
 }
 
-/// The chain of one tenant (or the global one).
+/// A policy's state during one transaction.
+pub trait PolicyRun: Send {
+    fn check<'a>(&'a mut self, input: &'a HookInput<'a>) -> BoxFuture<'a, Decision>;
+}
+
+/// One tenant's chain.
 #[derive(Clone, Default)]
 pub struct Pipeline {
     policies: Vec<Arc<dyn Policy>>,
+}
+
+/// A chain during one transaction.
+pub struct PipelineRun {
+    runs: Vec<Box<dyn PolicyRun>>,
 }
 
 impl Pipeline {
@@ -96,23 +127,14 @@ impl Pipeline {
         Pipeline { policies }
     }
 
-    /// Runs every policy in order and folds their decisions.
-    pub async fn run(&self, input: &HookInput<'_>) -> Decision {
-        let mut folded = Decision::verdict(Verdict::Continue);
-        for policy in &self.policies {
-            let d = policy.check(input).await;
-            folded.add_headers.extend(d.add_headers);
-            folded.tags.extend(d.tags);
-            match d.verdict {
-                Verdict::Continue => continue,
-                other => {
-                    tracing::debug!(policy = policy.name(), verdict = ?other, stage = ?input.stage, "policy decided");
-                    folded.verdict = other;
-                    break;
-                }
-            }
+    pub fn is_empty(&self) -> bool {
+        self.policies.is_empty()
+    }
+
+    pub fn begin(&self) -> PipelineRun {
+        PipelineRun {
+            runs: self.policies.iter().map(|p| p.begin()).collect(),
         }
-        folded
     }
 
     /// The first policy that routes `domain` decides; none means the default transport.
@@ -126,19 +148,67 @@ impl Pipeline {
     }
 }
 
+impl PipelineRun {
+    /// Runs every policy in order and folds their decisions.
+    pub async fn run(&mut self, input: &HookInput<'_>) -> Decision {
+        let mut folded = Decision::proceed();
+        for run in &mut self.runs {
+            let d = run.check(input).await;
+            folded.add_headers.extend(d.add_headers);
+            folded.tags.extend(d.tags);
+            if d.verdict != Verdict::Continue {
+                folded.verdict = d.verdict;
+                folded.explain = d.explain;
+                break;
+            }
+        }
+        folded
+    }
+}
+
+/// Every tenant's chain, swapped whole on reload; sessions keep the set they started with.
+#[derive(Default)]
+pub struct Policies {
+    tenants: HashMap<String, Pipeline>,
+}
+
+impl Policies {
+    pub fn new(tenants: HashMap<String, Pipeline>) -> Policies {
+        Policies { tenants }
+    }
+
+    pub fn for_tenant(&self, tenant: &str) -> Pipeline {
+        self.tenants.get(tenant).cloned().unwrap_or_default()
+    }
+}
+
+/// The live policy set, replaced atomically by a reload.
+pub type SharedPolicies = Arc<RwLock<Arc<Policies>>>;
+
+pub fn current(shared: &SharedPolicies) -> Arc<Policies> {
+    shared.read().unwrap_or_else(|e| e.into_inner()).clone()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::smtp::reply;
 
     struct Fixed(&'static str, Decision);
+    struct FixedRun(Decision);
 
     impl Policy for Fixed {
         fn name(&self) -> &str {
             self.0
         }
-        fn check<'a>(&'a self, _input: &'a HookInput<'a>) -> BoxFuture<'a, Decision> {
-            Box::pin(async move { self.1.clone() })
+        fn begin(&self) -> Box<dyn PolicyRun> {
+            Box::new(FixedRun(self.1.clone()))
+        }
+    }
+
+    impl PolicyRun for FixedRun {
+        fn check<'a>(&'a mut self, _input: &'a HookInput<'a>) -> BoxFuture<'a, Decision> {
+            Box::pin(async move { self.0.clone() })
         }
     }
 
@@ -147,6 +217,7 @@ mod tests {
             verdict: v,
             add_headers: vec![(h.into(), "1".into())],
             tags: vec![h.into()],
+            explain: Some(h.into()),
         }
     }
 
@@ -167,17 +238,21 @@ mod tests {
             stage: Stage::Data,
             client_ip: "127.0.0.1".parse().unwrap(),
             helo: "h",
-            tenant: None,
+            tenant: "t",
             auth_user: None,
+            tls: None,
             mail_from: None,
             rcpts: &[],
+            rcpt: None,
             message: None,
+            queue_id: None,
         };
-        let d = p.run(&input).await;
+        let d = p.begin().run(&input).await;
         assert_eq!(d.verdict, Verdict::Reject(reply::AUTH_REQUIRED));
         assert_eq!(d.tags, vec!["X-A", "X-B"]);
+        assert_eq!(d.explain.as_deref(), Some("X-B"));
         assert_eq!(
-            Pipeline::default().run(&input).await.verdict,
+            Pipeline::default().begin().run(&input).await.verdict,
             Verdict::Continue
         );
     }

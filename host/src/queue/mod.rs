@@ -2,6 +2,7 @@
 //! envelope that travels with each message.
 
 pub mod envelope;
+pub mod quarantine;
 pub mod schedule;
 pub mod spool;
 

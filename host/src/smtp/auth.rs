@@ -57,7 +57,7 @@ impl Session {
                 self.relay.auth_failures.succeeded(ip, &user);
                 tracing::info!(peer = %self.peer, user = %user, tenant = %tenant.name, "authenticated");
                 self.login = Some(Login { user, tenant });
-                if let Err(r) = self.hook(Stage::Auth, &[], None).await {
+                if let Err(r) = self.hook(Stage::Auth, None, None, None).await {
                     self.login = None;
                     return Ok(self.reply(r));
                 }

@@ -5,10 +5,12 @@ use super::framing::{ContentDecoder, Progress, Violation};
 use super::headers::{self, Trace};
 use super::reply::{self, Reply};
 use super::session::{Ended, Session};
+use crate::capability::message::ParsedMessage;
 use crate::config::resolved::BareLineEndings;
 use crate::pipeline::{Stage, Verdict};
 use crate::queue::envelope::unix_now;
 use crate::queue::{Envelope, QueueId};
+use std::sync::Arc;
 use std::time::SystemTime;
 use tokio::time::Instant;
 
@@ -50,7 +52,7 @@ impl Session {
         }
         if !self.input.is_empty() {
             // RFC 2920 §3.1: DATA ends a pipelined group; content before 354 is a protocol error.
-            self.tx = None;
+            self.end_transaction();
             return Ok(self.reply(reply::PIPELINED_DATA));
         }
         self.reply(reply::START_DATA);
@@ -66,7 +68,7 @@ impl Session {
                     // Nothing after a bare line ending may be read as SMTP: reject and close.
                     tracing::info!(peer = %self.peer, ?violation, "message rejected: bare line ending in DATA");
                     self.input.clear();
-                    self.tx = None;
+                    self.end_transaction();
                     return Ok(self.reply(reply::BARE_LINE_ENDING));
                 }
                 Progress::NeedMore => {
@@ -76,7 +78,7 @@ impl Session {
             }
         }
         if let Some(r) = content_error(decoder.violation()) {
-            self.tx = None;
+            self.end_transaction();
             return Ok(self.reply(r));
         }
         self.finish(body).await;
@@ -119,7 +121,7 @@ impl Session {
             return Ok(self.reply(refusal.unwrap_or(reply::NEED_MAIL)));
         };
         if chunks.decoder.violation() == Some(Violation::TooBig) {
-            self.tx = None;
+            self.end_transaction();
             return Ok(self.reply(reply::SIZE_EXCEEDED));
         }
         if !last {
@@ -130,7 +132,7 @@ impl Session {
         }
         chunks.decoder.finish_chunks(&mut chunks.body);
         if let Some(r) = content_error(chunks.decoder.violation()) {
-            self.tx = None;
+            self.end_transaction();
             // Length framing is unambiguous, so a bad BDAT message need not end the session.
             return Ok(self.reply(Reply { close: false, ..r }));
         }
@@ -141,7 +143,7 @@ impl Session {
     /// Adds trace headers, runs the data hook, commits to the spool, then answers.
     async fn finish(&mut self, body: Vec<u8>) {
         let Some(tx) = &self.tx else { return };
-        let config = &self.relay.config;
+        let config = self.relay.config.clone();
         let id = QueueId::generate();
         let now = SystemTime::now();
         let trace = Trace {
@@ -173,18 +175,28 @@ impl Session {
         message.extend_from_slice(&body);
         drop(body);
 
-        let rcpts = tx.rcpts.clone();
-        let decision = match self.hook(Stage::Data, &rcpts, Some(&message)).await {
+        let parsed = ParsedMessage::new(Arc::new(message));
+        let decision = match self
+            .hook(Stage::Data, None, Some(&parsed), Some(&id.0))
+            .await
+        {
             Ok(d) => d,
             Err(r) => {
-                tracing::info!(target: "sluice::event", event = "rejected", queue_id = %id, reply = %r);
-                self.tx = None;
+                self.end_transaction();
                 return self.reply(r);
             }
         };
+        let mut message = parsed.into_raw();
+        self.run = None;
         let Some(tx) = self.tx.take() else { return };
-        if decision.verdict == Verdict::Discard {
-            tracing::info!(target: "sluice::event", event = "discarded", queue_id = %id, tenant = %tx.tenant.name);
+        // A verdict given before DATA (quarantine, discard) applies now unless DATA decided.
+        let verdict = match (&decision.verdict, tx.held.clone()) {
+            (Verdict::Continue | Verdict::Accept, Some(held)) => held,
+            (v, _) => v.clone(),
+        };
+        if verdict == Verdict::Discard {
+            tracing::info!(target: "sluice::event", event = "discarded", queue_id = %id, tenant = %tx.tenant.name,
+                by = decision.explain.as_deref().unwrap_or("-"));
             return self.reply(reply::queued(&id.0));
         }
         if !decision.add_headers.is_empty() {
@@ -216,6 +228,23 @@ impl Session {
             tags: decision.tags,
         };
         let size = message.len();
+        if let Verdict::Quarantine(reason) = verdict {
+            return match self
+                .relay
+                .quarantine
+                .hold(&envelope, &message, &reason)
+                .await
+            {
+                Ok(()) => {
+                    tracing::warn!(target: "sluice::event", event = "quarantined", queue_id = %id, tenant = %envelope.tenant, reason = %reason);
+                    self.reply(reply::queued(&id.0))
+                }
+                Err(e) => {
+                    tracing::error!(target: "sluice::event", event = "spool_failed", queue_id = %id, error = %e);
+                    self.reply(reply::SPOOL_FAILED)
+                }
+            };
+        }
         match self.relay.spool.commit(envelope, message).await {
             Ok(stored) => {
                 tracing::info!(

@@ -14,12 +14,12 @@ impl Session {
             return;
         }
         // A new greeting resets any transaction (RFC 5321 §4.1.4).
-        self.tx = None;
+        self.end_transaction();
         self.helo = Some(Helo {
             name: host.to_owned(),
             extended,
         });
-        if let Err(r) = self.hook(Stage::Helo, &[], None).await {
+        if let Err(r) = self.hook(Stage::Helo, None, None, None).await {
             self.helo = None;
             self.reply(r);
             return;

@@ -84,9 +84,10 @@ impl Session {
             smtputf8,
             eight_bit: from.flags & MAIL_BODY_8BITMIME != 0,
             chunks: None,
+            held: None,
         });
-        if let Err(r) = self.hook(Stage::MailFrom, &[], None).await {
-            self.tx = None;
+        if let Err(r) = self.hook(Stage::MailFrom, None, None, None).await {
+            self.end_transaction();
             return self.reply(r);
         }
         self.reply(reply::SENDER_OK);
@@ -120,11 +121,10 @@ impl Session {
         if tx.rcpts.iter().any(|r| r.eq_ignore_ascii_case(address)) {
             return self.reply(reply::RCPT_OK);
         }
-        let candidate = [address.to_owned()];
-        if let Err(r) = self.hook(Stage::RcptTo, &candidate, None).await {
+        let address = address.to_owned();
+        if let Err(r) = self.hook(Stage::RcptTo, Some(&address), None, None).await {
             return self.reply(r);
         }
-        let [address] = candidate;
         if let Some(tx) = &mut self.tx {
             tx.rcpts.push(address);
         }

@@ -6,9 +6,10 @@
 
 use super::framing::{self, CommandLine};
 use super::reply::{self, Reply};
+use crate::capability::message::ParsedMessage;
 use crate::config::Tenant;
 use crate::net::MaybeTls;
-use crate::pipeline::{HookInput, Stage, Verdict};
+use crate::pipeline::{Decision, HookInput, PipelineRun, Policies, Stage, Verdict};
 use crate::server::Relay;
 use smtp_proto::Request;
 use std::net::SocketAddr;
@@ -57,6 +58,8 @@ pub(super) struct Transaction {
     pub eight_bit: bool,
     /// Content received so far over BDAT.
     pub chunks: Option<super::data::Chunks>,
+    /// Set when a policy asked, before DATA, to quarantine or discard the message.
+    pub held: Option<Verdict>,
 }
 
 pub struct Session {
@@ -73,6 +76,10 @@ pub struct Session {
     pub(super) tls: Option<String>,
     pub(super) login: Option<Login>,
     pub(super) tx: Option<Transaction>,
+    /// The policy set as it was when the session started (a reload does not change it).
+    policies: Arc<Policies>,
+    /// The tenant's chain for the current transaction, with its per-transaction state.
+    pub(super) run: Option<(String, PipelineRun)>,
     /// When the current command's time runs out (RFC 5321 §4.5.3.2: 5 minutes by default).
     command_deadline: Instant,
     /// Cap on the whole session, so a slow drip cannot hold a slot for ever.
@@ -88,6 +95,8 @@ impl Session {
             command_deadline: now + timeouts.command,
             session_deadline: now + timeouts.session,
             shutdown: relay.shutdown.clone(),
+            policies: crate::pipeline::current(&relay.policies),
+            run: None,
             relay,
             conn,
             peer,
@@ -155,7 +164,7 @@ impl Session {
                 return Err(Ended::Closed);
             }
         }
-        if let Err(r) = self.hook(Stage::Connect, &[], None).await {
+        if let Err(r) = self.hook(Stage::Connect, None, None, None).await {
             self.reply(r.closing());
             return Err(Ended::Closed);
         }
@@ -288,7 +297,7 @@ impl Session {
             } => self.auth(mechanism, &initial_response).await?,
             Request::StartTls => return Ok(self.starttls(line)),
             Request::Rset => {
-                self.tx = None;
+                self.end_transaction();
                 self.reply(reply::RESET);
             }
             Request::Noop { .. } => self.reply(reply::OK),
@@ -359,31 +368,79 @@ impl Session {
         }
     }
 
+    /// Ends the mail transaction and the policy state that went with it.
+    pub(super) fn end_transaction(&mut self) {
+        self.tx = None;
+        self.run = None;
+    }
+
+    /// The tenant the session acts for now, if known.
+    fn tenant(&self) -> Option<Arc<Tenant>> {
+        if let Some(tx) = &self.tx {
+            return Some(tx.tenant.clone());
+        }
+        if let Some(l) = &self.login {
+            return Some(l.tenant.clone());
+        }
+        self.relay.config.trusted_tenant(self.peer.ip()).cloned()
+    }
+
     /// Runs the tenant's pipeline for a stage; a rejection becomes the reply to send.
+    /// Before the tenant is known (no AUTH yet, not a trusted network) no plugin runs.
     pub(super) async fn hook(
-        &self,
+        &mut self,
         stage: Stage,
-        rcpts: &[String],
-        message: Option<&[u8]>,
-    ) -> Result<crate::pipeline::Decision, Reply> {
-        let tenant = self
-            .tx
-            .as_ref()
-            .map(|t| &t.tenant)
-            .or(self.login.as_ref().map(|l| &l.tenant));
+        rcpt: Option<&str>,
+        message: Option<&Arc<ParsedMessage>>,
+        queue_id: Option<&str>,
+    ) -> Result<Decision, Reply> {
+        let Some(tenant) = self.tenant() else {
+            return Ok(Decision::proceed());
+        };
+        let mut run = match self.run.take() {
+            Some((name, run)) if name == tenant.name => run,
+            _ => {
+                let pipeline = self.policies.for_tenant(&tenant.name);
+                if pipeline.is_empty() {
+                    return Ok(Decision::proceed());
+                }
+                pipeline.begin()
+            }
+        };
+        let empty = Vec::new();
         let input = HookInput {
             stage,
             client_ip: self.peer.ip(),
             helo: self.helo.as_ref().map_or("", |h| h.name.as_str()),
-            tenant: tenant.map(|t| t.name.as_str()),
+            tenant: &tenant.name,
             auth_user: self.login.as_ref().map(|l| l.user.as_str()),
+            tls: self.tls.as_deref(),
             mail_from: self.tx.as_ref().map(|t| t.from.as_str()),
-            rcpts,
+            rcpts: self.tx.as_ref().map_or(&empty, |t| &t.rcpts),
+            rcpt,
             message,
+            queue_id,
         };
-        let decision = self.relay.pipeline.run(&input).await;
+        let decision = run.run(&input).await;
+        self.run = Some((tenant.name.clone(), run));
         match &decision.verdict {
-            Verdict::Reject(r) | Verdict::Tempfail(r) => Err(r.clone()),
+            Verdict::Reject(r) | Verdict::Tempfail(r) => {
+                tracing::info!(
+                    target: "sluice::event", event = "policy_rejected", tenant = %tenant.name, stage = ?stage,
+                    queue_id = queue_id.unwrap_or("-"), reply = %r, by = decision.explain.as_deref().unwrap_or("-"),
+                );
+                Err(r.clone())
+            }
+            Verdict::Quarantine(_) | Verdict::Discard if stage != Stage::Data => {
+                // Remembered for the end of data; the transaction goes on.
+                if let Some(tx) = &mut self.tx {
+                    tx.held.get_or_insert(decision.verdict.clone());
+                }
+                Ok(Decision {
+                    verdict: Verdict::Continue,
+                    ..decision
+                })
+            }
             _ => Ok(decision),
         }
     }

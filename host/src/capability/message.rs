@@ -1,0 +1,210 @@
+//! The `message` resource: the message at the data hook, parsed once by the host with
+//! mail-parser (lazily, on the first question any plugin asks) and shared by the whole chain.
+//! Each accessor copies out only what it returns.
+
+use crate::plugin::wit::{Attachment, Header};
+use mail_parser::{MessageParser, MimeHeaders};
+use std::sync::{Arc, OnceLock};
+
+/// Longest list or string an accessor returns; bigger answers are cut.
+const MAX_ANSWER: usize = 4 << 20;
+
+#[derive(Default)]
+struct Parsed {
+    headers: Vec<(String, String, Option<String>)>,
+    subject: Option<String>,
+    text: Option<String>,
+    html: Option<String>,
+    attachments: Vec<(Option<String>, String, u64)>,
+}
+
+/// One message, shared by every plugin instance of the chain.
+pub struct ParsedMessage {
+    raw: Arc<Vec<u8>>,
+    parsed: OnceLock<Parsed>,
+}
+
+impl ParsedMessage {
+    pub fn new(raw: Arc<Vec<u8>>) -> Arc<ParsedMessage> {
+        Arc::new(ParsedMessage {
+            raw,
+            parsed: OnceLock::new(),
+        })
+    }
+
+    /// The raw bytes back, without a copy when no one else holds the message.
+    pub fn into_raw(self: Arc<Self>) -> Vec<u8> {
+        match Arc::try_unwrap(self) {
+            Ok(m) => Arc::try_unwrap(m.raw).unwrap_or_else(|raw| raw.as_ref().clone()),
+            Err(shared) => shared.raw.as_ref().clone(),
+        }
+    }
+
+    fn parsed(&self) -> &Parsed {
+        self.parsed.get_or_init(|| parse(&self.raw))
+    }
+}
+
+fn cut(mut s: String) -> String {
+    if s.len() > MAX_ANSWER {
+        let mut end = MAX_ANSWER;
+        while !s.is_char_boundary(end) {
+            end -= 1;
+        }
+        s.truncate(end);
+    }
+    s
+}
+
+fn parse(raw: &[u8]) -> Parsed {
+    let Some(m) = MessageParser::default().parse(raw) else {
+        return Parsed::default();
+    };
+    let headers = m
+        .headers()
+        .iter()
+        .map(|h| {
+            let rawv = raw
+                .get(h.offset_start() as usize..h.offset_end() as usize)
+                .map(|b| String::from_utf8_lossy(b).trim().to_owned())
+                .unwrap_or_default();
+            let decoded = h.value().as_text().map(str::to_owned);
+            (h.name().to_owned(), rawv, decoded)
+        })
+        .collect();
+    Parsed {
+        headers,
+        subject: m.subject().map(str::to_owned),
+        text: m.body_text(0).map(|t| cut(t.into_owned())),
+        html: m.body_html(0).map(|t| cut(t.into_owned())),
+        attachments: m
+            .attachments()
+            .map(|a| {
+                let ct = a
+                    .content_type()
+                    .map(|c| match c.subtype() {
+                        Some(sub) => format!("{}/{}", c.ctype(), sub),
+                        None => c.ctype().to_owned(),
+                    })
+                    .unwrap_or_else(|| "application/octet-stream".into());
+                (
+                    a.attachment_name().map(str::to_owned),
+                    ct.to_ascii_lowercase(),
+                    a.contents().len() as u64,
+                )
+            })
+            .collect(),
+    }
+}
+
+/// URLs in text: `http://` and `https://` tokens, and `href="…"` values.
+fn find_links(text: &str, out: &mut Vec<String>) {
+    let lower = text.to_ascii_lowercase();
+    let mut i = 0;
+    while let Some(pos) = lower[i..].find("http").map(|p| p + i) {
+        let rest = &lower[pos..];
+        if rest.starts_with("http://") || rest.starts_with("https://") {
+            let end = text[pos..]
+                .find(|c: char| {
+                    c.is_whitespace() || matches!(c, '"' | '\'' | '<' | '>' | ')' | ']')
+                })
+                .map_or(text.len(), |e| pos + e);
+            out.push(text[pos..end].to_owned());
+            i = end;
+        } else {
+            i = pos + 4;
+        }
+    }
+}
+
+/// What a guest's `message` handle points at.
+pub struct MessageView(pub Arc<ParsedMessage>);
+
+impl MessageView {
+    pub fn raw_size(&self) -> u64 {
+        self.0.raw.len() as u64
+    }
+
+    pub fn header(&self, name: &str) -> Vec<String> {
+        self.0
+            .parsed()
+            .headers
+            .iter()
+            .filter(|(n, _, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, raw, decoded)| decoded.clone().unwrap_or_else(|| raw.clone()))
+            .collect()
+    }
+
+    pub fn headers(&self) -> Vec<Header> {
+        self.0
+            .parsed()
+            .headers
+            .iter()
+            .map(|(n, v, _)| Header {
+                name: n.clone(),
+                value: v.clone(),
+            })
+            .collect()
+    }
+
+    pub fn subject(&self) -> Option<String> {
+        self.0.parsed().subject.clone()
+    }
+
+    pub fn text_body(&self) -> Option<String> {
+        self.0.parsed().text.clone()
+    }
+
+    pub fn html_body(&self) -> Option<String> {
+        self.0.parsed().html.clone()
+    }
+
+    pub fn attachments(&self) -> Vec<Attachment> {
+        self.0
+            .parsed()
+            .attachments
+            .iter()
+            .map(|(name, ct, size)| Attachment {
+                name: name.clone(),
+                content_type: ct.clone(),
+                size: *size,
+            })
+            .collect()
+    }
+
+    pub fn links(&self) -> Vec<String> {
+        let p = self.0.parsed();
+        let mut out = Vec::new();
+        for body in [&p.text, &p.html].into_iter().flatten() {
+            find_links(body, &mut out);
+        }
+        out.dedup();
+        out
+    }
+
+    pub fn raw(&self, offset: u64, len: u64) -> Vec<u8> {
+        let raw = &self.0.raw;
+        let start = (offset as usize).min(raw.len());
+        let end = start
+            .saturating_add((len as usize).min(MAX_ANSWER))
+            .min(raw.len());
+        raw[start..end].to_vec()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_lazily_and_answers() {
+        let raw = b"Subject: =?utf-8?q?Caf=C3=A9?=\r\nX-A: 1\r\nContent-Type: text/html\r\n\r\n<a href=\"https://ex.test/x\">go</a> http://b.test/y\r\n";
+        let m = MessageView(ParsedMessage::new(Arc::new(raw.to_vec())));
+        assert!(m.0.parsed.get().is_none());
+        assert_eq!(m.subject().as_deref(), Some("Café"));
+        assert_eq!(m.header("x-a"), vec!["1"]);
+        assert_eq!(m.links(), vec!["https://ex.test/x", "http://b.test/y"]);
+        assert_eq!(m.raw(0, 8), b"Subject:");
+        assert_eq!(m.raw(10_000, 5), b"");
+    }
+}

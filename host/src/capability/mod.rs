@@ -1,0 +1,93 @@
+//! Host capabilities offered to plugins. Each is a context (state in the `StoreData`), an
+//! implementation of its generated `Host` trait, and a part of `add_to_linker`.
+
+pub mod counters;
+pub mod log;
+pub mod message;
+
+use crate::plugin::gen_::sluice::policy::{host, types};
+use crate::plugin::store::StoreData;
+use wasmtime::component::{Linker, Resource};
+
+/// Adds Sluice's host interface to `linker`.
+pub fn add_to_linker(linker: &mut Linker<StoreData>) -> wasmtime::Result<()> {
+    host::add_to_linker::<StoreData, wasmtime::component::HasSelf<StoreData>>(linker, |s| s)?;
+    types::add_to_linker::<StoreData, wasmtime::component::HasSelf<StoreData>>(linker, |s| s)
+}
+
+impl types::Host for StoreData {}
+
+impl host::Host for StoreData {
+    fn log(&mut self, level: types::Level, message: String) -> wasmtime::Result<()> {
+        self.log.write(level, &message);
+        Ok(())
+    }
+
+    fn config(&mut self, key: String) -> wasmtime::Result<Option<String>> {
+        Ok(self.config.get(&key).cloned())
+    }
+
+    fn now_ms(&mut self) -> wasmtime::Result<u64> {
+        Ok(std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or(0))
+    }
+
+    fn counter_add(&mut self, name: String, window_secs: u32, delta: u64) -> wasmtime::Result<u64> {
+        Ok(self.counters.add(&name, window_secs, delta))
+    }
+
+    fn counter_get(&mut self, name: String, window_secs: u32) -> wasmtime::Result<u64> {
+        Ok(self.counters.get(&name, window_secs))
+    }
+}
+
+impl host::HostMessage for StoreData {
+    fn raw_size(&mut self, m: Resource<message::MessageView>) -> wasmtime::Result<u64> {
+        Ok(self.table.get(&m)?.raw_size())
+    }
+    fn header(
+        &mut self,
+        m: Resource<message::MessageView>,
+        name: String,
+    ) -> wasmtime::Result<Vec<String>> {
+        Ok(self.table.get(&m)?.header(&name))
+    }
+    fn headers(
+        &mut self,
+        m: Resource<message::MessageView>,
+    ) -> wasmtime::Result<Vec<types::Header>> {
+        Ok(self.table.get(&m)?.headers())
+    }
+    fn subject(&mut self, m: Resource<message::MessageView>) -> wasmtime::Result<Option<String>> {
+        Ok(self.table.get(&m)?.subject())
+    }
+    fn text_body(&mut self, m: Resource<message::MessageView>) -> wasmtime::Result<Option<String>> {
+        Ok(self.table.get(&m)?.text_body())
+    }
+    fn html_body(&mut self, m: Resource<message::MessageView>) -> wasmtime::Result<Option<String>> {
+        Ok(self.table.get(&m)?.html_body())
+    }
+    fn attachments(
+        &mut self,
+        m: Resource<message::MessageView>,
+    ) -> wasmtime::Result<Vec<types::Attachment>> {
+        Ok(self.table.get(&m)?.attachments())
+    }
+    fn links(&mut self, m: Resource<message::MessageView>) -> wasmtime::Result<Vec<String>> {
+        Ok(self.table.get(&m)?.links())
+    }
+    fn raw(
+        &mut self,
+        m: Resource<message::MessageView>,
+        offset: u64,
+        len: u64,
+    ) -> wasmtime::Result<Vec<u8>> {
+        Ok(self.table.get(&m)?.raw(offset, len))
+    }
+    fn drop(&mut self, m: Resource<message::MessageView>) -> wasmtime::Result<()> {
+        self.table.delete(m)?;
+        Ok(())
+    }
+}

@@ -1,0 +1,78 @@
+//! The process-wide engine: wasmtime `Engine`, the `Linker` with Sluice's host interfaces and
+//! deny-all WASI, the epoch ticker, and the on-disk cache of compiled components.
+
+use super::store::StoreData;
+use crate::capability::{self, counters::Counters};
+use std::hash::{Hash, Hasher};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use wasmtime::component::Linker;
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
+
+/// How often the epoch advances: the granularity of deadlines, and the longest a plugin runs
+/// before yielding the thread back to other sessions.
+pub const EPOCH_TICK: Duration = Duration::from_millis(5);
+
+/// Settings of the whole runtime (the `[plugins]` table).
+#[derive(Debug, Clone)]
+pub struct EngineSettings {
+    /// Where compiled components are cached, keyed by content hash and engine version.
+    pub cache_dir: PathBuf,
+    /// Plugin instances alive at once (pooling allocator slots).
+    pub max_instances: u32,
+    /// Largest linear memory any plugin may have; per-plugin caps are at most this.
+    pub max_memory: u64,
+}
+
+pub struct PluginEngine {
+    pub engine: Engine,
+    pub linker: Linker<StoreData>,
+    /// Counters of every tenant and plugin; each store sees only its own scope.
+    pub counters: Arc<Counters>,
+    pub settings: EngineSettings,
+    /// Compatibility of cached compiled code with this engine build.
+    pub(super) compat: String,
+}
+
+impl PluginEngine {
+    pub fn new(settings: EngineSettings) -> wasmtime::Result<Arc<PluginEngine>> {
+        let mut config = Config::new();
+        config
+            .async_support(true)
+            .epoch_interruption(true)
+            .wasm_component_model(true);
+        let mut pool = PoolingAllocationConfig::default();
+        pool.total_component_instances(settings.max_instances)
+            .total_core_instances(settings.max_instances * 2)
+            .total_memories(settings.max_instances * 2)
+            .total_tables(settings.max_instances * 2)
+            .total_stacks(settings.max_instances)
+            .max_memory_size(settings.max_memory as usize);
+        config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+        let engine = Engine::new(&config)?;
+        let mut linker = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+        capability::add_to_linker(&mut linker)?;
+        let ticker = engine.weak();
+        std::thread::Builder::new()
+            .name("wasm-epoch".into())
+            .spawn(move || loop {
+                std::thread::sleep(EPOCH_TICK);
+                match ticker.upgrade() {
+                    Some(e) => e.increment_epoch(),
+                    None => return,
+                }
+            })?;
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        engine.precompile_compatibility_hash().hash(&mut h);
+        let compat = format!("{:016x}", h.finish());
+        Ok(Arc::new(PluginEngine {
+            engine,
+            linker,
+            counters: Arc::new(Counters::default()),
+            settings,
+            compat,
+        }))
+    }
+}

@@ -1,0 +1,68 @@
+//! The WebAssembly policy runtime.
+//!
+//! Three lifetimes, named after what they live for:
+//! - [`engine::PluginEngine`]: one per process — the wasmtime `Engine` (epochs, pooling
+//!   allocator), the `Linker` with Sluice's host interfaces and deny-all WASI, and the thread
+//!   that ticks epochs.
+//! - [`registry::LoadedPlugin`]: one per configured plugin, made when the config loads —
+//!   compiled once (cached on disk by content hash), validated against the world, and
+//!   pre-instantiated.
+//! - [`instance::PluginInstance`]: one per SMTP transaction — a fresh `Store` and instance,
+//!   cheap, dropped after the message (or at once if it traps).
+
+pub mod engine;
+pub mod instance;
+pub mod policy;
+pub mod registry;
+pub mod store;
+
+/// Host bindings for the `sluice:policy/policy` world, generated once, here.
+pub(crate) mod gen_ {
+    wasmtime::component::bindgen!({
+        path: "../wit",
+        world: "sluice:policy/policy",
+        imports: { default: trappable },
+        exports: { default: async },
+        with: {
+            "sluice:policy/host/message": crate::capability::message::MessageView,
+        },
+    });
+}
+
+pub use gen_::sluice::policy::types as wit;
+
+use crate::config::Config;
+use crate::pipeline::{Pipeline, Policies, Policy};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// The runtime settings of a config.
+pub fn engine_settings(config: &Config) -> engine::EngineSettings {
+    engine::EngineSettings {
+        cache_dir: config.plugins.cache_dir.clone(),
+        max_instances: config.plugins.max_instances,
+        max_memory: config.plugins.max_memory,
+    }
+}
+
+/// Loads every tenant's chain. Any plugin that fails to load fails the whole set, so a
+/// reload either swaps everything or nothing.
+pub async fn load_policies(
+    engine: &Arc<engine::PluginEngine>,
+    config: &Config,
+) -> Result<Policies, registry::LoadError> {
+    let mut tenants = HashMap::new();
+    for t in &config.tenants {
+        let mut chain: Vec<Arc<dyn Policy>> = Vec::new();
+        for spec in &t.plugins {
+            let plugin = registry::load(engine, &t.name, spec.clone()).await?;
+            tracing::info!(
+                tenant = %t.name, plugin = %plugin.label(), hooks = ?plugin.hooks, shadow = spec.shadow,
+                compile_ms = plugin.compile_time.as_millis() as u64, cached = plugin.cached, "plugin loaded"
+            );
+            chain.push(Arc::new(policy::WasmPolicy::new(plugin)));
+        }
+        tenants.insert(t.name.clone(), Pipeline::new(chain));
+    }
+    Ok(Policies::new(tenants))
+}

@@ -1,0 +1,283 @@
+//! A loaded plugin as a link of a tenant's pipeline: instance per transaction, failure
+//! actions, the crash-loop breaker, shadow mode, and explainable verdicts.
+
+use super::instance::{Failure, PluginInstance};
+use super::registry::LoadedPlugin;
+use super::wit;
+use crate::config::resolved::FailureAction;
+use crate::pipeline::{BoxFuture, Decision, HookInput, Policy, PolicyRun, Route, Stage, Verdict};
+use crate::smtp::reply::Reply;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+/// Bytes of headers one decision may add; past it the answer is refused as invalid.
+const MAX_ADDED_HEADER_BYTES: usize = 32 * 1024;
+/// Longest reply text kept from a plugin.
+const MAX_REPLY_TEXT: usize = 200;
+
+/// Failures per plugin since start, by kind (for metrics and tests).
+#[derive(Default)]
+pub struct FailureCounts {
+    pub total: AtomicU64,
+}
+
+pub struct WasmPolicy {
+    plugin: Arc<LoadedPlugin>,
+    failures: Arc<FailureCounts>,
+}
+
+impl WasmPolicy {
+    pub fn new(plugin: Arc<LoadedPlugin>) -> WasmPolicy {
+        WasmPolicy {
+            plugin,
+            failures: Arc::default(),
+        }
+    }
+}
+
+impl Policy for WasmPolicy {
+    fn name(&self) -> &str {
+        &self.plugin.spec.name
+    }
+
+    fn begin(&self) -> Box<dyn PolicyRun> {
+        Box::new(WasmRun {
+            plugin: self.plugin.clone(),
+            failures: self.failures.clone(),
+            instance: None,
+        })
+    }
+
+    fn route<'a>(&'a self, tenant: &'a str, domain: &'a str) -> BoxFuture<'a, Option<Route>> {
+        Box::pin(async move {
+            if !self.plugin.implements(wit::Hook::Route)
+                || self.plugin.spec.shadow
+                || self.plugin.breaker.is_open()
+            {
+                return None;
+            }
+            let routed = match PluginInstance::new(&self.plugin, None).await {
+                Ok(mut i) => i.route(tenant, domain).await,
+                Err(f) => Err(f),
+            };
+            match routed {
+                Ok(r) => r.map(|r| match r {
+                    wit::Route::Default => Route::Default,
+                    wit::Route::Hold => Route::Hold,
+                }),
+                Err(f) => {
+                    tracing::warn!(plugin = %self.plugin.label(), failure = %f, "routing hook failed; default route");
+                    self.plugin.breaker.failed();
+                    None
+                }
+            }
+        })
+    }
+}
+
+struct WasmRun {
+    plugin: Arc<LoadedPlugin>,
+    failures: Arc<FailureCounts>,
+    /// Created at the first hook this plugin implements; dropped with the transaction, or at
+    /// once after a failure (a trapped instance cannot be entered again).
+    instance: Option<PluginInstance>,
+}
+
+fn hook_of(stage: Stage) -> wit::Hook {
+    match stage {
+        Stage::Connect => wit::Hook::Connect,
+        Stage::Helo => wit::Hook::Helo,
+        Stage::Auth => wit::Hook::Auth,
+        Stage::MailFrom => wit::Hook::MailFrom,
+        Stage::RcptTo => wit::Hook::RcptTo,
+        Stage::Data => wit::Hook::Data,
+    }
+}
+
+impl PolicyRun for WasmRun {
+    fn check<'a>(&'a mut self, input: &'a HookInput<'a>) -> BoxFuture<'a, Decision> {
+        Box::pin(async move {
+            let hook = hook_of(input.stage);
+            if !self.plugin.implements(hook) {
+                return Decision::proceed();
+            }
+            let outcome = self.call(hook, input).await;
+            let label = self.plugin.label();
+            let decision = match outcome {
+                Ok(d) => {
+                    self.plugin.breaker.succeeded();
+                    d
+                }
+                Err(f) => {
+                    self.instance = None;
+                    self.failures.total.fetch_add(1, Ordering::Relaxed);
+                    tracing::warn!(
+                        target: "sluice::event", event = "plugin_failed", plugin = %label, tenant = %self.plugin.tenant,
+                        queue_id = input.queue_id.unwrap_or("-"), stage = ?input.stage, failure = f.kind(), detail = %f,
+                        action = ?self.plugin.spec.on_failure,
+                    );
+                    if f != Failure::BreakerOpen && self.plugin.breaker.failed() {
+                        tracing::error!(plugin = %label, "plugin keeps failing: suspended for a while, its failure action applies");
+                    }
+                    failure_decision(&self.plugin, &f)
+                }
+            };
+            if self.plugin.spec.shadow {
+                if decision.verdict != Verdict::Continue || !decision.add_headers.is_empty() {
+                    tracing::info!(
+                        target: "sluice::event", event = "shadow_verdict", plugin = %label, tenant = %self.plugin.tenant,
+                        queue_id = input.queue_id.unwrap_or("-"), stage = ?input.stage, verdict = ?decision.verdict,
+                        explain = decision.explain.as_deref().unwrap_or("-"),
+                    );
+                }
+                return Decision::proceed();
+            }
+            decision
+        })
+    }
+}
+
+impl WasmRun {
+    async fn call(&mut self, hook: wit::Hook, input: &HookInput<'_>) -> Result<Decision, Failure> {
+        if self.plugin.breaker.is_open() {
+            return Err(Failure::BreakerOpen);
+        }
+        if self.instance.is_none() {
+            self.instance = Some(PluginInstance::new(&self.plugin, input.queue_id).await?);
+        }
+        let instance = self.instance.as_mut().expect("just created");
+        if let Some(id) = input.queue_id {
+            instance.set_queue_id(id);
+        }
+        let session = wit::Session {
+            client_ip: input.client_ip.to_string(),
+            helo: input.helo.to_owned(),
+            tenant: input.tenant.to_owned(),
+            auth_user: input.auth_user.map(str::to_owned),
+            tls: input.tls.map(str::to_owned),
+            mail_from: input.mail_from.map(str::to_owned),
+            rcpts: input.rcpts.to_vec(),
+        };
+        let d = instance
+            .call(hook, &session, input.rcpt, input.message)
+            .await?;
+        convert(&self.plugin, d)
+    }
+}
+
+fn clean_text(text: &str) -> String {
+    let t: String = text
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(MAX_REPLY_TEXT)
+        .collect();
+    if t.trim().is_empty() {
+        "Refused by policy".into()
+    } else {
+        t
+    }
+}
+
+fn reply_from(r: &wit::SmtpReply, permanent: bool, explain: &str) -> Reply {
+    let code = match (permanent, r.code) {
+        (true, 500..=599) | (false, 421..=499) => r.code,
+        (true, _) => 550,
+        (false, _) => 451,
+    };
+    let class = if permanent { '5' } else { '4' };
+    let valid_status = {
+        let parts: Vec<&str> = r.enhanced.split('.').collect();
+        parts.len() == 3
+            && parts[0] == class.to_string()
+            && parts[1..]
+                .iter()
+                .all(|p| !p.is_empty() && p.len() <= 3 && p.chars().all(|c| c.is_ascii_digit()))
+    };
+    let status = if valid_status {
+        r.enhanced.clone()
+    } else if permanent {
+        "5.7.1".into()
+    } else {
+        "4.7.1".into()
+    };
+    Reply {
+        code,
+        status: std::borrow::Cow::Owned(status),
+        text: std::borrow::Cow::Owned(format!("{} [{explain}]", clean_text(&r.text))),
+        close: false,
+    }
+}
+
+/// Checks and translates a plugin's answer.
+fn convert(plugin: &LoadedPlugin, d: wit::Decision) -> Result<Decision, Failure> {
+    let explain = match &d.rule {
+        Some(rule) => format!("{}: {}", plugin.label(), clean_text(rule)),
+        None => plugin.label(),
+    };
+    let mut bytes = 0;
+    for h in &d.add_headers {
+        bytes += h.name.len() + h.value.len() + 4;
+        let bad_name = h.name.is_empty()
+            || h.name.len() > 76
+            || !h.name.bytes().all(|b| b.is_ascii_graphic() && b != b':');
+        if bad_name || h.value.contains(['\r', '\n', '\0']) || bytes > MAX_ADDED_HEADER_BYTES {
+            return Err(Failure::Invalid(format!(
+                "header {:?} ({} bytes) refused: names must be printable ASCII without ':', values single-line, {} bytes in all at most",
+                h.name.chars().take(40).collect::<String>(),
+                h.value.len(),
+                MAX_ADDED_HEADER_BYTES
+            )));
+        }
+    }
+    let verdict = match &d.verdict {
+        wit::Verdict::Continue => Verdict::Continue,
+        wit::Verdict::Accept => Verdict::Accept,
+        wit::Verdict::Reject(r) => Verdict::Reject(reply_from(r, true, &explain)),
+        wit::Verdict::Tempfail(r) => Verdict::Tempfail(reply_from(r, false, &explain)),
+        wit::Verdict::Quarantine(reason) => {
+            Verdict::Quarantine(format!("{} [{explain}]", clean_text(reason)))
+        }
+        wit::Verdict::Discard => Verdict::Discard,
+    };
+    Ok(Decision {
+        verdict,
+        add_headers: d
+            .add_headers
+            .into_iter()
+            .map(|h| (h.name, h.value))
+            .collect(),
+        tags: d
+            .tags
+            .into_iter()
+            .filter(|t| !t.is_empty() && t.len() <= 64)
+            .take(32)
+            .collect(),
+        explain: Some(explain),
+    })
+}
+
+/// What a failure turns into, by the plugin's configured action.
+fn failure_decision(plugin: &LoadedPlugin, f: &Failure) -> Decision {
+    let label = plugin.label();
+    let mut d = match plugin.spec.on_failure {
+        FailureAction::Tempfail => Decision::verdict(Verdict::Tempfail(Reply::dynamic(
+            451,
+            "4.3.0",
+            format!(
+                "Policy check temporarily unavailable; try again later [{label}: {}]",
+                f.kind()
+            ),
+        ))),
+        FailureAction::Continue => Decision::proceed(),
+        FailureAction::Reject => Decision::verdict(Verdict::Reject(Reply::dynamic(
+            554,
+            "5.7.0",
+            format!("Message refused by policy [{label}: {}]", f.kind()),
+        ))),
+        FailureAction::Quarantine => {
+            Decision::verdict(Verdict::Quarantine(format!("plugin {label} failed: {f}")))
+        }
+    };
+    d.explain = Some(format!("{label}: {}", f.kind()));
+    d
+}

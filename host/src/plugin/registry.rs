@@ -1,0 +1,225 @@
+//! Loading plugins: read, hash, compile once (cached on disk), validate against the world,
+//! pre-instantiate, and ask which hooks the plugin implements.
+
+use super::engine::PluginEngine;
+use super::gen_::PolicyPre;
+use super::instance::PluginInstance;
+use super::wit::Hook;
+use crate::config::resolved::PluginSpec;
+use sha2::{Digest, Sha256};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use wasmtime::component::Component;
+
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error("plugin {name}: cannot read {path}: {source}")]
+    Read {
+        name: String,
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("plugin {name} ({path}) is not a valid component: {message}")]
+    Compile {
+        name: String,
+        path: PathBuf,
+        message: String,
+    },
+    #[error("plugin {name} ({path}) does not fit the sluice:policy world: {message}")]
+    World {
+        name: String,
+        path: PathBuf,
+        message: String,
+    },
+    #[error("plugin {name} ({path}) failed when asked for its hooks: {message}")]
+    Hooks {
+        name: String,
+        path: PathBuf,
+        message: String,
+    },
+}
+
+/// Consecutive failures after which a plugin is not called for a while.
+const BREAKER_FAILURES: u32 = 5;
+/// How long a tripped breaker stays open before one trial call.
+const BREAKER_COOLDOWN: Duration = Duration::from_secs(30);
+
+/// Stops calling a plugin that keeps failing; its failure action applies meanwhile.
+#[derive(Default)]
+pub struct Breaker {
+    consecutive: AtomicU32,
+    /// Milliseconds since `epoch` until which the breaker is open; 0 when closed.
+    open_until_ms: AtomicU64,
+    epoch: std::sync::OnceLock<Instant>,
+}
+
+impl Breaker {
+    fn now_ms(&self) -> u64 {
+        self.epoch.get_or_init(Instant::now).elapsed().as_millis() as u64 + 1
+    }
+
+    /// True while the breaker is open (calls are skipped).
+    pub fn is_open(&self) -> bool {
+        self.now_ms() < self.open_until_ms.load(Ordering::Relaxed)
+    }
+
+    pub fn succeeded(&self) {
+        self.consecutive.store(0, Ordering::Relaxed);
+        self.open_until_ms.store(0, Ordering::Relaxed);
+    }
+
+    /// Records a failure; true when it trips the breaker.
+    pub fn failed(&self) -> bool {
+        let n = self.consecutive.fetch_add(1, Ordering::Relaxed) + 1;
+        if n >= BREAKER_FAILURES {
+            let until = self.now_ms() + BREAKER_COOLDOWN.as_millis() as u64;
+            self.open_until_ms.store(until, Ordering::Relaxed);
+            self.consecutive.store(0, Ordering::Relaxed);
+            return true;
+        }
+        false
+    }
+}
+
+/// A plugin ready to be instantiated for each transaction.
+pub struct LoadedPlugin {
+    pub spec: PluginSpec,
+    pub tenant: String,
+    /// First 12 hex digits of the component's SHA-256: names the exact build in logs/replies.
+    pub hash: String,
+    pub pre: PolicyPre<super::store::StoreData>,
+    pub hooks: Vec<Hook>,
+    pub breaker: Breaker,
+    pub engine: Arc<PluginEngine>,
+    /// How long compiling (or loading the cached compilation) took.
+    pub compile_time: Duration,
+    pub cached: bool,
+}
+
+impl LoadedPlugin {
+    /// "name#hash", how the plugin is named in replies and logs.
+    pub fn label(&self) -> String {
+        format!("{}#{}", self.spec.name, self.hash)
+    }
+
+    pub fn implements(&self, hook: Hook) -> bool {
+        self.hooks.contains(&hook)
+    }
+}
+
+fn cache_path(engine: &PluginEngine, hash: &str) -> PathBuf {
+    engine
+        .settings
+        .cache_dir
+        .join(format!("{hash}-{}.cwasm", engine.compat))
+}
+
+fn compile(engine: &PluginEngine, bytes: &[u8], hash: &str) -> Result<(Component, bool), String> {
+    let cached = cache_path(engine, hash);
+    if cached.exists() {
+        // SAFETY: the file was written by `Component::serialize` of an engine with the same
+        // compatibility hash (it is in the name), in a directory only this relay writes.
+        if let Ok(c) = unsafe { Component::deserialize_file(&engine.engine, &cached) } {
+            return Ok((c, true));
+        }
+    }
+    let component = Component::new(&engine.engine, bytes).map_err(|e| format!("{e:#}"))?;
+    if let Ok(serialized) = component.serialize() {
+        let _ = std::fs::create_dir_all(&engine.settings.cache_dir);
+        let tmp = cached.with_extension("tmp");
+        if std::fs::write(&tmp, serialized)
+            .and_then(|_| std::fs::rename(&tmp, &cached))
+            .is_err()
+        {
+            tracing::warn!(path = %cached.display(), "cannot write the compiled-plugin cache");
+        }
+    }
+    Ok((component, false))
+}
+
+/// Loads one plugin of `tenant`.
+pub async fn load(
+    engine: &Arc<PluginEngine>,
+    tenant: &str,
+    spec: PluginSpec,
+) -> Result<Arc<LoadedPlugin>, LoadError> {
+    let (name, path) = (spec.name.clone(), spec.path.clone());
+    let bytes = std::fs::read(&path).map_err(|source| LoadError::Read {
+        name: name.clone(),
+        path: path.clone(),
+        source,
+    })?;
+    let hash: String = Sha256::digest(&bytes)
+        .iter()
+        .take(6)
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let started = Instant::now();
+    let (component, cached) = {
+        let engine = engine.clone();
+        let hash = hash.clone();
+        tokio::task::spawn_blocking(move || compile(&engine, &bytes, &hash))
+            .await
+            .map_err(|e| e.to_string())
+            .and_then(|r| r)
+            .map_err(|message| LoadError::Compile {
+                name: name.clone(),
+                path: path.clone(),
+                message,
+            })?
+    };
+    let compile_time = started.elapsed();
+    let world = |message: String| LoadError::World {
+        name: name.clone(),
+        path: path.clone(),
+        message,
+    };
+    let pre = engine
+        .linker
+        .instantiate_pre(&component)
+        .map_err(|e| world(describe_link_error(&e)))?;
+    let pre = PolicyPre::new(pre).map_err(|e| world(format!("{e:#}")))?;
+    let mut plugin = LoadedPlugin {
+        spec,
+        tenant: tenant.to_owned(),
+        hash,
+        pre,
+        hooks: Vec::new(),
+        breaker: Breaker::default(),
+        engine: engine.clone(),
+        compile_time,
+        cached,
+    };
+    let hooks = PluginInstance::implemented(&plugin)
+        .await
+        .map_err(|e| LoadError::Hooks {
+            name: name.clone(),
+            path: path.clone(),
+            message: e.to_string(),
+        })?;
+    plugin.hooks = hooks;
+    Ok(Arc::new(plugin))
+}
+
+/// Turns wasmtime's "component imports instance X, but a matching implementation was not
+/// found in the linker" into a sentence for operators.
+fn describe_link_error(e: &wasmtime::Error) -> String {
+    let text = format!("{e:#}");
+    match text.split('`').nth(1) {
+        Some(import) if text.contains("import") => format!(
+            "it imports `{import}`, which Sluice does not provide (plugins may use WASI and sluice:policy/host only): {text}"
+        ),
+        _ => text,
+    }
+}
+
+/// Resolves a plugin path relative to the config file's directory.
+pub fn resolve_path(config_dir: &Path, path: &Path) -> PathBuf {
+    if path.is_absolute() {
+        path.to_owned()
+    } else {
+        config_dir.join(path)
+    }
+}

@@ -1,14 +1,18 @@
 # The two commands of the README: `make run` and `make test`.
 
-.PHONY: run test test-deps demo bench
+.PHONY: run test test-deps plugins demo bench
 
 # The relay on its built-in quickstart: loopback listeners, spool and Maildir under ./data.
 run:
 	cargo run --release -p sluice -- serve
 
 # Every test: unit tests and the end-to-end suite against real SMTP clients and servers.
-test: test-deps
+test: test-deps plugins
 	cargo test --workspace
+
+# The plugin SDK's fixtures and shipped plugins, as WebAssembly components.
+plugins: test-deps
+	cd plugins && cargo build --release
 
 test-deps:
 	./scripts/test-deps.sh

@@ -14,6 +14,7 @@
 
 pub mod auth;
 pub mod capability;
+pub mod cli;
 pub mod config;
 pub mod delivery;
 pub mod net;

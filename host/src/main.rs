@@ -37,6 +37,72 @@ enum Command {
     CheckConfig { file: PathBuf },
     /// Read a password from stdin and print its argon2 hash for `password_hash`.
     HashPassword,
+    /// Plugin tooling: validate a component, or dry-run it against a message.
+    Plugin {
+        #[command(subcommand)]
+        command: PluginCommand,
+    },
+    /// Messages held by a policy.
+    Quarantine {
+        #[command(subcommand)]
+        command: QuarantineCommand,
+        #[arg(long, global = true)]
+        config: Option<PathBuf>,
+    },
+    /// Ask the running relay to reload its plugins (same as SIGHUP).
+    Reload {
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum PluginCommand {
+    /// Validate FILE.wasm against the sluice:policy world; list its hooks and compile time.
+    Check { file: PathBuf },
+    /// Run every hook of FILE.wasm against a message and print verdicts, actions and time.
+    Run {
+        file: PathBuf,
+        #[arg(long)]
+        eml: PathBuf,
+        #[arg(long, default_value = "sender@example.com")]
+        from: String,
+        #[arg(long = "to", default_value = "rcpt@example.net")]
+        to: Vec<String>,
+        /// Plugin config as KEY=VALUE (repeatable).
+        #[arg(long = "set", value_parser = parse_key_value)]
+        set: Vec<(String, String)>,
+        #[arg(long, default_value = "dry-run")]
+        tenant: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum QuarantineCommand {
+    /// List held messages.
+    List,
+    /// Release a held message for delivery.
+    Release { id: String },
+}
+
+fn parse_key_value(s: &str) -> Result<(String, String), String> {
+    s.split_once('=')
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .ok_or_else(|| format!("{s:?} is not KEY=VALUE"))
+}
+
+fn load_or_quickstart(config: Option<PathBuf>) -> anyhow::Result<Config> {
+    Ok(match config {
+        Some(path) => Config::load(&path)?,
+        None => Config::quickstart(),
+    })
+}
+
+fn block_on<F: std::future::Future<Output = anyhow::Result<()>>>(f: F) -> anyhow::Result<()> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?
+        .block_on(f)
 }
 
 fn main() -> std::process::ExitCode {
@@ -92,6 +158,37 @@ fn run(command: Command) -> anyhow::Result<()> {
             println!("{hash}");
             Ok(())
         }
+        Command::Plugin {
+            command: PluginCommand::Check { file },
+        } => block_on(sluice::cli::plugin::check(&file)),
+        Command::Plugin {
+            command:
+                PluginCommand::Run {
+                    file,
+                    eml,
+                    from,
+                    to,
+                    set,
+                    tenant,
+                },
+        } => {
+            let dry = sluice::cli::plugin::DryRun {
+                eml,
+                from,
+                to,
+                config: set,
+                tenant,
+            };
+            block_on(sluice::cli::plugin::run(&file, dry))
+        }
+        Command::Quarantine { command, config } => {
+            let config = load_or_quickstart(config)?;
+            match command {
+                QuarantineCommand::List => sluice::cli::quarantine::list(&config),
+                QuarantineCommand::Release { id } => sluice::cli::quarantine::release(&config, &id),
+            }
+        }
+        Command::Reload { config } => sluice::cli::quarantine::reload(&load_or_quickstart(config)?),
     }
 }
 

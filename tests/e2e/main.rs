@@ -9,6 +9,8 @@ mod durability;
 mod framing;
 /// Size, recipient, address, connection and time limits.
 mod limits;
+/// WebAssembly policy plugins: verdicts, hostile guests, isolation, shadow mode, reload.
+mod plugins;
 /// No open relay: AUTH, tenants, sender domains, trusted networks.
 mod relaying;
 /// Delivery to a smarthost: pipelining, STARTTLS, retries.

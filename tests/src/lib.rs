@@ -127,3 +127,25 @@ pub fn text(o: &Output) -> String {
         String::from_utf8_lossy(&o.stderr)
     )
 }
+
+/// A test plugin built by `make plugins` (plugins/fixtures/NAME).
+pub fn fixture(name: &str) -> PathBuf {
+    let path = workspace().join(format!(
+        "target/wasm32-wasip2/release/fixture_{}.wasm",
+        name.replace('-', "_")
+    ));
+    assert!(
+        path.exists(),
+        "{} is missing: build the plugins first (`make plugins`, or `make test`)",
+        path.display()
+    );
+    path
+}
+
+/// A `[[tenant.plugin]]` table for a fixture, with extra lines (settings, then `[tenant.plugin.config]`).
+pub fn plugin_table(name: &str, fixture_name: &str, extra: &str) -> String {
+    format!(
+        "\n[[tenant.plugin]]\nname = \"{name}\"\npath = \"{}\"\n{extra}\n",
+        fixture(fixture_name).display()
+    )
+}

@@ -30,6 +30,8 @@ pub struct RelayConfig {
     pub delivery: Option<String>,
     /// `[[tenant]]` tables.
     pub tenants: String,
+    /// Lines appended after `tenants`, e.g. `[[tenant.plugin]]` tables for the last tenant.
+    pub plugins: String,
     /// A shell `ulimit -f` (1 KiB blocks) for the process, to make spool writes fail.
     pub file_size_limit_kib: Option<u64>,
 }
@@ -42,6 +44,7 @@ impl Default for RelayConfig {
             spool: String::new(),
             delivery: None,
             tenants: DEMO_TENANT.into(),
+            plugins: String::new(),
             file_size_limit_kib: None,
         }
     }
@@ -87,13 +90,16 @@ impl Relay {
         });
         let config = format!(
             "[server]\nhostname = \"relay.test\"\nlisten = [\"127.0.0.1:{port}\"]\nlisten_tls = [\"127.0.0.1:{tls_port}\"]\n{}\n\
-             [auth]\n{}\n[spool]\ndir = \"{}\"\n{}\n[tls]\ngenerated_dir = \"{}\"\n[delivery]\n{delivery}\n{}",
+             [auth]\n{}\n[spool]\ndir = \"{}\"\n{}\n[tls]\ngenerated_dir = \"{}\"\n[plugins]\ncache_dir = \"{}\"\n\
+             [delivery]\n{delivery}\n{}\n{}",
             cfg.server,
             cfg.auth,
             root.join("spool").display(),
             cfg.spool,
             root.join("tls").display(),
+            root.join("plugin-cache").display(),
             cfg.tenants,
+            cfg.plugins,
         );
         let config_path = root.join("sluice.toml");
         std::fs::write(&config_path, config).expect("write config");

@@ -178,7 +178,8 @@ impl MessageView {
         for body in [&p.text, &p.html].into_iter().flatten() {
             find_links(body, &mut out);
         }
-        out.dedup();
+        let mut seen = std::collections::HashSet::new();
+        out.retain(|l| seen.insert(l.clone()));
         out
     }
 
@@ -203,7 +204,9 @@ mod tests {
         assert!(m.0.parsed.get().is_none());
         assert_eq!(m.subject().as_deref(), Some("Café"));
         assert_eq!(m.header("x-a"), vec!["1"]);
-        assert_eq!(m.links(), vec!["https://ex.test/x", "http://b.test/y"]);
+        let mut links = m.links();
+        links.sort();
+        assert_eq!(links, vec!["http://b.test/y", "https://ex.test/x"]);
         assert_eq!(m.raw(0, 8), b"Subject:");
         assert_eq!(m.raw(10_000, 5), b"");
     }

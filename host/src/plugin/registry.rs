@@ -125,7 +125,14 @@ fn compile(engine: &PluginEngine, bytes: &[u8], hash: &str) -> Result<(Component
             return Ok((c, true));
         }
     }
-    let component = Component::new(&engine.engine, bytes).map_err(|e| format!("{e:#}"))?;
+    let component = Component::new(&engine.engine, bytes).map_err(|e| {
+        format!("{e:#}")
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .trim_end_matches(" - expected=[")
+            .to_owned()
+    })?;
     if let Ok(serialized) = component.serialize() {
         let _ = std::fs::create_dir_all(&engine.settings.cache_dir);
         let tmp = cached.with_extension("tmp");

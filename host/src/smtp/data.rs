@@ -257,6 +257,7 @@ impl Session {
                     size,
                     client = %self.peer.ip(),
                     tls = stored.envelope.tls.as_deref().unwrap_or("none"),
+                    tags = %stored.envelope.tags.join(","),
                 );
                 self.relay.queue.submit(stored);
                 self.reply(reply::queued(&id.0));

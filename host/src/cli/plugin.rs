@@ -1,0 +1,171 @@
+//! `sluice plugin check` and `sluice plugin run`: what a plugin author runs before an
+//! operator loads the plugin.
+
+use crate::capability::message::ParsedMessage;
+use crate::config::resolved::{FailureAction, PluginSpec};
+use crate::pipeline::{Decision, HookInput, Pipeline, Policy, Stage, Verdict};
+use crate::plugin::engine::{EngineSettings, PluginEngine};
+use crate::plugin::policy::WasmPolicy;
+use crate::plugin::registry::{self, LoadedPlugin};
+use anyhow::Context;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// What `plugin run` feeds the hooks.
+pub struct DryRun {
+    pub eml: PathBuf,
+    pub from: String,
+    pub to: Vec<String>,
+    pub config: Vec<(String, String)>,
+    pub tenant: String,
+}
+
+async fn load(
+    path: &Path,
+    config: HashMap<String, String>,
+    tenant: &str,
+) -> anyhow::Result<(Arc<PluginEngine>, Arc<LoadedPlugin>)> {
+    let cache = std::env::temp_dir().join(format!("sluice-plugin-check-{}", std::process::id()));
+    let engine = PluginEngine::new(EngineSettings {
+        cache_dir: cache.clone(),
+        max_instances: 16,
+        max_memory: 256 << 20,
+    })
+    .map_err(|e| anyhow::anyhow!("starting the plugin runtime: {e:#}"))?;
+    let name = path
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "plugin".into());
+    let spec = PluginSpec {
+        name,
+        path: path.to_owned(),
+        config: Arc::new(config),
+        on_failure: FailureAction::Tempfail,
+        shadow: false,
+        timeout: Duration::from_millis(500),
+        memory: 64 << 20,
+    };
+    let plugin = registry::load(&engine, tenant, spec).await;
+    let _ = std::fs::remove_dir_all(&cache);
+    Ok((engine, plugin?))
+}
+
+/// Validates a component against the world and lists what it implements.
+pub async fn check(path: &Path) -> anyhow::Result<()> {
+    let (_engine, plugin) = load(path, HashMap::new(), "check").await?;
+    println!("{}: ok", path.display());
+    println!(
+        "  component:  {} (sha256 prefix {})",
+        plugin.label(),
+        plugin.hash
+    );
+    println!("  world:      sluice:policy/policy@0.1.0");
+    println!(
+        "  hooks:      {}",
+        plugin
+            .hooks
+            .iter()
+            .map(|h| format!("{h:?}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    println!(
+        "  compiled in {:.1} ms",
+        plugin.compile_time.as_secs_f64() * 1000.0
+    );
+    Ok(())
+}
+
+fn verdict_text(v: &Verdict) -> String {
+    match v {
+        Verdict::Continue => "continue".into(),
+        Verdict::Accept => "accept".into(),
+        Verdict::Reject(r) => format!("reject: {r}"),
+        Verdict::Tempfail(r) => format!("tempfail: {r}"),
+        Verdict::Quarantine(why) => format!("quarantine: {why}"),
+        Verdict::Discard => "discard".into(),
+    }
+}
+
+fn show(stage: &str, d: &Decision, took: Duration) {
+    println!(
+        "{stage:<10} {}  ({:.3} ms)",
+        verdict_text(&d.verdict),
+        took.as_secs_f64() * 1000.0
+    );
+    if let Some(e) = &d.explain {
+        println!("{:<10} by {e}", "");
+    }
+    for (n, v) in &d.add_headers {
+        let v: String = v.chars().take(120).collect();
+        println!("{:<10} + header {n}: {v}", "");
+    }
+    for t in &d.tags {
+        println!("{:<10} + tag {t}", "");
+    }
+}
+
+/// Runs every hook of a plugin against one message, printing verdicts, actions and time.
+pub async fn run(path: &Path, dry: DryRun) -> anyhow::Result<()> {
+    let raw = std::fs::read(&dry.eml).with_context(|| format!("reading {}", dry.eml.display()))?;
+    let (_engine, plugin) = load(path, dry.config.into_iter().collect(), &dry.tenant).await?;
+    println!("{} hooks: {:?}", plugin.label(), plugin.hooks);
+    let policy = WasmPolicy::new(plugin.clone());
+    let mut run = Pipeline::new(vec![Arc::new(WasmPolicy::new(plugin))]).begin();
+    let parsed = ParsedMessage::new(Arc::new(raw));
+    let mut rcpts: Vec<String> = Vec::new();
+    let stages = [
+        Stage::Connect,
+        Stage::Helo,
+        Stage::MailFrom,
+        Stage::RcptTo,
+        Stage::Data,
+    ];
+    for stage in stages {
+        let targets: Vec<Option<String>> = if stage == Stage::RcptTo {
+            dry.to.iter().cloned().map(Some).collect()
+        } else {
+            vec![None]
+        };
+        for rcpt in targets {
+            let input = HookInput {
+                stage,
+                client_ip: "127.0.0.1".parse().expect("literal"),
+                helo: "dry-run.local",
+                tenant: &dry.tenant,
+                auth_user: None,
+                tls: None,
+                mail_from: (stage != Stage::Connect && stage != Stage::Helo)
+                    .then_some(dry.from.as_str()),
+                rcpts: &rcpts,
+                rcpt: rcpt.as_deref(),
+                message: (stage == Stage::Data).then_some(&parsed),
+                queue_id: Some("DRYRUN"),
+            };
+            let started = Instant::now();
+            let d = run.run(&input).await;
+            let label = match &rcpt {
+                Some(r) => format!("rcpt {r}"),
+                None => format!("{stage:?}"),
+            };
+            show(&label, &d, started.elapsed());
+            if let Some(r) = rcpt {
+                rcpts.push(r);
+            }
+        }
+    }
+    for rcpt in &dry.to {
+        let domain = rcpt.rsplit_once('@').map_or("", |(_, d)| d);
+        let started = Instant::now();
+        let r = policy.route(&dry.tenant, domain).await;
+        println!(
+            "{:<10} {domain}: {:?}  ({:.3} ms)",
+            "route",
+            r,
+            started.elapsed().as_secs_f64() * 1000.0
+        );
+    }
+    Ok(())
+}

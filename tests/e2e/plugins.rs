@@ -1,0 +1,396 @@
+use sluice_e2e::relay::DEMO_TENANT;
+use sluice_e2e::{plugin_table, sluice_bin, text, wait_for, Chat, Relay, RelayConfig};
+use std::process::Command;
+use std::time::Duration;
+
+fn with_plugins(plugins: String) -> Relay {
+    Relay::start(RelayConfig {
+        plugins,
+        ..Default::default()
+    })
+}
+
+fn send(relay: &Relay, subject: &str, rcpt: &str) -> String {
+    let mut c = Chat::authed(relay.port);
+    c.send_message(
+        "app@example.com",
+        &[rcpt],
+        &format!("Subject: {subject}\r\n\r\nbody\r\n"),
+    )
+}
+
+#[test]
+fn every_verdict_and_action_end_to_end() {
+    let relay = with_plugins(plugin_table(
+        "verdicts",
+        "verdicts",
+        "[tenant.plugin.config]\nblocked_sender = \"spammer@example.com\"\n",
+    ));
+    let r = send(&relay, "REJECT this", "a@dest.test");
+    assert!(
+        r.starts_with("550 5.7.1 subject says reject [verdicts#")
+            && r.ends_with(": subject-reject]"),
+        "{r}"
+    );
+    let r = send(&relay, "TEMPFAIL this", "b@dest.test");
+    assert!(
+        r.starts_with("451 4.7.1 subject says later [verdicts#"),
+        "{r}"
+    );
+    assert!(send(&relay, "DISCARD this", "c@dest.test").starts_with("250 2.0.0"));
+    assert!(send(&relay, "ACCEPT this", "d@dest.test").starts_with("250 2.0.0"));
+    assert!(send(&relay, "plain message", "e@dest.test").starts_with("250 2.0.0"));
+
+    let mut c = Chat::authed(relay.port);
+    let r = c.cmd("MAIL FROM:<spammer@example.com>", "550 5.7.1");
+    assert!(r.contains("blocked-sender"), "{r}");
+    c.cmd("MAIL FROM:<app@example.com>", "250");
+    let r = c.cmd("RCPT TO:<nobody@dest.test>", "550 5.1.1");
+    assert!(r.contains("[verdicts#"), "{r}");
+
+    let plain = &relay.wait_mailbox("e@dest.test", 1)[0];
+    assert!(plain.contains("\r\nX-Verdicts: size="), "{plain}");
+    relay.wait_mailbox("d@dest.test", 1);
+    let accepted = relay.wait_events("accepted", 2);
+    assert!(
+        accepted.iter().any(|e| e["tags"] == "checked"),
+        "{accepted:?}"
+    );
+    assert!(
+        accepted.iter().any(|e| e["tags"] == "accepted-early"),
+        "{accepted:?}"
+    );
+    relay.wait_events("discarded", 1);
+    for rcpt in ["a@dest.test", "b@dest.test", "c@dest.test"] {
+        assert!(relay.mailbox(rcpt).is_empty(), "{rcpt} got mail");
+    }
+}
+
+#[test]
+fn quarantined_mail_is_held_until_released() {
+    let relay = with_plugins(plugin_table("verdicts", "verdicts", ""));
+    let r = send(&relay, "QUARANTINE me", "held@dest.test");
+    assert!(r.starts_with("250 2.0.0 Ok: queued as "), "{r}");
+    let id = r.rsplit(' ').next().unwrap().to_owned();
+    relay.wait_events("quarantined", 1);
+    assert!(relay.mailbox("held@dest.test").is_empty());
+    let cli = |args: &[&str]| {
+        let out = Command::new(sluice_bin())
+            .args(args)
+            .arg("--config")
+            .arg(&relay.config_path)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", text(&out));
+        text(&out)
+    };
+    let listed = cli(&["quarantine", "list"]);
+    assert!(
+        listed.contains(&id) && listed.contains("subject says hold"),
+        "{listed}"
+    );
+    cli(&["quarantine", "release", &id]);
+    let m = &relay.wait_mailbox("held@dest.test", 1)[0];
+    assert!(m.contains("Subject: QUARANTINE me"));
+    assert!(!cli(&["quarantine", "list"]).contains(&id));
+}
+
+#[test]
+fn hostile_plugins_are_contained_by_their_limits() {
+    let cases = [
+        ("loop", "timeout", "16MB"),
+        ("memory", "memory", "16MB"),
+        ("trap", "trap", "16MB"),
+        // Room to build the 10 MB header, so that the host is the one refusing it.
+        ("huge-header", "invalid", "64MB"),
+    ];
+    for (mode, kind, memory) in cases {
+        let relay = with_plugins(plugin_table(
+            "hostile",
+            "hostile",
+            &format!("timeout = \"300ms\"\nmemory = \"{memory}\"\n[tenant.plugin.config]\nmode = \"{mode}\"\n"),
+        ));
+        let r = send(&relay, "x", "victim@dest.test");
+        assert!(
+            r.starts_with("451 4.3.0 Policy check temporarily unavailable"),
+            "{mode}: {r}"
+        );
+        assert!(r.contains(&format!(": {kind}]")), "{mode}: {r}");
+        let failed = relay.wait_events("plugin_failed", 1);
+        assert_eq!(failed[0]["failure"], kind, "{mode}");
+        // The relay itself is fine: a session still works and the RSS stays small.
+        Chat::authed(relay.port).cmd("NOOP", "250");
+        let rss_kib: u64 = std::fs::read_to_string(format!("/proc/{}/status", relay.pid()))
+            .unwrap()
+            .lines()
+            .find(|l| l.starts_with("VmRSS"))
+            .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+            .unwrap();
+        assert!(rss_kib < 200 * 1024, "{mode}: relay RSS {rss_kib} KiB");
+    }
+}
+
+#[test]
+fn a_plugin_cannot_open_files() {
+    let relay = with_plugins(plugin_table(
+        "hostile",
+        "hostile",
+        "[tenant.plugin.config]\nmode = \"open-file\"\n",
+    ));
+    assert!(send(&relay, "x", "files@dest.test").starts_with("250"));
+    let m = &relay.wait_mailbox("files@dest.test", 1)[0];
+    assert!(m.contains("X-Hostile-Open: denied"), "{m}");
+}
+
+#[test]
+fn failure_actions_open_and_reject() {
+    let relay = with_plugins(plugin_table(
+        "hostile",
+        "hostile",
+        "on_failure = \"continue\"\n[tenant.plugin.config]\nmode = \"trap\"\n",
+    ));
+    assert!(send(&relay, "x", "open@dest.test").starts_with("250"));
+    relay.wait_mailbox("open@dest.test", 1);
+    assert_eq!(
+        relay.wait_events("plugin_failed", 1)[0]["action"],
+        "Continue"
+    );
+
+    let relay = with_plugins(plugin_table(
+        "hostile",
+        "hostile",
+        "on_failure = \"reject\"\n[tenant.plugin.config]\nmode = \"trap\"\n",
+    ));
+    let r = send(&relay, "x", "closed@dest.test");
+    assert!(
+        r.starts_with("554 5.7.0 Message refused by policy [hostile#") && r.contains(": trap]"),
+        "{r}"
+    );
+}
+
+#[test]
+fn a_crash_looping_plugin_is_suspended() {
+    let relay = with_plugins(plugin_table(
+        "hostile",
+        "hostile",
+        "[tenant.plugin.config]\nmode = \"trap\"\n",
+    ));
+    for _ in 0..6 {
+        assert!(send(&relay, "x", "loop@dest.test").starts_with("451 4.3.0"));
+    }
+    let failed = relay.wait_events("plugin_failed", 6);
+    assert_eq!(failed.iter().filter(|e| e["failure"] == "trap").count(), 5);
+    assert_eq!(failed[5]["failure"], "breaker");
+}
+
+#[test]
+fn a_looping_plugin_does_not_hold_up_other_tenants() {
+    let tenants = format!(
+        "{DEMO_TENANT}\n[[tenant]]\nname = \"other\"\nsender_domains = [\"other.test\"]\ntrusted_networks = [\"127.0.0.0/8\"]\n"
+    );
+    // The demo tenant's plugin loops for its whole 3 s budget on every message.
+    let demo_plugin = plugin_table(
+        "hostile",
+        "hostile",
+        "timeout = \"3s\"\n[tenant.plugin.config]\nmode = \"loop\"\n",
+    );
+    let tenants = tenants.replacen(
+        "[[tenant]]\nname = \"other\"",
+        &format!("{demo_plugin}\n[[tenant]]\nname = \"other\""),
+        1,
+    );
+    let relay = Relay::start(RelayConfig {
+        tenants,
+        ..Default::default()
+    });
+    let port = relay.port;
+    let slow = std::thread::spawn(move || {
+        let r = send_as(port, true);
+        (r, std::time::Instant::now())
+    });
+    // While the demo tenant's message is stuck in its plugin, the other tenant's flow.
+    std::thread::sleep(Duration::from_millis(200));
+    let mut done = Vec::new();
+    for _ in 0..5 {
+        assert!(send_as(port, false).starts_with("250"));
+        done.push(std::time::Instant::now());
+    }
+    let (r, slow_done) = slow.join().unwrap();
+    assert!(r.starts_with("451 4.3.0"), "{r}");
+    assert!(
+        done.iter().all(|t| *t < slow_done),
+        "other tenant waited for the looping plugin"
+    );
+}
+
+fn send_as(port: u16, demo: bool) -> String {
+    if demo {
+        let mut c = Chat::authed(port);
+        c.send_message(
+            "app@example.com",
+            &["x@dest.test"],
+            "Subject: s\r\n\r\nx\r\n",
+        )
+    } else {
+        let mut c = Chat::ehlo(port);
+        c.send_message(
+            "shop@other.test",
+            &["y@dest.test"],
+            "Subject: s\r\n\r\nx\r\n",
+        )
+    }
+}
+
+#[test]
+fn counters_are_per_tenant_whatever_the_plugin_asks() {
+    let counter = plugin_table("counter", "counter", "[tenant.plugin.config]\nlimit = 2\n");
+    let tenants = format!(
+        "{DEMO_TENANT}{counter}\n[[tenant]]\nname = \"other\"\nsender_domains = [\"other.test\"]\ntrusted_networks = [\"127.0.0.0/8\"]\n{counter}"
+    );
+    let relay = Relay::start(RelayConfig {
+        tenants,
+        ..Default::default()
+    });
+    for _ in 0..2 {
+        assert!(send_as(relay.port, true).starts_with("250"));
+    }
+    let r = send_as(relay.port, true);
+    assert!(
+        r.starts_with("451 4.7.1 more than 2 messages a minute"),
+        "{r}"
+    );
+    // Same plugin, same counter name, other tenant: its own count.
+    for _ in 0..2 {
+        assert!(send_as(relay.port, false).starts_with("250"));
+    }
+    assert!(send_as(relay.port, false).starts_with("451 4.7.1"));
+}
+
+#[test]
+fn shadow_mode_logs_but_never_enforces() {
+    let relay = with_plugins(plugin_table("verdicts", "verdicts", "shadow = true\n"));
+    assert!(send(&relay, "REJECT me", "shadow@dest.test").starts_with("250"));
+    let m = &relay.wait_mailbox("shadow@dest.test", 1)[0];
+    assert!(
+        !m.contains("X-Verdicts"),
+        "shadow plugin actions applied: {m}"
+    );
+    let s = relay.wait_events("shadow_verdict", 1);
+    assert!(
+        s[0]["verdict"].as_str().unwrap().starts_with("Reject"),
+        "{}",
+        s[0]
+    );
+}
+
+#[test]
+fn hot_reload_under_traffic_swaps_plugins_and_refuses_a_broken_one() {
+    let relay = with_plugins(plugin_table(
+        "verdicts",
+        "verdicts",
+        "[tenant.plugin.config]\nblocked_sender = \"first@example.com\"\n",
+    ));
+    let config = std::fs::read_to_string(&relay.config_path).unwrap();
+    let port = relay.port;
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let traffic = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            let mut replies = Vec::new();
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let mut c = Chat::authed(port);
+                replies.push(c.send_message(
+                    "app@example.com",
+                    &["t@dest.test"],
+                    "Subject: traffic\r\n\r\nx\r\n",
+                ));
+            }
+            replies
+        })
+    };
+    let reload = || {
+        let out = Command::new(sluice_bin())
+            .args(["reload", "--config"])
+            .arg(&relay.config_path)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", text(&out));
+    };
+    std::fs::write(
+        &relay.config_path,
+        config.replace("first@example.com", "second@example.com"),
+    )
+    .unwrap();
+    reload();
+    relay.wait_events("reloaded", 1);
+    let mut c = Chat::authed(relay.port);
+    c.cmd("MAIL FROM:<second@example.com>", "550 5.7.1");
+    c.cmd("MAIL FROM:<first@example.com>", "250");
+
+    std::fs::write(
+        &relay.config_path,
+        config.replace("fixture_verdicts.wasm", "no_such_plugin.wasm"),
+    )
+    .unwrap();
+    reload();
+    relay.wait_events("reload_refused", 1);
+    let mut c = Chat::authed(relay.port);
+    c.cmd("MAIL FROM:<second@example.com>", "550 5.7.1");
+
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let replies = traffic.join().unwrap();
+    assert!(!replies.is_empty());
+    assert!(
+        replies.iter().all(|r| r.starts_with("250")),
+        "a transaction failed during reload: {replies:?}"
+    );
+}
+
+#[test]
+fn plugin_check_and_dry_run() {
+    let fixture = sluice_e2e::fixture("verdicts");
+    let out = Command::new(sluice_bin())
+        .args(["plugin", "check"])
+        .arg(&fixture)
+        .output()
+        .unwrap();
+    let t = text(&out);
+    assert!(
+        out.status.success() && t.contains("hooks:      Hook::MailFrom, Hook::RcptTo, Hook::Data"),
+        "{t}"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let eml = dir.path().join("m.eml");
+    std::fs::write(&eml, "Subject: REJECT now\r\n\r\nx\r\n").unwrap();
+    let out = Command::new(sluice_bin())
+        .args(["plugin", "run"])
+        .arg(&fixture)
+        .arg("--eml")
+        .arg(&eml)
+        .args(["--to", "nobody@dest.test"])
+        .output()
+        .unwrap();
+    let t = text(&out);
+    assert!(out.status.success(), "{t}");
+    assert!(
+        t.contains("rcpt nobody@dest.test reject: 550 5.1.1 no such recipient"),
+        "{t}"
+    );
+    assert!(
+        t.contains("Data       reject: 550 5.7.1 subject says reject"),
+        "{t}"
+    );
+    let bogus = dir.path().join("bogus.wasm");
+    std::fs::write(&bogus, "not a component").unwrap();
+    let out = Command::new(sluice_bin())
+        .args(["plugin", "check"])
+        .arg(&bogus)
+        .output()
+        .unwrap();
+    assert!(
+        !out.status.success() && text(&out).contains("is not a valid component"),
+        "{}",
+        text(&out)
+    );
+    let _ = wait_for(Duration::from_millis(1), || Some(()));
+}

@@ -13,6 +13,9 @@ test: test-deps plugins
 # The plugin SDK's fixtures and shipped plugins, as WebAssembly components.
 plugins: test-deps
 	cd plugins && cargo build --release
+	mkdir -p target/python
+	componentize-py -d wit -w policy componentize -p plugins/python/keyword_policy app \
+		-o target/python/keyword_policy.wasm
 
 test-deps:
 	./scripts/test-deps.sh

@@ -16,6 +16,11 @@ if ! python3 -c 'import aiosmtpd' >/dev/null 2>&1; then
     python3 -m pip install --quiet --disable-pip-version-check aiosmtpd
 fi
 
+if ! command -v componentize-py >/dev/null 2>&1; then
+    echo "installing componentize-py (PyPI) for the Python plugin"
+    python3 -m pip install --quiet --disable-pip-version-check componentize-py
+fi
+
 if command -v rustup >/dev/null 2>&1 && ! rustup target list --installed | grep -qx wasm32-wasip2; then
     echo "adding the wasm32-wasip2 target"
     rustup target add wasm32-wasip2

@@ -394,3 +394,35 @@ fn plugin_check_and_dry_run() {
     );
     let _ = wait_for(Duration::from_millis(1), || Some(()));
 }
+
+/// The WIT is the SDK: a plugin written in Python (componentize-py) runs like a Rust one.
+#[test]
+fn python_plugin_built_with_componentize_py() {
+    let path = sluice_e2e::python_plugin("keyword_policy");
+    let plugins = format!(
+        "\n[[tenant.plugin]]\nname = \"keywords\"\npath = \"{}\"\ntimeout = \"2s\"\n[tenant.plugin.config]\nkeywords = \"casino, crypto\"\n",
+        path.display()
+    );
+    let relay = with_plugins(plugins);
+    let r = send(&relay, "Win at the CASINO", "py@dest.test");
+    assert!(
+        r.starts_with("550 5.7.1 message mentions 'casino' [keywords#")
+            && r.ends_with(": keyword]"),
+        "{r}"
+    );
+    assert!(send(&relay, "Your receipt", "py@dest.test").starts_with("250"));
+    let m = &relay.wait_mailbox("py@dest.test", 1)[0];
+    assert!(m.contains("X-Keyword-Policy: clean"), "{m}");
+}
+
+/// Every fixture plugin under plugins/fixtures is exercised by a test in this file.
+#[test]
+fn every_fixture_has_a_test() {
+    let this: String = include_str!("plugins.rs").split_whitespace().collect();
+    for entry in std::fs::read_dir(sluice_e2e::workspace().join("plugins/fixtures")).unwrap() {
+        let name = entry.unwrap().file_name().into_string().unwrap();
+        let used = this.contains(&format!(",\"{name}\","))
+            || this.contains(&format!("fixture(\"{name}\")"));
+        assert!(used, "fixture {name} has no test");
+    }
+}

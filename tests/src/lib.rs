@@ -142,6 +142,17 @@ pub fn fixture(name: &str) -> PathBuf {
     path
 }
 
+/// The Python plugin built by `make plugins` with componentize-py.
+pub fn python_plugin(name: &str) -> PathBuf {
+    let path = workspace().join(format!("target/python/{name}.wasm"));
+    assert!(
+        path.exists(),
+        "{} is missing: build the plugins first (`make plugins`, or `make test`)",
+        path.display()
+    );
+    path
+}
+
 /// A `[[tenant.plugin]]` table for a fixture, with extra lines (settings, then `[tenant.plugin.config]`).
 pub fn plugin_table(name: &str, fixture_name: &str, extra: &str) -> String {
     format!(

@@ -97,7 +97,8 @@ impl Relay {
             root.join("spool").display(),
             cfg.spool,
             root.join("tls").display(),
-            root.join("plugin-cache").display(),
+            // Shared by every test relay: each plugin is compiled once per test run.
+            crate::workspace().join("target/plugin-cache-tests").display(),
             cfg.tenants,
             cfg.plugins,
         );

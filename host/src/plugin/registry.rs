@@ -135,7 +135,11 @@ fn compile(engine: &PluginEngine, bytes: &[u8], hash: &str) -> Result<(Component
     })?;
     if let Ok(serialized) = component.serialize() {
         let _ = std::fs::create_dir_all(&engine.settings.cache_dir);
-        let tmp = cached.with_extension("tmp");
+        let tmp = cached.with_extension(format!(
+            "{}.{:08x}.tmp",
+            std::process::id(),
+            rand::random::<u32>()
+        ));
         if std::fs::write(&tmp, serialized)
             .and_then(|_| std::fs::rename(&tmp, &cached))
             .is_err()

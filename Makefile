@@ -13,6 +13,7 @@ test: test-deps plugins
 # The plugin SDK's fixtures and shipped plugins, as WebAssembly components.
 plugins: test-deps
 	cd plugins && cargo build --release
+	cd examples/plugin-template && CARGO_TARGET_DIR=$(CURDIR)/target cargo build --release
 	mkdir -p target/python
 	componentize-py -d wit -w policy componentize -p plugins/python/keyword_policy app \
 		-o target/python/keyword_policy.wasm

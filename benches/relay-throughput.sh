@@ -36,30 +36,7 @@ fi
 cargo build --release -p sluice
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 
-wait_port() { for _ in $(seq 200); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.05; done; echo "port $1 never opened" >&2; exit 1; }
-now() { date +%s.%N; }
-
-start_sink() {
-    [ -n "${sink_pid:-}" ] && kill "$sink_pid" 2>/dev/null && wait "$sink_pid" 2>/dev/null || true
-    smtp-sink -c -u nobody "127.0.0.1:$SINK" 1000 >"$work/sink.out" 2>&1 &
-    sink_pid=$!; pids+=("$sink_pid")
-    wait_port "$SINK"
-}
-sink_count() { tail -c 300 "$work/sink.out" | tr '\r' '\n' | grep -o 'mesg=[0-9]*' | tail -1 | cut -d= -f2 || echo 0; }
-wait_sink() {  # wait until the sink has counted $1 messages (at most 10 minutes)
-    for _ in $(seq 6000); do [ "$(sink_count)" -ge "$1" ] 2>/dev/null && return 0; sleep 0.1; done
-    echo "sink got only $(sink_count) of $1" >&2; return 1
-}
-# load PORT → "accepted/s end-to-end/s"
-load() {
-    local t0 t1 t2
-    t0=$(now)
-    smtp-source -s "$SESSIONS" -l "$SIZE" -m "$N" -f bench@example.com -t sink@dest.test "127.0.0.1:$1"
-    t1=$(now)
-    wait_sink "$N"
-    t2=$(now)
-    python3 -c "print(f'{$N/($t1-$t0):.0f} {$N/($t2-$t0):.0f}')"
-}
+source "$repo/benches/lib.sh"
 
 echo "== (c) smtp-sink alone"
 start_sink

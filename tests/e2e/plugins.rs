@@ -426,3 +426,29 @@ fn every_fixture_has_a_test() {
         assert!(used, "fixture {name} has no test");
     }
 }
+
+/// The template in examples/ builds (make plugins) and does what its README says.
+#[test]
+fn template_plugin_from_examples() {
+    let wasm = sluice_e2e::workspace().join("target/wasm32-wasip2/release/plugin_template.wasm");
+    assert!(wasm.exists(), "build it with `make plugins`");
+    let out = Command::new(sluice_bin())
+        .args(["plugin", "run"])
+        .arg(&wasm)
+        .arg("--eml")
+        .arg(sluice_e2e::workspace().join("examples/messages/receipt.eml"))
+        .args([
+            "--to",
+            "buyer@competitor.example",
+            "--set",
+            "blocked_domains=competitor.example",
+        ])
+        .output()
+        .unwrap();
+    let t = text(&out);
+    assert!(
+        t.contains("reject: 550 5.7.1 this tenant may not send to competitor.example"),
+        "{t}"
+    );
+    assert!(t.contains("+ tag template-checked"), "{t}");
+}

@@ -1,0 +1,225 @@
+//! Per-message cost of a tenant's plugin chain: instantiation plus every hook the plugins
+//! implement (mail-from, rcpt-to, data) on a typical 5 KB message, for 0, 1 and 4 Rust plugins
+//! and for the Python plugin. The host's one MIME parse is done before timing (it is shared
+//! by the chain and paid once per message whatever the number of plugins).
+//!
+//! Run: `make plugins && cargo bench -p sluice --bench plugin_chain`. Prints a Markdown table.
+
+use sluice::capability::message::ParsedMessage;
+use sluice::config::resolved::{FailureAction, PluginSpec};
+use sluice::pipeline::{HookInput, Pipeline, Policy, Stage};
+use sluice::plugin::engine::{EngineSettings, PluginEngine};
+use sluice::plugin::policy::WasmPolicy;
+use sluice::plugin::registry;
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const MESSAGES: usize = 3000;
+
+fn workspace() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("workspace")
+        .to_owned()
+}
+
+fn spec(name: &str, path: PathBuf, config: &[(&str, &str)]) -> PluginSpec {
+    PluginSpec {
+        name: name.into(),
+        path,
+        config: Arc::new(
+            config
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect::<HashMap<_, _>>(),
+        ),
+        on_failure: FailureAction::Tempfail,
+        shadow: false,
+        timeout: Duration::from_secs(5),
+        memory: 64 << 20,
+    }
+}
+
+fn message() -> Arc<ParsedMessage> {
+    let mut m = String::from(
+        "From: Shop <orders@shop.example>\r\nTo: buyer@dest.example\r\nSubject: Your receipt #12345\r\n\
+         Message-ID: <r12345@shop.example>\r\nDate: Mon, 23 Nov 2026 12:00:00 +0000\r\nMIME-Version: 1.0\r\n\
+         Content-Type: text/plain; charset=utf-8\r\n\r\n",
+    );
+    while m.len() < 5000 {
+        m.push_str("Thank you for your order. Item: blue widget, quantity 1, price 9.99 EUR. https://shop.example/o/12345\r\n");
+    }
+    let parsed = ParsedMessage::new(Arc::new(m.into_bytes()));
+    let _ = sluice::capability::message::MessageView(parsed.clone()).subject();
+    parsed
+}
+
+async fn per_message(chain: &Pipeline, msg: &Arc<ParsedMessage>) -> Vec<Duration> {
+    let rcpts = vec!["buyer@dest.example".to_string()];
+    let mut times = Vec::with_capacity(MESSAGES);
+    for i in 0..MESSAGES + 100 {
+        let started = Instant::now();
+        let mut run = chain.begin();
+        for (stage, rcpt) in [
+            (Stage::MailFrom, None),
+            (Stage::RcptTo, Some("buyer@dest.example")),
+            (Stage::Data, None),
+        ] {
+            let input = HookInput {
+                stage,
+                client_ip: "127.0.0.1".parse().unwrap(),
+                helo: "app.example",
+                tenant: "bench",
+                auth_user: Some("bench"),
+                tls: None,
+                mail_from: Some("orders@shop.example"),
+                rcpts: &rcpts,
+                rcpt,
+                message: (stage == Stage::Data).then_some(msg),
+                queue_id: Some("BENCH"),
+            };
+            let d = run.run(&input).await;
+            assert!(
+                matches!(
+                    d.verdict,
+                    sluice::pipeline::Verdict::Continue | sluice::pipeline::Verdict::Accept
+                ),
+                "{d:?}"
+            );
+        }
+        drop(run);
+        if i >= 100 {
+            times.push(started.elapsed());
+        }
+    }
+    times.sort();
+    times
+}
+
+fn micros(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e6
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() {
+    let fixtures = workspace().join("target/wasm32-wasip2/release");
+    let python = workspace().join("target/python/keyword_policy.wasm");
+    assert!(
+        fixtures.join("fixture_verdicts.wasm").exists(),
+        "run `make plugins` first"
+    );
+    let cache = std::env::temp_dir().join("sluice-bench-cache");
+    let engine = PluginEngine::new(EngineSettings {
+        cache_dir: cache,
+        max_instances: 100,
+        max_memory: 256 << 20,
+    })
+    .unwrap();
+    let rust = [
+        spec("verdicts", fixtures.join("fixture_verdicts.wasm"), &[]),
+        spec(
+            "counter",
+            fixtures.join("fixture_counter.wasm"),
+            &[("limit", "1000000000")],
+        ),
+        spec(
+            "hostile-idle",
+            fixtures.join("fixture_hostile.wasm"),
+            &[("mode", "none")],
+        ),
+        spec(
+            "verdicts-2",
+            fixtures.join("fixture_verdicts.wasm"),
+            &[("blocked_sender", "x@y.example")],
+        ),
+    ];
+    let mut loaded = Vec::new();
+    for s in rust {
+        loaded.push(registry::load(&engine, "bench", s).await.unwrap());
+    }
+    let chain = |n: usize| -> Pipeline {
+        Pipeline::new(
+            loaded
+                .iter()
+                .take(n)
+                .map(|p| Arc::new(WasmPolicy::new(p.clone())) as Arc<dyn Policy>)
+                .collect(),
+        )
+    };
+    let msg = message();
+    if std::env::var("SLUICE_BENCH_SPLIT").is_ok() {
+        use sluice::plugin::instance::PluginInstance;
+        let p = &loaded[0];
+        let mut inst_t = Vec::new();
+        let mut call_t = Vec::new();
+        let mut drop_t = Vec::new();
+        let mut call2_t = Vec::new();
+        let session = sluice::plugin::wit::Session {
+            client_ip: "127.0.0.1".into(),
+            helo: "h".into(),
+            tenant: "bench".into(),
+            auth_user: None,
+            tls: None,
+            mail_from: Some("a@b.example".into()),
+            rcpts: vec![],
+        };
+        for _ in 0..2000 {
+            let t = Instant::now();
+            let mut i = PluginInstance::new(p, None).await.unwrap();
+            inst_t.push(t.elapsed());
+            let t = Instant::now();
+            i.call(sluice::plugin::wit::Hook::MailFrom, &session, None, None)
+                .await
+                .unwrap();
+            call_t.push(t.elapsed());
+            let t = Instant::now();
+            i.call(sluice::plugin::wit::Hook::MailFrom, &session, None, None)
+                .await
+                .unwrap();
+            call2_t.push(t.elapsed());
+            let t = Instant::now();
+            drop(i);
+            drop_t.push(t.elapsed());
+        }
+        for (n, mut v) in [
+            ("instantiate", inst_t),
+            ("first call", call_t),
+            ("second call", call2_t),
+            ("drop", drop_t),
+        ] {
+            v.sort();
+            println!("{n}: median {:.1} µs", micros(v[v.len() / 2]));
+        }
+        return;
+    }
+    println!("| chain | median µs/message | p99 µs/message | median µs per plugin |");
+    println!("|---|---|---|---|");
+    for n in [0usize, 1, 4] {
+        let t = per_message(&chain(n), &msg).await;
+        let (med, p99) = (micros(t[t.len() / 2]), micros(t[t.len() * 99 / 100]));
+        let per = if n == 0 {
+            "-".to_string()
+        } else {
+            format!("{:.1}", med / n as f64)
+        };
+        println!("| {n} Rust plugin(s) | {med:.1} | {p99:.1} | {per} |");
+    }
+    if python.exists() {
+        let p = registry::load(
+            &engine,
+            "bench",
+            spec("keywords", python, &[("keywords", "casino,crypto")]),
+        )
+        .await
+        .unwrap();
+        let t = per_message(&Pipeline::new(vec![Arc::new(WasmPolicy::new(p))]), &msg).await;
+        println!(
+            "| 1 Python plugin (componentize-py) | {:.1} | {:.1} | {:.1} |",
+            micros(t[t.len() / 2]),
+            micros(t[t.len() * 99 / 100]),
+            micros(t[t.len() / 2])
+        );
+    }
+}

@@ -6,7 +6,7 @@
 //! Run: `make plugins && cargo bench -p sluice --bench plugin_chain`. Prints a Markdown table.
 
 use sluice::capability::message::ParsedMessage;
-use sluice::config::resolved::{FailureAction, PluginSpec};
+use sluice::config::resolved::{FailureAction, FailurePolicy, PluginSpec};
 use sluice::pipeline::{HookInput, Pipeline, Policy, Stage};
 use sluice::plugin::engine::{EngineSettings, PluginEngine};
 use sluice::plugin::policy::WasmPolicy;
@@ -35,7 +35,7 @@ fn spec(name: &str, path: PathBuf, config: &[(&str, &str)]) -> PluginSpec {
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect::<HashMap<_, _>>(),
         ),
-        on_failure: FailureAction::Tempfail,
+        on_failure: FailurePolicy::all(FailureAction::Tempfail),
         shadow: false,
         timeout: Duration::from_secs(5),
         memory: 64 << 20,

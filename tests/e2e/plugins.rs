@@ -169,6 +169,22 @@ fn failure_actions_open_and_reject() {
 }
 
 #[test]
+fn failure_actions_per_kind() {
+    let relay = with_plugins(plugin_table(
+        "hostile",
+        "hostile",
+        "timeout = \"200ms\"\non_failure = { timeout = \"continue\", trap = \"reject\" }\n[tenant.plugin.config]\nmode = \"loop\"\n",
+    ));
+    // A timeout fails open for this plugin…
+    assert!(send(&relay, "x", "slow@dest.test").starts_with("250"));
+    relay.wait_mailbox("slow@dest.test", 1);
+    assert_eq!(
+        relay.wait_events("plugin_failed", 1)[0]["failure"],
+        "timeout"
+    );
+}
+
+#[test]
 fn a_crash_looping_plugin_is_suspended() {
     let relay = with_plugins(plugin_table(
         "hostile",

@@ -2,7 +2,7 @@
 //! operator loads the plugin.
 
 use crate::capability::message::ParsedMessage;
-use crate::config::resolved::{FailureAction, PluginSpec};
+use crate::config::resolved::{FailureAction, FailurePolicy, PluginSpec};
 use crate::pipeline::{Decision, HookInput, Pipeline, Policy, Stage, Verdict};
 use crate::plugin::engine::{EngineSettings, PluginEngine};
 use crate::plugin::policy::WasmPolicy;
@@ -42,7 +42,7 @@ async fn load(
         name,
         path: path.to_owned(),
         config: Arc::new(config),
-        on_failure: FailureAction::Tempfail,
+        on_failure: FailurePolicy::all(FailureAction::Tempfail),
         shadow: false,
         timeout: Duration::from_millis(500),
         memory: 64 << 20,

@@ -56,9 +56,10 @@ pub struct Plugin {
     pub name: String,
     /// The component (.wasm), relative to the config file's directory.
     pub path: PathBuf,
-    /// What a trap, timeout or exhausted memory turns into.
+    /// What a trap, timeout, exhausted memory or invalid answer turns into: one action for
+    /// all, or a table `{ trap = .., timeout = .., memory = .., invalid = .. }`.
     #[serde(default)]
-    pub on_failure: FailureAction,
+    pub on_failure: OnFailure,
     /// Run and log would-be verdicts without enforcing them.
     #[serde(default)]
     pub shadow: bool,
@@ -79,6 +80,29 @@ fn default_plugin_timeout() -> HumanDuration {
 
 fn default_plugin_memory() -> ByteSize {
     ByteSize(64 << 20)
+}
+
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(untagged)]
+pub enum OnFailure {
+    All(FailureAction),
+    PerKind(PerKind),
+}
+
+impl Default for OnFailure {
+    fn default() -> Self {
+        OnFailure::All(FailureAction::Tempfail)
+    }
+}
+
+/// Failure actions by kind; a kind left out fails closed (tempfail).
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PerKind {
+    pub trap: Option<FailureAction>,
+    pub timeout: Option<FailureAction>,
+    pub memory: Option<FailureAction>,
+    pub invalid: Option<FailureAction>,
 }
 
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Deserialize)]

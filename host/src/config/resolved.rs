@@ -63,13 +63,50 @@ pub struct PluginRuntime {
     pub max_memory: u64,
 }
 
+/// What each kind of plugin failure turns into.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FailurePolicy {
+    pub trap: FailureAction,
+    pub timeout: FailureAction,
+    pub memory: FailureAction,
+    pub invalid: FailureAction,
+}
+
+impl FailurePolicy {
+    pub fn all(action: FailureAction) -> FailurePolicy {
+        FailurePolicy {
+            trap: action,
+            timeout: action,
+            memory: action,
+            invalid: action,
+        }
+    }
+}
+
+impl From<raw::OnFailure> for FailurePolicy {
+    fn from(o: raw::OnFailure) -> FailurePolicy {
+        match o {
+            raw::OnFailure::All(a) => FailurePolicy::all(a),
+            raw::OnFailure::PerKind(k) => {
+                let or = |a: Option<FailureAction>| a.unwrap_or(FailureAction::Tempfail);
+                FailurePolicy {
+                    trap: or(k.trap),
+                    timeout: or(k.timeout),
+                    memory: or(k.memory),
+                    invalid: or(k.invalid),
+                }
+            }
+        }
+    }
+}
+
 /// One plugin of a tenant's chain, validated.
 #[derive(Debug, Clone)]
 pub struct PluginSpec {
     pub name: String,
     pub path: PathBuf,
     pub config: Arc<HashMap<String, String>>,
-    pub on_failure: FailureAction,
+    pub on_failure: FailurePolicy,
     pub shadow: bool,
     pub timeout: Duration,
     pub memory: u64,
@@ -392,7 +429,7 @@ impl Resolver<'_> {
                 },
                 name: p.name,
                 config: Arc::new(config),
-                on_failure: p.on_failure,
+                on_failure: p.on_failure.into(),
                 shadow: p.shadow,
                 timeout: p.timeout.0,
                 memory: p.memory.0,

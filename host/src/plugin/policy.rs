@@ -114,7 +114,7 @@ impl PolicyRun for WasmRun {
                     tracing::warn!(
                         target: "sluice::event", event = "plugin_failed", plugin = %label, tenant = %self.plugin.tenant,
                         queue_id = input.queue_id.unwrap_or("-"), stage = ?input.stage, failure = f.kind(), detail = %f,
-                        action = ?self.plugin.spec.on_failure,
+                        action = ?action_for(&self.plugin, &f),
                     );
                     if f != Failure::BreakerOpen && self.plugin.breaker.failed() {
                         tracing::error!(plugin = %label, "plugin keeps failing: suspended for a while, its failure action applies");
@@ -256,10 +256,21 @@ fn convert(plugin: &LoadedPlugin, d: wit::Decision) -> Result<Decision, Failure>
     })
 }
 
+/// The configured action for this kind of failure.
+fn action_for(plugin: &LoadedPlugin, f: &Failure) -> FailureAction {
+    let policy = &plugin.spec.on_failure;
+    match f {
+        Failure::Trap(_) | Failure::BreakerOpen => policy.trap,
+        Failure::Timeout(_) => policy.timeout,
+        Failure::Memory(_) => policy.memory,
+        Failure::Invalid(_) => policy.invalid,
+    }
+}
+
 /// What a failure turns into, by the plugin's configured action.
 fn failure_decision(plugin: &LoadedPlugin, f: &Failure) -> Decision {
     let label = plugin.label();
-    let mut d = match plugin.spec.on_failure {
+    let mut d = match action_for(plugin, f) {
         FailureAction::Tempfail => Decision::verdict(Verdict::Tempfail(Reply::dynamic(
             451,
             "4.3.0",

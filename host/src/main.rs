@@ -137,8 +137,20 @@ fn run(command: Command) -> anyhow::Result<()> {
         }
         Command::CheckConfig { file } => {
             let config = Config::load(&file)?;
+            let plugins: usize = config.tenants.iter().map(|t| t.plugins.len()).sum();
+            if plugins > 0 {
+                // Every plugin must load and fit the world, as it must for `serve` or a reload.
+                block_on(async {
+                    let engine = sluice::plugin::engine::PluginEngine::new(
+                        sluice::plugin::engine_settings(&config),
+                    )
+                    .map_err(|e| anyhow::anyhow!("starting the plugin runtime: {e:#}"))?;
+                    sluice::plugin::load_policies(&engine, &config).await?;
+                    Ok(())
+                })?;
+            }
             println!(
-                "{}: ok ({} tenant(s), {} listener(s))",
+                "{}: ok ({} tenant(s), {} listener(s), {plugins} plugin(s))",
                 file.display(),
                 config.tenants.len(),
                 config.listen.len() + config.listen_tls.len()

@@ -75,3 +75,21 @@ fn hash_password_output_is_accepted_by_the_config() {
     ));
     assert!(ok, "{out}");
 }
+
+#[test]
+fn check_config_loads_the_plugins() {
+    let fixture = sluice_e2e::fixture("verdicts");
+    let base = "[[tenant]]\nname = \"t\"\nsender_domains = [\"a.test\"]\n[[tenant.plugin]]\nname = \"v\"\n";
+    let (ok, out) = check(&format!("{base}path = \"{}\"\n", fixture.display()));
+    assert!(ok && out.contains("1 plugin(s)"), "{out}");
+    let (ok, out) = check(&format!("{base}path = \"/nonexistent/v.wasm\"\n"));
+    assert!(
+        !ok && out.contains("plugin v: cannot read /nonexistent/v.wasm"),
+        "{out}"
+    );
+    let (ok, out) = check(&format!(
+        "{base}path = \"{}\"\non_failure = \"explode\"\n",
+        fixture.display()
+    ));
+    assert!(!ok && out.contains("on_failure"), "{out}");
+}

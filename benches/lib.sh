@@ -26,3 +26,34 @@ load() {
     python3 -c "print(f'{$N/($t1-$t0):.0f} {$N/($t2-$t0):.0f}')"
 }
 
+
+# sluice_config PORT SPOOL_DIR [PLUGIN_TABLES] → a smarthost config into $SINK for one tenant
+# that sends from 127.0.0.0/8 without AUTH (smtp-source does not authenticate).
+sluice_config() {
+    cat <<CONF
+[server]
+hostname = "bench.local"
+listen = ["127.0.0.1:$1"]
+listen_tls = []
+max_connections = 5000
+max_connections_per_ip = 5000
+[spool]
+dir = "$2"
+[tls]
+generated_dir = "$work/tls"
+[plugins]
+cache_dir = "$work/plugin-cache"
+[delivery]
+mode = "smarthost"
+concurrency = 20
+[delivery.smarthost]
+host = "127.0.0.1"
+port = $SINK
+tls = "none"
+[[tenant]]
+name = "bench"
+sender_domains = ["example.com"]
+trusted_networks = ["127.0.0.0/8"]
+${3:-}
+CONF
+}

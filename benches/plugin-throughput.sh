@@ -19,33 +19,6 @@ cargo build --release -p sluice
 fixtures="$repo/target/wasm32-wasip2/release"
 [ -f "$fixtures/fixture_verdicts.wasm" ] || { echo "run make plugins first" >&2; exit 1; }
 
-# sluice_config PLUGINS → a config whose tenant has the given [[tenant.plugin]] tables
-sluice_config() {
-    cat <<CONF
-[server]
-hostname = "bench.local"
-listen = ["127.0.0.1:$PORT"]
-listen_tls = []
-max_connections_per_ip = 5000
-[spool]
-dir = "$work/spool-$2"
-[tls]
-generated_dir = "$work/tls"
-[plugins]
-cache_dir = "$work/cache"
-[delivery]
-mode = "smarthost"
-[delivery.smarthost]
-host = "127.0.0.1"
-port = $SINK
-tls = "none"
-[[tenant]]
-name = "bench"
-sender_domains = ["example.com"]
-trusted_networks = ["127.0.0.0/8"]
-$1
-CONF
-}
 four="
 [[tenant.plugin]]
 name = \"verdicts\"
@@ -65,7 +38,7 @@ path = \"$fixtures/fixture_verdicts.wasm\"
 declare -A rate
 for chain in none four; do
     case $chain in none) plugins="";; four) plugins=$four;; esac
-    sluice_config "$plugins" "$chain" >"$work/$chain.toml"
+    sluice_config "$PORT" "$work/spool-$chain" "$plugins" >"$work/$chain.toml"
     start_sink
     SLUICE_LOG=warn "$repo/target/release/sluice" serve --config "$work/$chain.toml" 2>"$work/$chain.log" &
     pid=$!; pids+=("$pid")

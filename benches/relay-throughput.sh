@@ -44,29 +44,7 @@ read -r sink_rate _ < <(load "$SINK")
 
 echo "== (a) sluice, smarthost mode"
 mkdir -p "$work/sluice"
-cat >"$work/sluice/sluice.toml" <<CONF
-[server]
-hostname = "bench.local"
-listen = ["127.0.0.1:$SLUICE"]
-listen_tls = []
-max_connections = 5000
-max_connections_per_ip = 5000
-[spool]
-dir = "$work/sluice/spool"
-[tls]
-generated_dir = "$work/sluice/tls"
-[delivery]
-mode = "smarthost"
-concurrency = 20
-[delivery.smarthost]
-host = "127.0.0.1"
-port = $SINK
-tls = "none"
-[[tenant]]
-name = "bench"
-sender_domains = ["example.com"]
-trusted_networks = ["127.0.0.0/8"]
-CONF
+sluice_config "$SLUICE" "$work/sluice/spool" >"$work/sluice/sluice.toml"
 start_sink
 SLUICE_LOG=warn "$repo/target/release/sluice" serve --config "$work/sluice/sluice.toml" 2>"$work/sluice/log" &
 sluice_pid=$!; pids+=("$sluice_pid")

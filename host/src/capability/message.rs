@@ -211,3 +211,35 @@ mod tests {
         assert_eq!(m.raw(10_000, 5), b"");
     }
 }
+
+#[cfg(test)]
+mod bombs {
+    use super::*;
+
+    /// A MIME nesting bomb and a header bomb parse in bounded time without overflowing the
+    /// stack (the parse runs in the relay, on behalf of plugins).
+    #[test]
+    fn nesting_and_header_bombs_are_harmless() {
+        let mut m = String::new();
+        for i in 0..5000 {
+            m.push_str(&format!(
+                "Content-Type: multipart/mixed; boundary=\"b{i}\"\r\n\r\n--b{i}\r\n"
+            ));
+        }
+        m.push_str("Content-Type: text/plain\r\n\r\ndeep\r\n");
+        let started = std::time::Instant::now();
+        let v = MessageView(ParsedMessage::new(Arc::new(m.into_bytes())));
+        let _ = v.attachments();
+        let _ = v.text_body();
+        assert!(started.elapsed() < std::time::Duration::from_secs(5));
+
+        let mut h = String::new();
+        for i in 0..100_000 {
+            h.push_str(&format!("X-H{i}: v\r\n"));
+        }
+        h.push_str("\r\nbody\r\n");
+        let v = MessageView(ParsedMessage::new(Arc::new(h.into_bytes())));
+        assert!(v.headers().len() >= 1000);
+        assert_eq!(v.header("x-h99999"), vec!["v"]);
+    }
+}

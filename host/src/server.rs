@@ -171,6 +171,7 @@ pub async fn serve(config: Config, shutdown: impl Future<Output = ()>) -> anyhow
     .await;
     spool.flush().await;
     spool.close();
+    let _ = std::fs::remove_file(&pid_file);
     tracing::info!(
         queued = relay.queue.depth(),
         "stopped; undelivered messages stay in the spool"

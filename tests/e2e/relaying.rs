@@ -25,14 +25,24 @@ fn sender_outside_the_tenant_domains_is_refused() {
 
 #[test]
 fn wrong_password_and_unknown_user_look_the_same() {
-    let relay = Relay::start(RelayConfig::default());
+    let relay = Relay::start(RelayConfig {
+        auth: "require_tls = false\nmax_failures = 20\n".into(),
+        ..Default::default()
+    });
     let mut c = Chat::ehlo(relay.port);
-    let t = Instant::now();
-    let wrong = c.auth_plain("demo", "nope");
-    let t_wrong = t.elapsed();
-    let t = Instant::now();
-    let unknown = c.auth_plain("nobody", "nope");
-    let t_unknown = t.elapsed();
+    // The fastest of three tries each: robust to a busy machine, still comparable.
+    let mut fastest = |user: &str| {
+        let mut best = std::time::Duration::MAX;
+        let mut reply = String::new();
+        for _ in 0..3 {
+            let t = Instant::now();
+            reply = c.auth_plain(user, "nope");
+            best = best.min(t.elapsed());
+        }
+        (reply, best)
+    };
+    let (wrong, t_wrong) = fastest("demo");
+    let (unknown, t_unknown) = fastest("nobody");
     assert!(wrong.starts_with("535 5.7.8"), "{wrong}");
     assert_eq!(wrong, unknown);
     // Both paths run one argon2 verification: same order of magnitude.

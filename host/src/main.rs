@@ -49,6 +49,13 @@ enum Command {
         #[arg(long, global = true)]
         config: Option<PathBuf>,
     },
+    /// What the spool holds (read-only; safe while the relay runs).
+    Queue {
+        #[command(subcommand)]
+        command: QueueCommand,
+        #[arg(long, global = true)]
+        config: Option<PathBuf>,
+    },
     /// Ask the running relay to reload its plugins (same as SIGHUP).
     Reload {
         #[arg(long)]
@@ -75,6 +82,14 @@ enum PluginCommand {
         #[arg(long, default_value = "dry-run")]
         tenant: String,
     },
+}
+
+#[derive(Subcommand)]
+enum QueueCommand {
+    /// One line per queued message.
+    List,
+    /// A message's envelope and headers.
+    Show { id: String },
 }
 
 #[derive(Subcommand)]
@@ -200,7 +215,14 @@ fn run(command: Command) -> anyhow::Result<()> {
                 QuarantineCommand::Release { id } => sluice::cli::quarantine::release(&config, &id),
             }
         }
-        Command::Reload { config } => sluice::cli::quarantine::reload(&load_or_quickstart(config)?),
+        Command::Queue { command, config } => {
+            let config = load_or_quickstart(config)?;
+            match command {
+                QueueCommand::List => sluice::cli::queue::list(&config),
+                QueueCommand::Show { id } => sluice::cli::queue::show(&config, &id),
+            }
+        }
+        Command::Reload { config } => sluice::cli::queue::reload(&load_or_quickstart(config)?),
     }
 }
 

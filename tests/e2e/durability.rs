@@ -197,3 +197,39 @@ fn failed_spool_write_answers_451_never_250() {
     relay.wait_mailbox("small@dest.test", 1);
     assert!(relay.mailbox("big@dest.test").is_empty());
 }
+
+#[test]
+fn queue_list_and_show_read_the_spool_of_a_running_relay() {
+    let (relay, _hop) = relay_with_absent_next_hop();
+    let mut c = Chat::authed(relay.port);
+    let r = c.send_message(
+        "app@example.com",
+        &["waiting@dest.test"],
+        "Subject: queued one\r\n\r\nx\r\n",
+    );
+    let id = r.rsplit(' ').next().unwrap().to_owned();
+    relay.wait_events("deferred", 1);
+    let cli = |args: &[&str]| {
+        let out = std::process::Command::new(sluice_e2e::sluice_bin())
+            .args(args)
+            .arg("--config")
+            .arg(&relay.config_path)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", sluice_e2e::text(&out));
+        sluice_e2e::text(&out)
+    };
+    let list = cli(&["queue", "list"]);
+    assert!(
+        list.contains(&id)
+            && list.contains("rcpts=waiting@dest.test")
+            && list.contains("attempts=1"),
+        "{list}"
+    );
+    assert!(list.contains("1 message(s)"), "{list}");
+    let show = cli(&["queue", "show", &id]);
+    assert!(
+        show.contains("\"tenant\": \"demo\"") && show.contains("Subject: queued one"),
+        "{show}"
+    );
+}

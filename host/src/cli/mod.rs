@@ -1,4 +1,5 @@
-//! Operator commands other than `serve`: plugin check and dry run, quarantine, reload.
+//! Operator commands other than `serve`: plugin check and dry run, quarantine, queue, reload.
 
 pub mod plugin;
 pub mod quarantine;
+pub mod queue;

@@ -122,15 +122,7 @@ impl Spool {
             source,
         };
         fs::create_dir_all(dir).map_err(err)?;
-        let mut segments: Vec<u64> = fs::read_dir(dir)
-            .map_err(err)?
-            .filter_map(|e| e.ok())
-            .filter_map(|e| {
-                let name = e.file_name().into_string().ok()?;
-                u64::from_str_radix(name.strip_prefix("seg-")?.strip_suffix(".log")?, 16).ok()
-            })
-            .collect();
-        segments.sort_unstable();
+        let segments = list_segments(dir).map_err(err)?;
 
         let mut recovery = Recovery::default();
         let mut live: BTreeMap<u64, usize> = BTreeMap::new();
@@ -296,9 +288,23 @@ fn scan_segment(
     found: &mut BTreeMap<(u64, u64), Stored>,
     recovery: &mut Recovery,
 ) -> io::Result<()> {
+    scan(dir, seg, found, Some(recovery))
+}
+
+/// Reads one segment; with `repair`, damage is set aside and torn tails are cut (at start-up),
+/// without it nothing is changed (inspecting the spool of a running relay).
+fn scan(
+    dir: &Path,
+    seg: u64,
+    found: &mut BTreeMap<(u64, u64), Stored>,
+    mut repair: Option<&mut Recovery>,
+) -> io::Result<()> {
     let path = segment_path(dir, seg);
     let data = fs::read(&path)?;
     if data.len() < SEGMENT_MAGIC.len() || &data[..SEGMENT_MAGIC.len()] != SEGMENT_MAGIC {
+        if repair.is_none() {
+            return Ok(());
+        }
         tracing::error!(segment = %path.display(), "spool segment has no valid header; set aside");
         set_aside(dir, seg, 0, &data)?;
         fs::remove_file(&path)?;
@@ -315,6 +321,9 @@ fn scan_segment(
         };
         let end = HEADER_LEN as usize + len;
         if !header_ok || rest.len() < end {
+            let Some(recovery) = repair.as_deref_mut() else {
+                break;
+            };
             // Not a whole record: a crash mid-append if nothing valid follows, else damage.
             tracing::warn!(segment = %path.display(), offset = pos, bytes = rest.len(), "torn record at end of spool segment cut off");
             set_aside(dir, seg, pos as u64, rest)?;
@@ -331,6 +340,10 @@ fn scan_segment(
         h.update(&[kind]);
         h.update(payload);
         if h.finalize() != crc {
+            let Some(recovery) = repair.as_deref_mut() else {
+                pos += end;
+                continue;
+            };
             tracing::error!(segment = %path.display(), offset = pos, "spool record fails its checksum; set aside");
             set_aside(dir, seg, pos as u64, &rest[..end])?;
             recovery.corrupt_records += 1;
@@ -356,9 +369,11 @@ fn scan_segment(
                         found.insert((seg, pos as u64), Stored { envelope, location });
                     }
                     None => {
-                        tracing::error!(segment = %path.display(), offset = pos, "spool record has an unreadable envelope; set aside");
-                        set_aside(dir, seg, pos as u64, &rest[..end])?;
-                        recovery.corrupt_records += 1;
+                        if let Some(recovery) = repair.as_deref_mut() {
+                            tracing::error!(segment = %path.display(), offset = pos, "spool record has an unreadable envelope; set aside");
+                            set_aside(dir, seg, pos as u64, &rest[..end])?;
+                            recovery.corrupt_records += 1;
+                        }
                     }
                 }
             }
@@ -368,14 +383,45 @@ fn scan_segment(
                 found.remove(&(s, o));
             }
             _ => {
-                tracing::error!(segment = %path.display(), offset = pos, kind, "unknown spool record; set aside");
-                set_aside(dir, seg, pos as u64, &rest[..end])?;
-                recovery.corrupt_records += 1;
+                if let Some(recovery) = repair.as_deref_mut() {
+                    tracing::error!(segment = %path.display(), offset = pos, kind, "unknown spool record; set aside");
+                    set_aside(dir, seg, pos as u64, &rest[..end])?;
+                    recovery.corrupt_records += 1;
+                }
             }
         }
         pos += end;
     }
     Ok(())
+}
+
+/// The messages in a spool, read without changing anything (safe while the relay runs).
+pub fn inspect(dir: &Path) -> io::Result<Vec<Stored>> {
+    let mut found = BTreeMap::new();
+    for seg in list_segments(dir)? {
+        scan(dir, seg, &mut found, None)?;
+    }
+    Ok(found.into_values().collect())
+}
+
+/// Reads a message's bytes straight from its segment file.
+pub fn read_message(dir: &Path, loc: Location) -> io::Result<Vec<u8>> {
+    let f = File::open(segment_path(dir, loc.segment))?;
+    let mut buf = vec![0u8; loc.body_len as usize];
+    f.read_exact_at(&mut buf, loc.body_offset)?;
+    Ok(buf)
+}
+
+fn list_segments(dir: &Path) -> io::Result<Vec<u64>> {
+    let mut segments: Vec<u64> = fs::read_dir(dir)?
+        .filter_map(|e| e.ok())
+        .filter_map(|e| {
+            let name = e.file_name().into_string().ok()?;
+            u64::from_str_radix(name.strip_prefix("seg-")?.strip_suffix(".log")?, 16).ok()
+        })
+        .collect();
+    segments.sort_unstable();
+    Ok(segments)
 }
 
 fn set_aside(dir: &Path, seg: u64, offset: u64, bytes: &[u8]) -> io::Result<()> {

@@ -44,3 +44,28 @@ fn implicit_tls_session_is_marked_as_tls() {
     let ev = &relay.wait_events("accepted", 1)[0];
     assert!(ev["tls"].as_str().unwrap().starts_with("TLSv1."), "{ev}");
 }
+
+#[test]
+fn certificate_and_key_from_the_config() {
+    // Borrow a certificate made by one relay and hand it to another through [tls].
+    let first = Relay::start(RelayConfig::default());
+    let tls = first.dir.path().join("tls");
+    let (cert, key) = (tls.join("cert.pem"), tls.join("key.pem"));
+    let relay = Relay::start(RelayConfig {
+        tls: format!(
+            "cert = \"{}\"\nkey = \"{}\"\n",
+            cert.display(),
+            key.display()
+        ),
+        ..Default::default()
+    });
+    assert!(
+        !relay.dir.path().join("tls/cert.pem").exists(),
+        "generated a certificate despite [tls] cert/key"
+    );
+    let mut c = Chat::ehlo(relay.port);
+    c.cmd("STARTTLS", "220");
+    c.upgrade();
+    c.cmd("EHLO c.test", "250");
+    assert!(!relay.log().contains("generated a self-signed certificate"));
+}

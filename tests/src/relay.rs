@@ -26,6 +26,8 @@ pub struct RelayConfig {
     pub auth: String,
     /// Extra lines in `[spool]`.
     pub spool: String,
+    /// Extra lines in `[tls]` (e.g. `cert` and `key`).
+    pub tls: String,
     /// The `[delivery]` body; `None` means local Maildir.
     pub delivery: Option<String>,
     /// `[[tenant]]` tables.
@@ -42,6 +44,7 @@ impl Default for RelayConfig {
             server: String::new(),
             auth: "require_tls = false\n".into(),
             spool: String::new(),
+            tls: String::new(),
             delivery: None,
             tenants: DEMO_TENANT.into(),
             plugins: String::new(),
@@ -90,13 +93,14 @@ impl Relay {
         });
         let config = format!(
             "[server]\nhostname = \"relay.test\"\nlisten = [\"127.0.0.1:{port}\"]\nlisten_tls = [\"127.0.0.1:{tls_port}\"]\n{}\n\
-             [auth]\n{}\n[spool]\ndir = \"{}\"\n{}\n[tls]\ngenerated_dir = \"{}\"\n[plugins]\ncache_dir = \"{}\"\n\
+             [auth]\n{}\n[spool]\ndir = \"{}\"\n{}\n[tls]\ngenerated_dir = \"{}\"\n{}\n[plugins]\ncache_dir = \"{}\"\n\
              [delivery]\n{delivery}\n{}\n{}",
             cfg.server,
             cfg.auth,
             root.join("spool").display(),
             cfg.spool,
             root.join("tls").display(),
+            cfg.tls,
             // Shared by every test relay: each plugin is compiled once per test run.
             crate::workspace().join("target/plugin-cache-tests").display(),
             cfg.tenants,

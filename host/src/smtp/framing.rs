@@ -363,3 +363,66 @@ mod tests {
         assert_eq!(d.violation(), Some(Violation::BareLf));
     }
 }
+
+/// Random and adversarial bytes through the whole parsing path: framing, the command parser
+/// and the content decoder must answer, never panic, and keep their bounds.
+#[cfg(test)]
+mod fuzz {
+    use super::*;
+
+    /// xorshift64*: deterministic, so a failure reproduces.
+    struct Rng(u64);
+
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 >> 12;
+            self.0 ^= self.0 << 25;
+            self.0 ^= self.0 >> 27;
+            self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+        }
+    }
+
+    const ALPHABET: &[u8] = b"\r\n.\0 :<>@MAILFROMRCPTTODATABDATEHLOAUTHSTARTTLSxX=-\xff\xc3\xa9\t";
+
+    fn input(rng: &mut Rng) -> Vec<u8> {
+        let len = (rng.next() % 700) as usize;
+        (0..len)
+            .map(|_| ALPHABET[(rng.next() % ALPHABET.len() as u64) as usize])
+            .collect()
+    }
+
+    #[test]
+    fn random_bytes_never_panic() {
+        let mut rng = Rng(0x5EED_0F_51_u64);
+        for _ in 0..50_000 {
+            let bytes = input(&mut rng);
+            let mut rest = &bytes[..];
+            while !rest.is_empty() {
+                match command_line(rest) {
+                    CommandLine::Complete(n) => {
+                        let _ = smtp_proto::Request::parse(&mut rest[..n].iter());
+                        rest = &rest[n..];
+                    }
+                    CommandLine::Malformed(n) => rest = &rest[n..],
+                    CommandLine::TooLong => {
+                        rest = &rest[rest_of_line(rest).unwrap_or(rest.len())..]
+                    }
+                    CommandLine::Incomplete => break,
+                }
+            }
+            for normalize in [false, true] {
+                let mut d = ContentDecoder::data(300, normalize);
+                let mut out = Vec::new();
+                if let Progress::Done { consumed } | Progress::Abort { consumed, .. } =
+                    d.feed(&bytes, &mut out)
+                {
+                    assert!(consumed <= bytes.len());
+                }
+                assert!(out.len() <= 300 + 2, "decoded past the size limit");
+                let mut c = ContentDecoder::chunks(300, normalize);
+                c.feed(&bytes, &mut out);
+                c.finish_chunks(&mut out);
+            }
+        }
+    }
+}

@@ -13,6 +13,8 @@ mod limits;
 mod plugins;
 /// No open relay: AUTH, tenants, sender domains, trusted networks.
 mod relaying;
+/// The plugins that ship in plugins/: volume-limits.
+mod shipped;
 /// Delivery to a smarthost: pipelining, STARTTLS, retries.
 mod smarthost;
 /// Real clients submitting mail: swaks and smtplib, STARTTLS, implicit TLS, CHUNKING.

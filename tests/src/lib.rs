@@ -142,6 +142,20 @@ pub fn fixture(name: &str) -> PathBuf {
     path
 }
 
+/// A shipped plugin (plugins/NAME) built by `make plugins`.
+pub fn shipped_plugin(name: &str) -> PathBuf {
+    let path = workspace().join(format!(
+        "target/wasm32-wasip2/release/{}.wasm",
+        name.replace('-', "_")
+    ));
+    assert!(
+        path.exists(),
+        "{} is missing: build the plugins first (`make plugins`, or `make test`)",
+        path.display()
+    );
+    path
+}
+
 /// The Python plugin built by `make plugins` with componentize-py.
 pub fn python_plugin(name: &str) -> PathBuf {
     let path = workspace().join(format!("target/python/{name}.wasm"));

@@ -47,19 +47,37 @@ impl Counters {
     }
 
     fn update(&self, key: String, window_secs: u32, delta: u64, now: u64) -> u64 {
+        match self.update_below(key, window_secs, delta, u64::MAX, now) {
+            Ok(n) | Err(n) => n,
+        }
+    }
+
+    /// Adds `delta` unless the total would pass `limit`; one lock, so exact under concurrency.
+    fn update_below(
+        &self,
+        key: String,
+        window_secs: u32,
+        delta: u64,
+        limit: u64,
+        now: u64,
+    ) -> Result<u64, u64> {
         let window = u64::from(window_secs.max(1));
         let width = (window / BUCKETS).max(1);
         let bucket = now - now % width;
         let mut map = self.series.lock().unwrap_or_else(|e| e.into_inner());
         let series = map.entry(key).or_default();
         series.expire(now, window);
+        let total = series.total();
+        if total.saturating_add(delta) > limit {
+            return Err(total);
+        }
         if delta > 0 {
             match series.buckets.back_mut() {
                 Some((start, n)) if *start == bucket => *n += delta,
                 _ => series.buckets.push_back((bucket, delta)),
             }
         }
-        series.total()
+        Ok(total + delta)
     }
 }
 
@@ -91,6 +109,22 @@ impl CounterScope {
         )
     }
 
+    pub fn add_below(
+        &self,
+        name: &str,
+        window_secs: u32,
+        delta: u64,
+        limit: u64,
+    ) -> Result<u64, u64> {
+        self.counters.update_below(
+            self.key(name, window_secs),
+            window_secs,
+            delta,
+            limit,
+            Counters::now(),
+        )
+    }
+
     pub fn get(&self, name: &str, window_secs: u32) -> u64 {
         self.counters
             .update(self.key(name, window_secs), window_secs, 0, Counters::now())
@@ -113,6 +147,9 @@ mod tests {
             "the first count left the window"
         );
         assert_eq!(c.update("k".into(), 60, 0, 1091), 0);
+        assert_eq!(c.update_below("b".into(), 60, 2, 3, 2000), Ok(2));
+        assert_eq!(c.update_below("b".into(), 60, 2, 3, 2001), Err(2));
+        assert_eq!(c.update_below("b".into(), 60, 1, 3, 2002), Ok(3));
 
         let all = Arc::new(Counters::default());
         let a = CounterScope::new(all.clone(), "tenant-a", "p");

@@ -38,6 +38,16 @@ impl host::Host for StoreData {
         Ok(self.counters.add(&name, window_secs, delta))
     }
 
+    fn counter_add_below(
+        &mut self,
+        name: String,
+        window_secs: u32,
+        delta: u64,
+        limit: u64,
+    ) -> wasmtime::Result<Result<u64, u64>> {
+        Ok(self.counters.add_below(&name, window_secs, delta, limit))
+    }
+
     fn counter_get(&mut self, name: String, window_secs: u32) -> wasmtime::Result<u64> {
         Ok(self.counters.get(&name, window_secs))
     }

@@ -150,8 +150,8 @@ pub async fn serve(config: Config, shutdown: impl Future<Output = ()>) -> anyhow
     }
 
     shutdown.await;
-    tracing::info!("shutting down: refusing new sessions, finishing those in flight");
     let _ = stop_tx.send(true);
+    tracing::info!("shutting down: refusing new sessions, finishing those in flight");
     // Wait until every session slot is free again, or the grace period ends.
     let all = relay.config.limits.max_connections as u32;
     if tokio::time::timeout(SHUTDOWN_GRACE, relay.connections.acquire_many(all))

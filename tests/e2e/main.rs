@@ -13,7 +13,7 @@ mod limits;
 mod plugins;
 /// No open relay: AUTH, tenants, sender domains, trusted networks.
 mod relaying;
-/// The plugins that ship in plugins/: volume-limits.
+/// The plugins that ship in plugins/: volume-limits, content-filter.
 mod shipped;
 /// Delivery to a smarthost: pipelining, STARTTLS, retries.
 mod smarthost;

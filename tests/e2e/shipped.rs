@@ -60,3 +60,115 @@ fn volume_limits_per_recipient_domain_and_recipients() {
         "{r}"
     );
 }
+
+fn content_filter(config: &str) -> Relay {
+    let plugins = format!(
+        "\n[[tenant.plugin]]\nname = \"content-filter\"\npath = \"{}\"\n[tenant.plugin.config]\n{config}\n",
+        shipped_plugin("content-filter").display()
+    );
+    Relay::start(RelayConfig {
+        plugins,
+        ..Default::default()
+    })
+}
+
+fn with_attachment(name: &str, content_type: &str, bytes: &[u8]) -> String {
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::STANDARD.encode(bytes);
+    format!(
+        "Subject: your document\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"XX\"\r\n\r\n\
+         --XX\r\nContent-Type: text/plain\r\n\r\nSee attached.\r\n\
+         --XX\r\nContent-Type: {content_type}\r\nContent-Disposition: attachment; filename=\"{name}\"\r\n\
+         Content-Transfer-Encoding: base64\r\n\r\n{b64}\r\n--XX--\r\n"
+    )
+}
+
+fn html(body: &str) -> String {
+    format!("Subject: notice\r\nMIME-Version: 1.0\r\nContent-Type: text/html; charset=utf-8\r\n\r\n{body}\r\n")
+}
+
+#[test]
+fn content_filter_rules_each_name_themselves() {
+    let relay = content_filter(
+        "blocked_link_domains = \"evil.test\"\nblocked_link_patterns = \"/wp-login\"\nprotected_domains = \"paypal.com, mybank.test\"\nmax_recipients = 3",
+    );
+    let cases: Vec<(String, &str)> = vec![
+        (
+            "Subject: hi\r\n\r\nsee https://cdn.evil.test/x now\r\n".into(),
+            "blocked-link",
+        ),
+        (
+            html("<p><a href=\"https://evil.test/claim\">claim</a></p>"),
+            "blocked-link",
+        ),
+        (
+            "Subject: hi\r\n\r\nlog in at https://site.example/wp-login.php\r\n".into(),
+            "blocked-link-pattern",
+        ),
+        (
+            html("<a href=\"https://collect.example/login\">www.mybank.test</a>"),
+            "link-text-mismatch",
+        ),
+        (
+            "Subject: hi\r\n\r\nverify at https://paypa1.com/verify\r\n".into(),
+            "lookalike-domain",
+        ),
+        (
+            with_attachment("invoice.exe", "application/octet-stream", b"MZ\x90\x00rest"),
+            "dangerous-attachment",
+        ),
+        (
+            with_attachment("report.pdf", "application/pdf", b"MZ\x90\x00rest"),
+            "disguised-executable",
+        ),
+        (
+            with_attachment("report.pdf", "application/pdf", b"<html>not a pdf"),
+            "type-mismatch",
+        ),
+    ];
+    for (body, rule) in cases {
+        let mut c = Chat::authed(relay.port);
+        let r = c.send_message("app@example.com", &["x@dest.test"], &body);
+        assert!(r.starts_with("550 5.7.1 message refused:"), "{rule}: {r}");
+        assert!(r.ends_with(&format!(": {rule}]")), "{rule}: {r}");
+    }
+    let mut c = Chat::authed(relay.port);
+    let r = c.send_message(
+        "app@example.com",
+        &["a@dest.test", "b@dest.test", "c@dest.test", "d@dest.test"],
+        "Subject: s\r\n\r\nx\r\n",
+    );
+    assert!(r.contains(": max-recipients]"), "{r}");
+    // A clean receipt, with a real PDF and a link whose text matches its target, goes through.
+    let pdf = with_attachment("receipt.pdf", "application/pdf", b"%PDF-1.7 minimal");
+    let mut c = Chat::authed(relay.port);
+    assert!(c
+        .send_message("app@example.com", &["clean@dest.test"], &pdf)
+        .starts_with("250"));
+    let mut c = Chat::authed(relay.port);
+    let ok_link = html(
+        "<a href=\"https://www.mybank.test/account\">www.mybank.test</a> and https://paypal.com/",
+    );
+    assert!(c
+        .send_message("app@example.com", &["clean@dest.test"], &ok_link)
+        .starts_with("250"));
+    assert_eq!(relay.wait_mailbox("clean@dest.test", 2).len(), 2);
+}
+
+#[test]
+fn content_filter_score_mode_flags_without_refusing() {
+    let relay = content_filter("mode = \"score\"\nprotected_domains = \"paypal.com\"");
+    let mut c = Chat::authed(relay.port);
+    let r = c.send_message(
+        "app@example.com",
+        &["s@dest.test"],
+        "Subject: hi\r\n\r\nverify at https://paypa1.com/verify\r\n",
+    );
+    assert!(r.starts_with("250"), "{r}");
+    let m = &relay.wait_mailbox("s@dest.test", 1)[0];
+    assert!(
+        m.contains("X-Content-Filter: score=1; rules=lookalike-domain"),
+        "{m}"
+    );
+    assert!(relay.wait_events("accepted", 1)[0]["tags"] == "content-flagged");
+}

@@ -15,7 +15,7 @@ struct Parsed {
     subject: Option<String>,
     text: Option<String>,
     html: Option<String>,
-    attachments: Vec<(Option<String>, String, u64)>,
+    attachments: Vec<(Option<String>, String, u64, Vec<u8>)>,
 }
 
 /// One message, shared by every plugin instance of the chain.
@@ -87,10 +87,13 @@ fn parse(raw: &[u8]) -> Parsed {
                         None => c.ctype().to_owned(),
                     })
                     .unwrap_or_else(|| "application/octet-stream".into());
+                let contents = a.contents();
+                let head = contents[..contents.len().min(16)].to_vec();
                 (
                     a.attachment_name().map(str::to_owned),
                     ct.to_ascii_lowercase(),
-                    a.contents().len() as u64,
+                    contents.len() as u64,
+                    head,
                 )
             })
             .collect(),
@@ -164,10 +167,11 @@ impl MessageView {
             .parsed()
             .attachments
             .iter()
-            .map(|(name, ct, size)| Attachment {
+            .map(|(name, ct, size, head)| Attachment {
                 name: name.clone(),
                 content_type: ct.clone(),
                 size: *size,
+                head: head.clone(),
             })
             .collect()
     }

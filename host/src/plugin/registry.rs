@@ -218,11 +218,13 @@ pub async fn load(
 /// found in the linker" into a sentence for operators.
 fn describe_link_error(e: &wasmtime::Error) -> String {
     let text = format!("{e:#}");
-    match text.split('`').nth(1) {
-        Some(import) if text.contains("import") => format!(
-            "it imports `{import}`, which Sluice does not provide (plugins may use WASI and sluice:policy/host only): {text}"
-        ),
-        _ => text,
+    let import = text.split('`').nth(1).unwrap_or_default();
+    if text.contains("wrong type") || text.contains("type mismatch") {
+        format!("its `{import}` does not match this host's (built against another version of wit/?): {text}")
+    } else if text.contains("import") && !import.is_empty() {
+        format!("it imports `{import}`, which Sluice does not provide (plugins may use WASI and sluice:policy/host only): {text}")
+    } else {
+        text
     }
 }
 

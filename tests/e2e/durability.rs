@@ -6,8 +6,7 @@ fn spool_opened(relay: &Relay) -> (u64, u64, u64) {
     let log = relay.log();
     let line = log
         .lines()
-        .filter(|l| l.contains("spool opened"))
-        .last()
+        .rfind(|l| l.contains("spool opened"))
         .expect("spool opened line");
     let v: serde_json::Value = serde_json::from_str(line).unwrap();
     (

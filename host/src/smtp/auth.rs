@@ -18,33 +18,33 @@ enum Step<T> {
 impl Session {
     pub(super) async fn auth(&mut self, mechanism: u64, initial: &str) -> Result<(), Ended> {
         if self.login.is_some() {
-            return Ok(self.reply(reply::AUTH_ALREADY));
+            return self.answer(reply::AUTH_ALREADY);
         }
         if self.helo.is_none() {
-            return Ok(self.reply(reply::NEED_HELO));
+            return self.answer(reply::NEED_HELO);
         }
         if self.tx.is_some() {
-            return Ok(self.reply(reply::AUTH_IN_TRANSACTION));
+            return self.answer(reply::AUTH_IN_TRANSACTION);
         }
         let config = self.relay.config.clone();
         if config.auth.require_tls && self.tls.is_none() {
-            return Ok(self.reply(reply::ENCRYPTION_REQUIRED));
+            return self.answer(reply::ENCRYPTION_REQUIRED);
         }
         let ip = self.peer.ip();
         if self.relay.auth_failures.is_locked(ip, None) {
-            return Ok(self.reply(reply::AUTH_LOCKED));
+            return self.answer(reply::AUTH_LOCKED);
         }
         let credentials = match mechanism {
             AUTH_PLAIN => self.plain(initial).await?,
             AUTH_LOGIN => self.login_exchange(initial).await?,
-            _ => return Ok(self.reply(reply::AUTH_MECHANISM)),
+            _ => return self.answer(reply::AUTH_MECHANISM),
         };
         let (user, password) = match credentials {
             Step::Got(c) => c,
-            Step::Refused(r) => return Ok(self.reply(r)),
+            Step::Refused(r) => return self.answer(r),
         };
         if self.relay.auth_failures.is_locked(ip, Some(&user)) {
-            return Ok(self.reply(reply::AUTH_LOCKED));
+            return self.answer(reply::AUTH_LOCKED);
         }
         // One argon2 verification whether or not the user exists: same code, same time.
         let account = config.user(&user).map(|(t, h)| (t.clone(), h.to_owned()));
@@ -59,7 +59,7 @@ impl Session {
                 self.login = Some(Login { user, tenant });
                 if let Err(r) = self.hook(Stage::Auth, None, None, None).await {
                     self.login = None;
-                    return Ok(self.reply(r));
+                    return self.answer(r);
                 }
                 self.reply(reply::AUTH_OK);
             }

@@ -46,14 +46,14 @@ impl Session {
 
     pub(super) async fn data(&mut self) -> Result<(), Ended> {
         match &self.tx {
-            None => return Ok(self.reply(reply::NEED_MAIL)),
-            Some(tx) if tx.rcpts.is_empty() => return Ok(self.reply(reply::NO_VALID_RCPTS)),
+            None => return self.answer(reply::NEED_MAIL),
+            Some(tx) if tx.rcpts.is_empty() => return self.answer(reply::NO_VALID_RCPTS),
             Some(_) => {}
         }
         if !self.input.is_empty() {
             // RFC 2920 §3.1: DATA ends a pipelined group; content before 354 is a protocol error.
             self.end_transaction();
-            return Ok(self.reply(reply::PIPELINED_DATA));
+            return self.answer(reply::PIPELINED_DATA);
         }
         self.reply(reply::START_DATA);
         let mut decoder = self.decoder(true);
@@ -69,7 +69,7 @@ impl Session {
                     tracing::info!(peer = %self.peer, ?violation, "message rejected: bare line ending in DATA");
                     self.input.clear();
                     self.end_transaction();
-                    return Ok(self.reply(reply::BARE_LINE_ENDING));
+                    return self.answer(reply::BARE_LINE_ENDING);
                 }
                 Progress::NeedMore => {
                     self.input.clear();
@@ -79,7 +79,7 @@ impl Session {
         }
         if let Some(r) = content_error(decoder.violation()) {
             self.end_transaction();
-            return Ok(self.reply(r));
+            return self.answer(r);
         }
         self.finish(body).await;
         Ok(())
@@ -118,23 +118,23 @@ impl Session {
             self.read_more(self.data_deadline(), false).await?;
         }
         let (Some(mut chunks), None) = (chunks, refusal.clone()) else {
-            return Ok(self.reply(refusal.unwrap_or(reply::NEED_MAIL)));
+            return self.answer(refusal.unwrap_or(reply::NEED_MAIL));
         };
         if chunks.decoder.violation() == Some(Violation::TooBig) {
             self.end_transaction();
-            return Ok(self.reply(reply::SIZE_EXCEEDED));
+            return self.answer(reply::SIZE_EXCEEDED);
         }
         if !last {
             if let Some(tx) = &mut self.tx {
                 tx.chunks = Some(chunks);
             }
-            return Ok(self.reply(reply::chunk_received(size)));
+            return self.answer(reply::chunk_received(size));
         }
         chunks.decoder.finish_chunks(&mut chunks.body);
         if let Some(r) = content_error(chunks.decoder.violation()) {
             self.end_transaction();
             // Length framing is unambiguous, so a bad BDAT message need not end the session.
-            return Ok(self.reply(Reply { close: false, ..r }));
+            return self.answer(Reply { close: false, ..r });
         }
         self.finish(chunks.body).await;
         Ok(())

@@ -393,7 +393,7 @@ mod fuzz {
 
     #[test]
     fn random_bytes_never_panic() {
-        let mut rng = Rng(0x5EED_0F_51_u64);
+        let mut rng = Rng(0x5EED_0F51_u64);
         for _ in 0..50_000 {
             let bytes = input(&mut rng);
             let mut rest = &bytes[..];

@@ -312,6 +312,12 @@ impl Session {
         Ok(None)
     }
 
+    /// Queues a reply as the whole answer to a command.
+    pub(super) fn answer(&mut self, r: Reply) -> Result<(), Ended> {
+        self.reply(r);
+        Ok(())
+    }
+
     /// Queues a reply; a closing reply ends the session after it is flushed.
     pub(super) fn reply(&mut self, r: Reply) {
         r.write_to(&mut self.output);

@@ -17,6 +17,9 @@ plugins: test-deps
 	mkdir -p target/python
 	componentize-py -d wit -w policy componentize -p plugins/python/keyword_policy app \
 		-o target/python/keyword_policy.wasm
+	mkdir -p target/js
+	cd plugins/js && npm install --silent --no-audit --no-fund && \
+		node build.mjs attachment_policy/policy.js ../../wit ../../target/js/attachment_policy.wasm
 
 test-deps:
 	./scripts/test-deps.sh

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Installs what the test suite talks to: swaks (Debian), aiosmtpd (PyPI), and the
-# wasm32-wasip2 target for plugins. Safe to run again: it skips what is already there.
+# Installs what the tests and the plugin builds need: swaks (Debian), Node.js and npm for the
+# JavaScript plugin (Debian, if absent), aiosmtpd and componentize-py (PyPI), and the
+# wasm32-wasip2 target. Safe to run again: it skips what is already there.
 set -euo pipefail
 
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
@@ -9,6 +10,12 @@ if ! command -v swaks >/dev/null 2>&1; then
     echo "installing swaks (Debian)"
     as_root apt-get update -qq
     as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq swaks >/dev/null
+fi
+
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+    echo "installing nodejs and npm (Debian) for the JavaScript plugin"
+    as_root apt-get update -qq
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null
 fi
 
 if ! python3 -c 'import aiosmtpd' >/dev/null 2>&1; then

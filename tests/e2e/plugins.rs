@@ -414,7 +414,7 @@ fn plugin_check_and_dry_run() {
 /// The WIT is the SDK: a plugin written in Python (componentize-py) runs like a Rust one.
 #[test]
 fn python_plugin_built_with_componentize_py() {
-    let path = sluice_e2e::python_plugin("keyword_policy");
+    let path = sluice_e2e::foreign_plugin("python", "keyword_policy");
     let plugins = format!(
         "\n[[tenant.plugin]]\nname = \"keywords\"\npath = \"{}\"\ntimeout = \"2s\"\n[tenant.plugin.config]\nkeywords = \"casino, crypto\"\n",
         path.display()
@@ -467,4 +467,44 @@ fn template_plugin_from_examples() {
         "{t}"
     );
     assert!(t.contains("+ tag template-checked"), "{t}");
+}
+
+/// And one written in JavaScript (componentize-js).
+#[test]
+fn javascript_plugin_built_with_componentize_js() {
+    let path = sluice_e2e::foreign_plugin("js", "attachment_policy");
+    let plugins = format!(
+        "\n[[tenant.plugin]]\nname = \"attachments\"\npath = \"{}\"\ntimeout = \"2s\"\n[tenant.plugin.config]\nallowed_types = \"application/pdf, text/plain\"\n",
+        path.display()
+    );
+    let relay = with_plugins(plugins);
+    let with = |ct: &str| {
+        format!(
+            "Subject: doc\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"XX\"\r\n\r\n--XX\r\n\
+             Content-Type: text/plain\r\n\r\nhi\r\n--XX\r\nContent-Type: {ct}\r\n\
+             Content-Disposition: attachment; filename=\"f\"\r\n\r\ndata\r\n--XX--\r\n"
+        )
+    };
+    let mut c = Chat::authed(relay.port);
+    let r = c.send_message(
+        "app@example.com",
+        &["js@dest.test"],
+        &with("application/zip"),
+    );
+    assert!(
+        r.starts_with(
+            "550 5.7.1 attachments of type application/zip are not accepted [attachments#"
+        ),
+        "{r}"
+    );
+    let mut c = Chat::authed(relay.port);
+    assert!(c
+        .send_message(
+            "app@example.com",
+            &["js@dest.test"],
+            &with("application/pdf")
+        )
+        .starts_with("250"));
+    relay.wait_mailbox("js@dest.test", 1);
+    assert!(relay.wait_events("accepted", 1)[0]["tags"] == "attachments-checked");
 }

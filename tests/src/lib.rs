@@ -156,9 +156,10 @@ pub fn shipped_plugin(name: &str) -> PathBuf {
     path
 }
 
-/// The Python plugin built by `make plugins` with componentize-py.
-pub fn python_plugin(name: &str) -> PathBuf {
-    let path = workspace().join(format!("target/python/{name}.wasm"));
+/// A plugin in another language built by `make plugins`: `python` (componentize-py) or `js`
+/// (componentize-js).
+pub fn foreign_plugin(language: &str, name: &str) -> PathBuf {
+    let path = workspace().join(format!("target/{language}/{name}.wasm"));
     assert!(
         path.exists(),
         "{} is missing: build the plugins first (`make plugins`, or `make test`)",

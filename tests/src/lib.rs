@@ -128,44 +128,36 @@ pub fn text(o: &Output) -> String {
     )
 }
 
-/// A test plugin built by `make plugins` (plugins/fixtures/NAME).
+/// A component `make plugins` builds, at `target/RELATIVE`.
+fn built(relative: &str) -> PathBuf {
+    let path = workspace().join("target").join(relative);
+    assert!(
+        path.exists(),
+        "{} is missing: build the plugins first (`make plugins`, or `make test`)",
+        path.display()
+    );
+    path
+}
+
+/// A test plugin (plugins/fixtures/NAME).
 pub fn fixture(name: &str) -> PathBuf {
-    let path = workspace().join(format!(
-        "target/wasm32-wasip2/release/fixture_{}.wasm",
+    built(&format!(
+        "wasm32-wasip2/release/fixture_{}.wasm",
         name.replace('-', "_")
-    ));
-    assert!(
-        path.exists(),
-        "{} is missing: build the plugins first (`make plugins`, or `make test`)",
-        path.display()
-    );
-    path
+    ))
 }
 
-/// A shipped plugin (plugins/NAME) built by `make plugins`.
+/// A shipped plugin (plugins/NAME).
 pub fn shipped_plugin(name: &str) -> PathBuf {
-    let path = workspace().join(format!(
-        "target/wasm32-wasip2/release/{}.wasm",
+    built(&format!(
+        "wasm32-wasip2/release/{}.wasm",
         name.replace('-', "_")
-    ));
-    assert!(
-        path.exists(),
-        "{} is missing: build the plugins first (`make plugins`, or `make test`)",
-        path.display()
-    );
-    path
+    ))
 }
 
-/// A plugin in another language built by `make plugins`: `python` (componentize-py) or `js`
-/// (componentize-js).
+/// A plugin in another language: `python` (componentize-py) or `js` (componentize-js).
 pub fn foreign_plugin(language: &str, name: &str) -> PathBuf {
-    let path = workspace().join(format!("target/{language}/{name}.wasm"));
-    assert!(
-        path.exists(),
-        "{} is missing: build the plugins first (`make plugins`, or `make test`)",
-        path.display()
-    );
-    path
+    built(&format!("{language}/{name}.wasm"))
 }
 
 /// A `[[tenant.plugin]]` table for a fixture, with extra lines (settings, then `[tenant.plugin.config]`).

@@ -7,7 +7,6 @@ use super::wit;
 use crate::config::resolved::FailureAction;
 use crate::pipeline::{BoxFuture, Decision, HookInput, Policy, PolicyRun, Route, Stage, Verdict};
 use crate::smtp::reply::Reply;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 /// Bytes of headers one decision may add; past it the answer is refused as invalid.
@@ -15,23 +14,13 @@ const MAX_ADDED_HEADER_BYTES: usize = 32 * 1024;
 /// Longest reply text kept from a plugin.
 const MAX_REPLY_TEXT: usize = 200;
 
-/// Failures per plugin since start, by kind (for metrics and tests).
-#[derive(Default)]
-pub struct FailureCounts {
-    pub total: AtomicU64,
-}
-
 pub struct WasmPolicy {
     plugin: Arc<LoadedPlugin>,
-    failures: Arc<FailureCounts>,
 }
 
 impl WasmPolicy {
     pub fn new(plugin: Arc<LoadedPlugin>) -> WasmPolicy {
-        WasmPolicy {
-            plugin,
-            failures: Arc::default(),
-        }
+        WasmPolicy { plugin }
     }
 }
 
@@ -43,7 +32,6 @@ impl Policy for WasmPolicy {
     fn begin(&self) -> Box<dyn PolicyRun> {
         Box::new(WasmRun {
             plugin: self.plugin.clone(),
-            failures: self.failures.clone(),
             instance: None,
         })
     }
@@ -77,7 +65,6 @@ impl Policy for WasmPolicy {
 
 struct WasmRun {
     plugin: Arc<LoadedPlugin>,
-    failures: Arc<FailureCounts>,
     /// Created at the first hook this plugin implements; dropped with the transaction, or at
     /// once after a failure (a trapped instance cannot be entered again).
     instance: Option<PluginInstance>,
@@ -110,7 +97,6 @@ impl PolicyRun for WasmRun {
                 }
                 Err(f) => {
                     self.instance = None;
-                    self.failures.total.fetch_add(1, Ordering::Relaxed);
                     tracing::warn!(
                         target: "sluice::event", event = "plugin_failed", plugin = %label, tenant = %self.plugin.tenant,
                         queue_id = input.queue_id.unwrap_or("-"), stage = ?input.stage, failure = f.kind(), detail = %f,

@@ -7,7 +7,7 @@ use super::instance::PluginInstance;
 use super::wit::Hook;
 use crate::config::resolved::PluginSpec;
 use sha2::{Digest, Sha256};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -225,14 +225,5 @@ fn describe_link_error(e: &wasmtime::Error) -> String {
         format!("it imports `{import}`, which Sluice does not provide (plugins may use WASI and sluice:policy/host only): {text}")
     } else {
         text
-    }
-}
-
-/// Resolves a plugin path relative to the config file's directory.
-pub fn resolve_path(config_dir: &Path, path: &Path) -> PathBuf {
-    if path.is_absolute() {
-        path.to_owned()
-    } else {
-        config_dir.join(path)
     }
 }

@@ -129,7 +129,7 @@ impl Spool {
         let mut found: BTreeMap<(u64, u64), Stored> = BTreeMap::new();
         for &seg in &segments {
             live.insert(seg, 0);
-            scan_segment(dir, seg, &mut found, &mut recovery).map_err(err)?;
+            scan(dir, seg, &mut found, Some(&mut recovery)).map_err(err)?;
         }
         for s in found.values() {
             *live.entry(s.location.segment).or_default() += 1;
@@ -280,18 +280,7 @@ fn record_header(kind: u8, payload_parts: &[&[u8]]) -> [u8; HEADER_LEN as usize]
     h
 }
 
-/// Reads one segment into `found`, applying done records, cutting a torn tail and setting
-/// corrupt records aside.
-fn scan_segment(
-    dir: &Path,
-    seg: u64,
-    found: &mut BTreeMap<(u64, u64), Stored>,
-    recovery: &mut Recovery,
-) -> io::Result<()> {
-    scan(dir, seg, found, Some(recovery))
-}
-
-/// Reads one segment; with `repair`, damage is set aside and torn tails are cut (at start-up),
+/// Reads one segment into `found`, applying done records; with `repair`, damage is set aside and torn tails are cut (at start-up),
 /// without it nothing is changed (inspecting the spool of a running relay).
 fn scan(
     dir: &Path,

@@ -41,10 +41,6 @@ impl Reply {
         self
     }
 
-    pub fn is_positive(&self) -> bool {
-        self.code < 400
-    }
-
     /// Appends the reply in wire form; multi-line text becomes continuation lines.
     pub fn write_to(&self, out: &mut Vec<u8>) {
         let lines: Vec<&str> = self.text.split('\n').collect();

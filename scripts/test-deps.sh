@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the tests and the plugin builds need: swaks (Debian), Node.js and npm for the
-# JavaScript plugin (Debian, if absent), aiosmtpd and componentize-py (PyPI), and the
+# JavaScript plugin (Debian, if absent); aiosmtpd (SMTP sinks), dnslib (the tests' DNS server),
+# dkimpy (the independent DKIM verifier) and componentize-py (PyPI); and the
 # wasm32-wasip2 target. Safe to run again: it skips what is already there.
 set -euo pipefail
 
@@ -18,10 +19,14 @@ if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
     as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null
 fi
 
-if ! python3 -c 'import aiosmtpd' >/dev/null 2>&1; then
-    echo "installing aiosmtpd (PyPI)"
-    python3 -m pip install --quiet --disable-pip-version-check aiosmtpd
-fi
+for module in aiosmtpd dnslib dkim; do
+    if ! python3 -c "import $module" >/dev/null 2>&1; then
+        package=$module
+        [ "$module" = dkim ] && package=dkimpy
+        echo "installing $package (PyPI)"
+        python3 -m pip install --quiet --disable-pip-version-check "$package"
+    fi
+done
 
 if ! command -v componentize-py >/dev/null 2>&1; then
     echo "installing componentize-py (PyPI) for the Python plugin"

@@ -17,6 +17,7 @@ pub mod capability;
 pub mod cli;
 pub mod config;
 pub mod delivery;
+pub mod dkim;
 pub mod net;
 pub mod pipeline;
 pub mod plugin;

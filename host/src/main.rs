@@ -3,6 +3,8 @@
 use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
 use sluice::config::Config;
+use sluice::dkim::Algorithm;
+use sluice::queue::control::Request;
 use std::io::BufRead;
 use std::path::PathBuf;
 
@@ -56,6 +58,18 @@ enum Command {
         #[arg(long, global = true)]
         config: Option<PathBuf>,
     },
+    /// DKIM keys.
+    Dkim {
+        #[command(subcommand)]
+        command: DkimCommand,
+    },
+    /// Check what a sending domain publishes (SPF, DKIM, DMARC) for mail through this relay.
+    Domain {
+        #[command(subcommand)]
+        command: DomainCommand,
+        #[arg(long, global = true)]
+        config: Option<PathBuf>,
+    },
     /// Ask the running relay to reload its plugins (same as SIGHUP).
     Reload {
         #[arg(long)]
@@ -90,6 +104,35 @@ enum QueueCommand {
     List,
     /// A message's envelope and headers.
     Show { id: String },
+    /// Retry a message waiting for its next attempt now (or every one, with --all).
+    Retry {
+        #[arg(required_unless_present = "all")]
+        id: Option<String>,
+        #[arg(long, conflicts_with = "id")]
+        all: bool,
+    },
+    /// Delete a queued message without delivering it (no DSN is sent).
+    Delete { id: String },
+}
+
+#[derive(Subcommand)]
+enum DkimCommand {
+    /// Write a new private key for DOMAIN and SELECTOR and print the DNS TXT record to publish.
+    Keygen {
+        domain: String,
+        selector: String,
+        #[arg(long, value_enum, default_value_t = Algorithm::Rsa2048)]
+        algorithm: Algorithm,
+        /// Where to write the PEM key (default: SELECTOR.DOMAIN.pem); never overwritten.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum DomainCommand {
+    /// Report SPF, DKIM and DMARC for DOMAIN as the configured resolver sees them.
+    Check { domain: String },
 }
 
 #[derive(Subcommand)]
@@ -220,7 +263,35 @@ fn run(command: Command) -> anyhow::Result<()> {
             match command {
                 QueueCommand::List => sluice::cli::queue::list(&config),
                 QueueCommand::Show { id } => sluice::cli::queue::show(&config, &id),
+                QueueCommand::Retry { id, .. } => {
+                    sluice::cli::queue::request(&config, Request::Retry(id))
+                }
+                QueueCommand::Delete { id } => {
+                    sluice::cli::queue::request(&config, Request::Delete(id))
+                }
             }
+        }
+        Command::Dkim {
+            command:
+                DkimCommand::Keygen {
+                    domain,
+                    selector,
+                    algorithm,
+                    out,
+                },
+        } => sluice::cli::dkim::keygen(&domain, &selector, algorithm, out),
+        Command::Domain {
+            command: DomainCommand::Check { domain },
+            config,
+        } => {
+            let config = load_or_quickstart(config)?;
+            block_on(async {
+                if sluice::cli::domain::check(&config, &domain).await? {
+                    Ok(())
+                } else {
+                    anyhow::bail!("{domain} needs attention (see above)")
+                }
+            })
         }
         Command::Reload { config } => sluice::cli::queue::reload(&load_or_quickstart(config)?),
     }

@@ -2,6 +2,7 @@
 
 use crate::auth::FailureLimiter;
 use crate::config::Config;
+use crate::queue::control;
 use crate::net::MaybeTls;
 use crate::pipeline::SharedPolicies;
 use crate::plugin::engine::PluginEngine;
@@ -274,11 +275,41 @@ async fn reload_on_sighup(relay: Arc<Relay>, engine: Arc<PluginEngine>) {
     }
 }
 
-/// Takes messages an operator released from quarantine back into the spool and the queue.
+async fn carry_out(relay: &Relay, request: control::Request) -> String {
+    match request {
+        control::Request::Retry(id) => {
+            let n = relay.queue.retry_now(id.clone()).await;
+            tracing::info!(target: "sluice::event", event = "retry_now", queue_id = id.as_deref().unwrap_or("all"), messages = n);
+            match (n, id) {
+                (0, Some(id)) => format!("error: {id} is not waiting for a retry (unknown, or being delivered now)"),
+                (n, _) => format!("ok: {n} message(s) moved to the front of the queue"),
+            }
+        }
+        control::Request::Delete(id) => match relay.queue.remove(id.clone()).await {
+            Some(stored) => {
+                relay.spool.complete(stored.location);
+                tracing::warn!(target: "sluice::event", event = "deleted", queue_id = %stored.envelope.id,
+                    tenant = %stored.envelope.tenant, rcpts = stored.envelope.rcpts.len(), by = "operator");
+                format!("ok: {} deleted ({} recipient(s) will not be delivered)", stored.envelope.id, stored.envelope.rcpts.len())
+            }
+            None => format!("error: {id} is not waiting for a retry (unknown, or being delivered now)"),
+        },
+    }
+}
+
+/// Carries out what operators asked through the CLI: messages released from quarantine go
+/// back into the spool and the queue; queued messages are retried now or deleted.
 async fn take_released(relay: Arc<Relay>) {
-    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    let mut tick = tokio::time::interval(Duration::from_millis(500));
     loop {
         tick.tick().await;
+        for (request, file) in control::pending(&relay.config.spool.dir) {
+            let text = match request {
+                Some(r) => carry_out(&relay, r).await,
+                None => "error: not a request this relay understands".into(),
+            };
+            control::answer(&file, &text);
+        }
         for (mut envelope, bytes, files) in relay.quarantine.released() {
             envelope.tags.push("released".into());
             let id = envelope.id.clone();

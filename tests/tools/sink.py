@@ -7,6 +7,7 @@ envelope), the JSON last, so a reader that sees N.json finds N.eml complete.
   --tempfail-first K   answer 451 4.3.0 to the first K DATA transactions
   --reject-rcpt ADDR   answer 550 5.1.1 to RCPT TO:<ADDR> (repeatable)
   --tls-cert/--tls-key offer STARTTLS with this certificate
+  --host ADDR          listen on ADDR (default 127.0.0.1; tests use other 127.0.0.x as MX hosts)
 """
 import argparse
 import asyncio
@@ -44,6 +45,8 @@ class Sink:
             "mail_from": envelope.mail_from,
             "rcpt_tos": envelope.rcpt_tos,
             "tls": session.ssl is not None,
+            "peer": session.peer[0] if session.peer else None,
+            "mail_options": envelope.mail_options,
         }
         tmp = os.path.join(self.directory, f".{n}.json")
         with open(tmp, "w") as f:
@@ -70,6 +73,7 @@ def main():
     p.add_argument("--reject-rcpt", action="append", default=[])
     p.add_argument("--tls-cert")
     p.add_argument("--tls-key")
+    p.add_argument("--host", default="127.0.0.1")
     a = p.parse_args()
     os.makedirs(a.dir, exist_ok=True)
     handler = Sink(a.dir, a.tempfail_first, a.reject_rcpt)
@@ -77,7 +81,7 @@ def main():
     if a.tls_cert:
         ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         ctx.load_cert_chain(a.tls_cert, a.tls_key)
-    controller = TlsController(handler, ctx, hostname="127.0.0.1", port=a.port,
+    controller = TlsController(handler, ctx, hostname=a.host, port=a.port,
                                data_size_limit=50_000_000)
     controller.start()
     print("ready", flush=True)

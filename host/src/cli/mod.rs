@@ -1,5 +1,8 @@
-//! Operator commands other than `serve`: plugin check and dry run, quarantine, queue, reload.
+//! Operator commands other than `serve`: plugin check and dry run, quarantine, queue, DKIM
+//! keys, domain checks, reload.
 
+pub mod dkim;
+pub mod domain;
 pub mod plugin;
 pub mod quarantine;
 pub mod queue;

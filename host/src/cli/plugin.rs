@@ -61,7 +61,10 @@ pub async fn check(path: &Path) -> anyhow::Result<()> {
         plugin.label(),
         plugin.hash
     );
-    println!("  world:      sluice:policy/policy@0.1.0");
+    println!(
+        "  world:      sluice:policy/policy@{}",
+        crate::plugin::WIT_VERSION
+    );
     println!(
         "  hooks:      {}",
         plugin
@@ -116,6 +119,7 @@ pub async fn run(path: &Path, dry: DryRun) -> anyhow::Result<()> {
     let mut run = Pipeline::new(vec![Arc::new(WasmPolicy::new(plugin))]).begin();
     let parsed = ParsedMessage::new(Arc::new(raw));
     let mut rcpts: Vec<String> = Vec::new();
+    let mut tags: Vec<String> = Vec::new();
     let stages = [
         Stage::Connect,
         Stage::Helo,
@@ -151,6 +155,7 @@ pub async fn run(path: &Path, dry: DryRun) -> anyhow::Result<()> {
                 None => format!("{stage:?}"),
             };
             show(&label, &d, started.elapsed());
+            tags.extend(d.tags.iter().cloned());
             if let Some(r) = rcpt {
                 rcpts.push(r);
             }
@@ -159,7 +164,14 @@ pub async fn run(path: &Path, dry: DryRun) -> anyhow::Result<()> {
     for rcpt in &dry.to {
         let domain = rcpt.rsplit_once('@').map_or("", |(_, d)| d);
         let started = Instant::now();
-        let r = policy.route(&dry.tenant, domain).await;
+        let request = crate::pipeline::RouteRequest {
+            queue_id: "DRYRUN",
+            tenant: &dry.tenant,
+            mail_from: &dry.from,
+            domain,
+            tags: &tags,
+        };
+        let r = policy.route(&request).await;
         println!(
             "{:<10} {domain}: {:?}  ({:.3} ms)",
             "route",

@@ -1,6 +1,8 @@
-//! `sluice queue list|show`: what the spool holds, read without disturbing the running relay.
+//! `sluice queue list|show`: what the spool holds, read without disturbing the running relay;
+//! `sluice queue retry|delete`: requests carried out by the running relay.
 
 use crate::config::Config;
+use crate::queue::control;
 use crate::queue::envelope::unix_now;
 use crate::queue::spool;
 
@@ -46,6 +48,25 @@ pub fn show(config: &Config, id: &str) -> anyhow::Result<()> {
     print!("{}", String::from_utf8_lossy(&bytes[..end]));
     println!("[{} bytes of body]", bytes.len().saturating_sub(end + 2));
     Ok(())
+}
+
+/// Asks the running relay to retry (one message or all) or delete a queued message.
+pub fn request(config: &Config, request: control::Request) -> anyhow::Result<()> {
+    let pid_file = config.spool.dir.join("sluice.pid");
+    if !pid_file.exists() {
+        anyhow::bail!(
+            "no relay is running on the spool {} (only the running relay changes its queue; start it with `sluice serve`)",
+            config.spool.dir.display()
+        );
+    }
+    match control::ask(&config.spool.dir, &request, std::time::Duration::from_secs(10))? {
+        Some(answer) if answer.starts_with("error:") => anyhow::bail!("{}", answer.trim_start_matches("error: ")),
+        Some(answer) => {
+            println!("{}", answer.trim_start_matches("ok: "));
+            Ok(())
+        }
+        None => anyhow::bail!("the relay did not answer within 10 seconds; see its log"),
+    }
 }
 
 /// Sends SIGHUP to the relay whose pid file sits in the spool directory.

@@ -8,4 +8,4 @@ pub mod raw;
 pub mod resolved;
 pub mod units;
 
-pub use resolved::{Config, ConfigError, DeliveryMode, SmarthostTls, Tenant};
+pub use resolved::{Config, ConfigError, DeliveryMode, DnsConfig, Pool, SmarthostTls, Tenant};

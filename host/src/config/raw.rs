@@ -4,7 +4,8 @@
 use super::units::{ByteSize, HumanDuration};
 use ipnet::IpNet;
 use serde::Deserialize;
-use std::net::SocketAddr;
+use std::collections::BTreeMap;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -21,6 +22,8 @@ pub struct RawConfig {
     pub spool: Spool,
     #[serde(default)]
     pub delivery: Delivery,
+    #[serde(default)]
+    pub dns: Dns,
     #[serde(default)]
     pub plugins: Plugins,
     #[serde(default, rename = "tenant")]
@@ -260,11 +263,26 @@ pub struct Delivery {
     pub smarthost: Option<Smarthost>,
     /// Delivery workers (and so outbound connections) at once.
     pub concurrency: usize,
+    /// Connections at once to one destination (an MX domain or a smarthost).
+    pub per_destination: usize,
+    /// The port MX hosts are reached on (25; tests use another).
+    pub mx_port: u16,
+    /// Outbound TLS towards MX hosts.
+    pub tls: TlsPolicy,
+    /// PEM file of CAs trusted where TLS must be verified (default: the webpki roots).
+    pub ca_file: Option<PathBuf>,
     /// Waits between attempts; the last one repeats until `max_age`.
     pub retry: Vec<HumanDuration>,
     pub max_age: HumanDuration,
+    /// Tags with a shorter life, e.g. `otp = "10m"`: a code delivered late is worse than none.
+    pub max_age_by_tag: BTreeMap<String, HumanDuration>,
+    /// After this long in retry the sender gets one delay notice (DSN action "delayed").
+    pub delay_notice_after: HumanDuration,
     pub connect_timeout: HumanDuration,
     pub command_timeout: HumanDuration,
+    /// Named sets of source addresses (`[[delivery.pool]]`), chosen by routes.
+    #[serde(rename = "pool")]
+    pub pools: Vec<Pool>,
 }
 
 impl Default for Delivery {
@@ -275,10 +293,17 @@ impl Default for Delivery {
             maildir: PathBuf::from("data/maildir"),
             smarthost: None,
             concurrency: 20,
+            per_destination: 10,
+            mx_port: 25,
+            tls: TlsPolicy::Opportunistic,
+            ca_file: None,
             retry: vec![secs(60), secs(300), secs(900), secs(3600)],
             max_age: secs(5 * 86400),
+            max_age_by_tag: BTreeMap::new(),
+            delay_notice_after: secs(4 * 3600),
             connect_timeout: secs(30),
             command_timeout: secs(300),
+            pools: Vec::new(),
         }
     }
 }
@@ -288,6 +313,26 @@ impl Default for Delivery {
 pub enum DeliveryModeName {
     Local,
     Smarthost,
+    Mx,
+}
+
+/// An egress pool: outbound connections bind one of `source` (round robin).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Pool {
+    pub name: String,
+    pub source: Vec<IpAddr>,
+    /// Messages per UTC day through this pool (IP warm-up); past it they wait.
+    pub daily_cap: Option<u64>,
+}
+
+/// The resolver used for MX, A/AAAA and TXT lookups.
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct Dns {
+    /// `ip:port` of nameservers to ask; empty uses the system's (/etc/resolv.conf).
+    pub nameservers: Vec<SocketAddr>,
+    pub timeout: Option<HumanDuration>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -301,7 +346,7 @@ pub struct Smarthost {
     pub ca_file: Option<PathBuf>,
 }
 
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum TlsPolicy {
     /// STARTTLS when offered, certificate not verified (RFC 7435 opportunistic security).
@@ -327,6 +372,25 @@ pub struct Tenant {
     /// The tenant's policy chain, in order.
     #[serde(default, rename = "plugin")]
     pub plugins: Vec<Plugin>,
+    /// Messages older than this are expired instead of delivered (overrides a longer
+    /// `delivery.max_age`).
+    pub max_age: Option<HumanDuration>,
+    /// The egress pool this tenant's mail leaves from unless a route says otherwise.
+    pub pool: Option<String>,
+    /// DKIM keys, one per signing domain (`[[tenant.dkim]]`).
+    #[serde(default)]
+    pub dkim: Vec<Dkim>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Dkim {
+    /// Messages whose From: is this domain (or a subdomain) are signed with d=domain.
+    pub domain: String,
+    pub selector: String,
+    /// PEM private key: RSA (PKCS#1 or PKCS#8) or Ed25519 (PKCS#8), as `sluice dkim keygen`
+    /// writes. Relative to the config file.
+    pub key: PathBuf,
 }
 
 #[derive(Debug, Deserialize)]

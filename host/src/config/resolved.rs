@@ -3,7 +3,7 @@
 use super::raw::{self, RawConfig};
 use argon2::password_hash::PasswordHash;
 use ipnet::IpNet;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -50,6 +50,7 @@ pub struct Config {
     pub auth: AuthPolicy,
     pub spool: SpoolConfig,
     pub delivery: DeliveryConfig,
+    pub dns: DnsConfig,
     pub plugins: PluginRuntime,
     pub tenants: Vec<Arc<Tenant>>,
     /// The file this came from, for reloads.
@@ -155,10 +156,25 @@ pub struct SpoolConfig {
 pub struct DeliveryConfig {
     pub mode: DeliveryMode,
     pub concurrency: usize,
+    pub per_destination: usize,
+    pub mx_port: u16,
+    /// Outbound TLS towards MX hosts (smarthosts carry their own).
+    pub tls: SmarthostTls,
+    pub ca_file: Option<PathBuf>,
     pub retry: Vec<Duration>,
     pub max_age: Duration,
+    pub max_age_by_tag: BTreeMap<String, Duration>,
+    pub delay_notice_after: Duration,
     pub connect_timeout: Duration,
     pub command_timeout: Duration,
+    pub pools: Vec<Pool>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Pool {
+    pub name: String,
+    pub source: Vec<IpAddr>,
+    pub daily_cap: Option<u64>,
 }
 
 #[derive(Debug, Clone)]
@@ -172,6 +188,15 @@ pub enum DeliveryMode {
         tls: SmarthostTls,
         ca_file: Option<PathBuf>,
     },
+    /// Each recipient domain's MX hosts.
+    Mx,
+}
+
+#[derive(Debug, Clone)]
+pub struct DnsConfig {
+    /// Empty: the system's resolver configuration.
+    pub nameservers: Vec<SocketAddr>,
+    pub timeout: Duration,
 }
 
 #[derive(Debug)]
@@ -183,6 +208,11 @@ pub struct Tenant {
     pub users: HashMap<String, String>,
     pub trusted_networks: Vec<IpNet>,
     pub plugins: Vec<PluginSpec>,
+    /// Shorter than `delivery.max_age` for this tenant's mail.
+    pub max_age: Option<Duration>,
+    pub pool: Option<String>,
+    /// Signing keys by domain.
+    pub dkim: Vec<Arc<crate::dkim::Signer>>,
 }
 
 impl Tenant {
@@ -333,6 +363,26 @@ impl Resolver<'_> {
                 users.insert(u.username, hash);
             }
             let plugins = self.plugins(i, t.plugins, raw.plugins.max_memory.0)?;
+            if let Some(p) = &t.pool {
+                if !delivery.pools.iter().any(|q| &q.name == p) {
+                    return Err(self.invalid_key(
+                        &format!("tenant[{i}].pool"),
+                        format!("no [[delivery.pool]] is named {p:?}"),
+                    ));
+                }
+            }
+            let mut dkim: Vec<Arc<crate::dkim::Signer>> = Vec::new();
+            for (j, d) in t.dkim.into_iter().enumerate() {
+                let key = format!("tenant[{i}].dkim[{j}].key");
+                let path = if d.key.is_absolute() {
+                    d.key
+                } else {
+                    self.base.join(d.key)
+                };
+                let signer = crate::dkim::Signer::load(&d.domain, &d.selector, &path)
+                    .map_err(|e| self.invalid_key(&key, e))?;
+                dkim.push(Arc::new(signer));
+            }
             tenants.push(Arc::new(Tenant {
                 name: t.name,
                 sender_domains: t
@@ -343,6 +393,9 @@ impl Resolver<'_> {
                 users,
                 trusted_networks: t.trusted_networks,
                 plugins,
+                max_age: t.max_age.map(|d| d.0),
+                pool: t.pool,
+                dkim,
             }));
         }
         Ok(Config {
@@ -376,6 +429,10 @@ impl Resolver<'_> {
                 segment_size: raw.spool.segment_size.0.max(1 << 20),
             },
             delivery,
+            dns: DnsConfig {
+                nameservers: raw.dns.nameservers,
+                timeout: raw.dns.timeout.map_or(Duration::from_secs(5), |t| t.0),
+            },
             plugins: PluginRuntime {
                 cache_dir: raw.plugins.cache_dir,
                 max_instances: raw.plugins.max_instances.max(16),
@@ -447,6 +504,7 @@ impl Resolver<'_> {
                 tls: h.tls,
                 ca_file: h.ca_file,
             },
+            (raw::DeliveryModeName::Mx, _) => DeliveryMode::Mx,
             (raw::DeliveryModeName::Smarthost, None) => {
                 return Err(self.invalid_key(
                     "delivery.smarthost",
@@ -460,13 +518,41 @@ impl Resolver<'_> {
                 "list at least one wait, e.g. [\"1m\", \"10m\"]",
             ));
         }
+        let mut pools: Vec<Pool> = Vec::new();
+        for (i, p) in d.pools.into_iter().enumerate() {
+            if p.source.is_empty() {
+                return Err(self.invalid_key(
+                    &format!("delivery.pool[{i}].source"),
+                    "list at least one local address",
+                ));
+            }
+            if pools.iter().any(|q| q.name == p.name) {
+                return Err(self.invalid_key(
+                    &format!("delivery.pool[{i}].name"),
+                    format!("pool {:?} is defined twice", p.name),
+                ));
+            }
+            pools.push(Pool {
+                name: p.name,
+                source: p.source,
+                daily_cap: p.daily_cap,
+            });
+        }
+        let ca_file = d.ca_file.map(|p| if p.is_absolute() { p } else { self.base.join(p) });
         Ok(DeliveryConfig {
             mode,
             concurrency: d.concurrency.max(1),
+            per_destination: d.per_destination.max(1),
+            mx_port: d.mx_port,
+            tls: d.tls,
+            ca_file,
             retry: d.retry.into_iter().map(|r| r.0).collect(),
             max_age: d.max_age.0,
+            max_age_by_tag: d.max_age_by_tag.into_iter().map(|(k, v)| (k, v.0)).collect(),
+            delay_notice_after: d.delay_notice_after.0,
             connect_timeout: d.connect_timeout.0,
             command_timeout: d.command_timeout.0,
+            pools,
         })
     }
 }

@@ -8,7 +8,8 @@ use rustls::pki_types::ServerName;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
-use tokio::net::TcpStream;
+use std::net::{IpAddr, SocketAddr};
+use tokio::net::{TcpSocket, TcpStream};
 
 type Stream = BufReader<MaybeTls<TcpStream, tokio_rustls::client::TlsStream<TcpStream>>>;
 
@@ -42,29 +43,55 @@ impl std::fmt::Display for ServerReply {
     }
 }
 
+/// What every outbound connection shares.
 pub struct Settings {
-    pub host: String,
-    pub port: u16,
     pub helo: String,
-    pub tls: SmarthostTls,
-    pub tls_config: Arc<rustls::ClientConfig>,
+    /// For opportunistic STARTTLS: any certificate.
+    pub opportunistic: Arc<rustls::ClientConfig>,
+    /// For required TLS: a certificate valid for the host name.
+    pub verifying: Arc<rustls::ClientConfig>,
     pub connect_timeout: Duration,
     pub command_timeout: Duration,
+}
+
+/// One host to connect to.
+pub struct Target<'a> {
+    /// The name the certificate must carry, and the name in logs.
+    pub name: &'a str,
+    pub addr: SocketAddr,
+    /// Local address to send from (an egress pool's).
+    pub source: Option<IpAddr>,
+    pub tls: SmarthostTls,
 }
 
 pub struct Client {
     stream: Stream,
     pipelining: bool,
+    /// The peer offered REQUIRETLS (RFC 8689) over a verified TLS session.
+    pub requiretls: bool,
     /// "TLSv1.3 <cipher>" when the session is encrypted.
     pub tls: Option<String>,
+    /// "name[ip]:port", for logs and DSNs.
     pub peer: String,
+    /// The host name alone (DSN Remote-MTA).
+    pub host: String,
     timeout: Duration,
 }
 
 impl Client {
-    pub async fn connect(s: &Settings) -> Result<Client, Failure> {
-        let peer = format!("{}:{}", s.host, s.port);
-        let tcp = tokio::time::timeout(s.connect_timeout, TcpStream::connect(&peer))
+    pub async fn connect(t: &Target<'_>, s: &Settings) -> Result<Client, Failure> {
+        let peer = format!("{}[{}]:{}", t.name, t.addr.ip(), t.addr.port());
+        let socket = match t.addr {
+            SocketAddr::V4(_) => TcpSocket::new_v4(),
+            SocketAddr::V6(_) => TcpSocket::new_v6(),
+        }
+        .map_err(|e| Failure::temp(format!("socket: {e}")))?;
+        if let Some(source) = t.source {
+            socket
+                .bind(SocketAddr::new(source, 0))
+                .map_err(|e| Failure::temp(format!("cannot send from {source}: {e}")))?;
+        }
+        let tcp = tokio::time::timeout(s.connect_timeout, socket.connect(t.addr))
             .await
             .map_err(|_| Failure::temp(format!("connect to {peer} timed out")))?
             .map_err(|e| Failure::temp(format!("connect to {peer}: {e}")))?;
@@ -72,41 +99,54 @@ impl Client {
         let mut c = Client {
             stream: BufReader::new(MaybeTls::Plain(tcp)),
             pipelining: false,
+            requiretls: false,
             tls: None,
             peer,
+            host: t.name.to_owned(),
             timeout: s.command_timeout,
         };
         c.expect(220, "greeting").await?;
         let caps = c.ehlo(&s.helo).await?;
-        let offers_tls = caps.iter().any(|l| l.eq_ignore_ascii_case("STARTTLS"));
-        match (s.tls, offers_tls) {
+        let offers_tls = has(&caps, "STARTTLS");
+        match (t.tls, offers_tls) {
             (SmarthostTls::None, _) | (SmarthostTls::Opportunistic, false) => {
-                c.pipelining = caps.iter().any(|l| l.eq_ignore_ascii_case("PIPELINING"));
+                c.pipelining = has(&caps, "PIPELINING");
             }
             (SmarthostTls::Required, false) => {
+                let _ = c.command("QUIT\r\n").await;
                 return Err(Failure::temp(format!(
                     "{} does not offer STARTTLS and TLS is required",
                     c.peer
-                )))
+                )));
             }
-            (_, true) => {
+            (policy, true) => {
                 c.command("STARTTLS\r\n").await?.ok(220, "STARTTLS")?;
-                c = c.start_tls(s).await?;
+                let config = if policy == SmarthostTls::Required {
+                    &s.verifying
+                } else {
+                    &s.opportunistic
+                };
+                c = c.start_tls(t.name, config).await?;
                 let caps = c.ehlo(&s.helo).await?;
-                c.pipelining = caps.iter().any(|l| l.eq_ignore_ascii_case("PIPELINING"));
+                c.pipelining = has(&caps, "PIPELINING");
+                c.requiretls = policy == SmarthostTls::Required && has(&caps, "REQUIRETLS");
             }
         }
         Ok(c)
     }
 
-    async fn start_tls(self, s: &Settings) -> Result<Client, Failure> {
+    async fn start_tls(
+        self,
+        name: &str,
+        config: &Arc<rustls::ClientConfig>,
+    ) -> Result<Client, Failure> {
         let MaybeTls::Plain(tcp) = self.stream.into_inner() else {
             return Err(Failure::temp("STARTTLS on a TLS connection"));
         };
-        let name = ServerName::try_from(s.host.clone())
-            .map_err(|e| Failure::temp(format!("bad TLS server name {}: {e}", s.host)))?;
-        let connector = tokio_rustls::TlsConnector::from(s.tls_config.clone());
-        let tls = tokio::time::timeout(self.timeout, connector.connect(name, tcp))
+        let server_name = ServerName::try_from(name.to_owned())
+            .map_err(|e| Failure::temp(format!("bad TLS server name {name}: {e}")))?;
+        let connector = tokio_rustls::TlsConnector::from(config.clone());
+        let tls = tokio::time::timeout(self.timeout, connector.connect(server_name, tcp))
             .await
             .map_err(|_| Failure::temp("TLS handshake timed out"))?
             .map_err(|e| Failure::temp(format!("TLS handshake with {} failed: {e}", self.peer)))?;
@@ -114,8 +154,10 @@ impl Client {
         Ok(Client {
             stream: BufReader::new(MaybeTls::Tls(Box::new(tls))),
             pipelining: false,
+            requiretls: false,
             tls: Some(described),
             peer: self.peer,
+            host: self.host,
             timeout: self.timeout,
         })
     }
@@ -205,6 +247,7 @@ impl Client {
         body: &[u8],
         utf8: bool,
         eight_bit: bool,
+        require_tls: bool,
     ) -> Result<Vec<RcptOutcome>, Failure> {
         let mut mail = format!("MAIL FROM:<{from}>");
         if eight_bit {
@@ -212,6 +255,9 @@ impl Client {
         }
         if utf8 {
             mail.push_str(" SMTPUTF8");
+        }
+        if require_tls {
+            mail.push_str(" REQUIRETLS");
         }
         mail.push_str("\r\n");
         let rcpt_lines: Vec<String> = rcpts.iter().map(|r| format!("RCPT TO:<{r}>\r\n")).collect();
@@ -282,7 +328,6 @@ impl Client {
                 let fill = if end.code / 100 == 2 {
                     RcptOutcome::Delivered {
                         reply: end.to_string(),
-                        peer: Some(self.peer.clone()),
                     }
                 } else {
                     shared(&end)
@@ -322,6 +367,14 @@ impl Client {
     pub async fn quit(mut self) {
         let _ = self.command("QUIT\r\n").await;
     }
+}
+
+fn has(caps: &[String], keyword: &str) -> bool {
+    caps.iter().any(|l| {
+        l.split_whitespace()
+            .next()
+            .is_some_and(|k| k.eq_ignore_ascii_case(keyword))
+    })
 }
 
 impl ServerReply {

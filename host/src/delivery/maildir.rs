@@ -71,7 +71,6 @@ pub fn deliver(root: &Path, env: &Envelope, body: &[u8], host: &str) -> Vec<(Str
             let outcome = match deliver_one(root, env, rcpt, i, body, host) {
                 Ok(path) => RcptOutcome::Delivered {
                     reply: format!("maildir {}", path.display()),
-                    peer: None,
                 },
                 Err(e) => RcptOutcome::Deferred {
                     reason: format!("maildir write failed: {e}"),

@@ -1,17 +1,25 @@
-//! Delivery: workers that take ready messages from the schedule, hand them to the transport
-//! (a local Maildir or a smarthost), and settle each recipient: delivered, retried later, or
-//! failed. A message leaves the spool only when no recipient is left to try.
+//! Delivery: workers take ready messages from the schedule, route each recipient domain
+//! (the routing hook, else the configured default), sign with the tenant's DKIM key, and hand
+//! each group of recipients to its destination — the local Maildir, a smarthost, or the
+//! domain's MX hosts — then settle every recipient: delivered, retried later, or bounced with
+//! a DSN. A message leaves the spool only when no recipient is left to try.
 
 pub mod client;
+pub mod destination;
+pub mod dsn;
 pub mod maildir;
+pub mod mx;
+mod settle;
 
-use crate::config::{Config, DeliveryMode, SmarthostTls};
-use crate::pipeline::{Route, SharedPolicies};
+use crate::config::{Config, DeliveryMode, Tenant};
+use crate::pipeline::{RouteRequest, SharedPolicies};
 use crate::queue::envelope::unix_now;
-use crate::queue::schedule::{retry_delay, Queue, Ready};
-use crate::queue::{Spool, Stored};
-use client::{Client, Settings};
-use std::path::PathBuf;
+use crate::queue::schedule::{Queue, Ready};
+use crate::queue::{Envelope, Spool, Stored};
+use client::{Client, Failure, Settings, Target};
+use destination::{Connections, Destination, Hop, Pools, IDLE_CONNECTION};
+use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
@@ -20,30 +28,38 @@ use tokio::task::JoinSet;
 /// How one recipient fared in one attempt.
 #[derive(Debug, Clone)]
 pub enum RcptOutcome {
-    Delivered { reply: String, peer: Option<String> },
+    Delivered { reply: String },
     Deferred { reason: String },
+    /// Refused for good: a 5xx, a null MX, a domain that does not exist.
     Failed { reply: String },
 }
 
-enum Transport {
-    Maildir { root: PathBuf },
-    Smarthost(Settings),
+/// One recipient's outcome with where it came from.
+#[derive(Debug, Clone)]
+pub struct Attempt {
+    pub rcpt: String,
+    pub outcome: RcptOutcome,
+    /// "name[ip]:port" of the host that answered.
+    pub remote: Option<String>,
+    /// The TLS version and cipher of that connection.
+    pub tls: Option<String>,
 }
-
-/// An idle outbound connection is closed after this long.
-const IDLE_CONNECTION: Duration = Duration::from_secs(5);
 
 struct Deliverer {
     config: Arc<Config>,
     /// Consulted per recipient domain before each attempt (the routing hook).
     policies: SharedPolicies,
-    transport: Transport,
     spool: Spool,
     queue: Queue,
+    settings: Settings,
+    /// None when no resolver could be made; MX routes then wait.
+    resolver: Option<mx::Resolver>,
+    connections: Connections,
+    pools: Pools,
 }
 
-/// Starts `concurrency` delivery workers. They stop taking new messages when `shutdown`
-/// turns true and finish the one in hand.
+/// Starts the delivery workers and the task that closes idle connections. They stop taking
+/// new messages when `shutdown` turns true and finish the one in hand.
 pub fn start(
     config: Arc<Config>,
     policies: SharedPolicies,
@@ -51,282 +67,425 @@ pub fn start(
     queue: Queue,
     ready: Ready,
     shutdown: watch::Receiver<bool>,
-) -> Result<JoinSet<()>, crate::tls::TlsError> {
-    let transport = match &config.delivery.mode {
-        DeliveryMode::Local { maildir } => Transport::Maildir {
-            root: maildir.clone(),
-        },
+) -> anyhow::Result<JoinSet<()>> {
+    let ca_file = match &config.delivery.mode {
         DeliveryMode::Smarthost {
-            host,
-            port,
-            tls,
-            ca_file,
-        } => Transport::Smarthost(Settings {
-            host: host.clone(),
-            port: *port,
-            helo: config.hostname.clone(),
-            tls: *tls,
-            tls_config: match tls {
-                SmarthostTls::Required => crate::tls::verifying_client(ca_file.as_deref())?,
-                _ => crate::tls::opportunistic_client(),
-            },
-            connect_timeout: config.delivery.connect_timeout,
-            command_timeout: config.delivery.command_timeout,
-        }),
+            ca_file: Some(f), ..
+        } => Some(f.clone()),
+        _ => config.delivery.ca_file.clone(),
+    };
+    let settings = Settings {
+        helo: config.hostname.clone(),
+        opportunistic: crate::tls::opportunistic_client(),
+        verifying: crate::tls::verifying_client(ca_file.as_deref())?,
+        connect_timeout: config.delivery.connect_timeout,
+        command_timeout: config.delivery.command_timeout,
+    };
+    let resolver = match mx::Resolver::new(&config.dns) {
+        Ok(r) => Some(r),
+        Err(e) if matches!(config.delivery.mode, DeliveryMode::Mx) => anyhow::bail!(e),
+        Err(e) => {
+            tracing::warn!(error = %e, "no DNS resolver; routes to MX hosts will wait");
+            None
+        }
     };
     let d = Arc::new(Deliverer {
+        connections: Connections::new(config.delivery.per_destination),
+        pools: Pools::new(&config.delivery.pools),
         config: config.clone(),
         policies,
-        transport,
         spool,
         queue,
+        settings,
+        resolver,
     });
     let mut set = JoinSet::new();
     for _ in 0..config.delivery.concurrency {
         set.spawn(d.clone().worker(ready.clone(), shutdown.clone()));
     }
+    set.spawn(d.close_idle(shutdown));
     Ok(set)
 }
 
 impl Deliverer {
     async fn worker(self: Arc<Self>, ready: Ready, mut shutdown: watch::Receiver<bool>) {
-        let mut conn: Option<Client> = None;
         loop {
             let next = {
                 let mut rx = ready.lock().await;
-                let idle = if conn.is_some() {
-                    IDLE_CONNECTION
-                } else {
-                    Duration::from_secs(86400)
-                };
                 tokio::select! {
-                    m = tokio::time::timeout(idle, rx.recv()) => m,
+                    m = rx.recv() => m,
                     _ = shutdown.wait_for(|s| *s) => break,
                 }
             };
             match next {
-                Ok(Some(message)) => self.deliver(message, &mut conn).await,
-                Ok(None) => break,
-                Err(_) => {
-                    if let Some(c) = conn.take() {
+                Some(message) => self.deliver(message).await,
+                None => break,
+            }
+        }
+    }
+
+    async fn close_idle(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_secs(1)) => {
+                    for c in self.connections.stale(IDLE_CONNECTION) {
                         c.quit().await;
                     }
                 }
+                r = shutdown.changed() => if r.is_err() || *shutdown.borrow() { break },
             }
         }
-        if let Some(c) = conn.take() {
+        for c in self.connections.drain() {
             c.quit().await;
         }
     }
 
-    async fn deliver(&self, message: Stored, conn: &mut Option<Client>) {
+    fn tenant(&self, name: &str) -> Option<&Arc<Tenant>> {
+        self.config.tenants.iter().find(|t| t.name == name)
+    }
+
+    /// The age past which `env` is expired: the shortest of the relay's, its tenant's and
+    /// its tags' maximum ages.
+    fn max_age(&self, env: &Envelope) -> Duration {
+        let d = &self.config.delivery;
+        let mut age = d.max_age;
+        if let Some(t) = self.tenant(&env.tenant).and_then(|t| t.max_age) {
+            age = age.min(t);
+        }
+        for tag in &env.tags {
+            if let Some(t) = d.max_age_by_tag.get(tag) {
+                age = age.min(*t);
+            }
+        }
+        age
+    }
+
+    async fn deliver(&self, message: Stored) {
+        let env = message.envelope.clone();
         let body = match self.spool.read(message.location).await {
             Ok(b) => b,
             Err(e) => {
-                tracing::error!(queue_id = %message.envelope.id, error = %e, "cannot read message from spool");
-                let outcomes = message
-                    .envelope
-                    .rcpts
-                    .iter()
-                    .map(|r| {
-                        (
-                            r.clone(),
-                            RcptOutcome::Deferred {
-                                reason: e.to_string(),
-                            },
-                        )
-                    })
-                    .collect();
-                return self.settle(message, Vec::new(), outcomes, None).await;
+                tracing::error!(queue_id = %env.id, error = %e, "cannot read message from spool");
+                let attempts = every(&env.rcpts, RcptOutcome::Deferred {
+                    reason: e.to_string(),
+                });
+                return self.settle(message, Vec::new(), attempts).await;
             }
         };
-        // The routing hook decides per recipient domain; held recipients wait for a retry.
-        let mut held = Vec::new();
-        let mut to_send = message.envelope.clone();
-        to_send.rcpts.clear();
-        let pipeline =
-            crate::pipeline::current(&self.policies).for_tenant(&message.envelope.tenant);
-        for rcpt in &message.envelope.rcpts {
-            let domain = rcpt.rsplit_once('@').map_or("", |(_, d)| d);
-            match pipeline.route(&message.envelope.tenant, domain).await {
-                Route::Default => to_send.rcpts.push(rcpt.clone()),
-                Route::Hold => held.push((
-                    rcpt.clone(),
-                    RcptOutcome::Deferred {
+        let max_age = self.max_age(&env);
+        if unix_now().saturating_sub(env.received_at) >= max_age.as_secs() {
+            let reason = format!(
+                "not delivered within its maximum age of {}",
+                humantime::format_duration(max_age)
+            );
+            let attempts = every(&env.rcpts, RcptOutcome::Deferred { reason });
+            return self.settle(message, body, attempts).await;
+        }
+
+        // Route each recipient domain once; held recipients wait for a retry.
+        let pipeline = crate::pipeline::current(&self.policies).for_tenant(&env.tenant);
+        let mut routes: HashMap<String, Option<Destination>> = HashMap::new();
+        let mut groups: Vec<(Destination, Vec<String>)> = Vec::new();
+        let mut attempts = Vec::new();
+        for rcpt in &env.rcpts {
+            let domain = rcpt.rsplit_once('@').map_or("", |(_, d)| d).to_ascii_lowercase();
+            if !routes.contains_key(&domain) {
+                let request = RouteRequest {
+                    queue_id: &env.id.0,
+                    tenant: &env.tenant,
+                    mail_from: &env.mail_from,
+                    domain: &domain,
+                    tags: &env.tags,
+                };
+                let route = pipeline.route(&request).await;
+                let pool = self.tenant(&env.tenant).and_then(|t| t.pool.as_deref());
+                let dest = destination::destination(
+                    &self.config,
+                    route,
+                    &domain,
+                    env.require_tls,
+                    pool,
+                );
+                routes.insert(domain.clone(), dest);
+            }
+            match &routes[&domain] {
+                None => attempts.push(Attempt {
+                    rcpt: rcpt.clone(),
+                    outcome: RcptOutcome::Deferred {
                         reason: "held by routing policy".into(),
                     },
-                )),
+                    remote: None,
+                    tls: None,
+                }),
+                Some(d) => match groups.iter_mut().find(|(g, _)| g == d) {
+                    Some((_, rcpts)) => rcpts.push(rcpt.clone()),
+                    None => groups.push((d.clone(), vec![rcpt.clone()])),
+                },
             }
         }
-        if to_send.rcpts.is_empty() {
-            return self.settle(message, body, held, None).await;
-        }
-        let sending = Stored {
-            envelope: to_send,
-            location: message.location,
-        };
-        let (mut outcomes, tls) = match &self.transport {
-            Transport::Maildir { root } => {
-                let (root, env, host) = (
-                    root.clone(),
-                    sending.envelope.clone(),
-                    self.config.hostname.clone(),
-                );
-                let b = body.clone();
-                let outcomes =
-                    tokio::task::spawn_blocking(move || maildir::deliver(&root, &env, &b, &host))
-                        .await
-                        .unwrap_or_default();
-                (outcomes, None)
+        if !groups.is_empty() {
+            let signed = self.sign(&env, &body).await;
+            for (dest, rcpts) in &groups {
+                attempts.extend(self.send(dest, &env, rcpts, &signed).await);
             }
-            Transport::Smarthost(settings) => self.smarthost(settings, &sending, &body, conn).await,
-        };
-        outcomes.extend(held);
-        self.settle(message, body, outcomes, tls).await;
+        }
+        self.settle(message, body, attempts).await;
     }
 
-    async fn smarthost(
-        &self,
-        settings: &Settings,
-        message: &Stored,
-        body: &[u8],
-        conn: &mut Option<Client>,
-    ) -> (Vec<(String, RcptOutcome)>, Option<String>) {
-        let env = &message.envelope;
-        // A reused connection may have been closed by the peer while idle: one fresh retry.
-        for fresh in [conn.is_none(), true] {
-            if conn.is_none() {
-                match Client::connect(settings).await {
-                    Ok(c) => *conn = Some(c),
-                    Err(f) => return (all(env, &f), None),
-                }
-            }
-            let Some(c) = conn.as_mut() else { break };
-            match c
-                .send(
-                    &env.mail_from,
-                    &env.rcpts,
-                    body,
-                    env.smtputf8,
-                    env.eight_bit,
-                )
-                .await
-            {
-                Ok(outcomes) => {
-                    let tls = c.tls.clone();
-                    return (env.rcpts.iter().cloned().zip(outcomes).collect(), tls);
-                }
-                Err(f) => {
-                    *conn = None;
-                    if fresh {
-                        return (all(env, &f), None);
-                    }
-                }
-            }
+    /// The message with a DKIM-Signature on top when the tenant has a key for its From
+    /// domain (or a parent of it). Signing runs on the blocking pool, off the SMTP sessions.
+    async fn sign(&self, env: &Envelope, body: &[u8]) -> Arc<Vec<u8>> {
+        let unsigned = || Arc::new(body.to_vec());
+        let Some(tenant) = self.tenant(&env.tenant) else {
+            return unsigned();
+        };
+        if tenant.dkim.is_empty() {
+            return unsigned();
         }
-        (
-            all(
-                env,
-                &client::Failure {
-                    permanent: false,
-                    reason: "no connection".into(),
-                },
-            ),
-            None,
-        )
-    }
-
-    /// Logs each recipient's outcome and updates the spool and schedule.
-    async fn settle(
-        &self,
-        message: Stored,
-        body: Vec<u8>,
-        outcomes: Vec<(String, RcptOutcome)>,
-        tls: Option<String>,
-    ) {
-        let env = &message.envelope;
-        let attempt = env.attempts + 1;
-        let mut remaining = Vec::new();
-        let expired =
-            unix_now().saturating_sub(env.received_at) >= self.config.delivery.max_age.as_secs();
-        for (rcpt, outcome) in outcomes {
-            let tls = tls.as_deref().unwrap_or("none");
-            match outcome {
-                RcptOutcome::Delivered { reply, peer } => tracing::info!(
-                    target: "sluice::event", event = "delivered", queue_id = %env.id, tenant = %env.tenant,
-                    rcpt = %rcpt, attempt, peer = peer.as_deref().unwrap_or("local"), tls, reply = %reply,
-                ),
-                RcptOutcome::Failed { reply } => tracing::warn!(
-                    target: "sluice::event", event = "bounced", queue_id = %env.id, tenant = %env.tenant,
-                    rcpt = %rcpt, attempt, reply = %reply,
-                ),
-                RcptOutcome::Deferred { reason } if expired => tracing::warn!(
-                    target: "sluice::event", event = "expired", queue_id = %env.id, tenant = %env.tenant,
-                    rcpt = %rcpt, attempt, reason = %reason,
-                ),
-                RcptOutcome::Deferred { reason } => {
-                    tracing::info!(
-                        target: "sluice::event", event = "deferred", queue_id = %env.id, tenant = %env.tenant,
-                        rcpt = %rcpt, attempt, reason = %reason,
-                    );
-                    remaining.push(rcpt);
-                }
-            }
-        }
-        if remaining.is_empty() {
-            self.spool.complete(message.location);
-            self.queue.finished();
-            return;
-        }
-        let delay = retry_delay(&self.config.delivery.retry, attempt);
-        let mut envelope = message.envelope.clone();
-        envelope.rcpts = remaining;
-        envelope.attempts = attempt;
-        if body.is_empty() {
-            // The bytes could not be read: keep the record where it is and try again.
-            return self.queue.defer(
-                Stored {
-                    envelope,
-                    location: message.location,
-                },
-                delay,
-            );
-        }
-        // Rewrite the record with what is left to do, so a restart resumes from here and old
-        // segments can be reclaimed.
-        match self.spool.commit(envelope.clone(), body).await {
-            Ok(rewritten) => {
-                self.spool.complete(message.location);
-                self.queue.defer(rewritten, delay);
+        let Some(from) = crate::dkim::from_domain(body) else {
+            return unsigned();
+        };
+        let signer = tenant.dkim.iter().find(|s| {
+            from == s.domain
+                || from
+                    .strip_suffix(s.domain.as_str())
+                    .is_some_and(|p| p.ends_with('.'))
+        });
+        let Some(signer) = signer.cloned() else {
+            return unsigned();
+        };
+        let bytes = body.to_vec();
+        let signed = tokio::task::spawn_blocking(move || {
+            let header = signer.sign(&bytes)?;
+            let mut out = Vec::with_capacity(header.len() + bytes.len());
+            out.extend_from_slice(header.as_bytes());
+            out.extend_from_slice(&bytes);
+            Ok::<_, String>(out)
+        })
+        .await;
+        match signed {
+            Ok(Ok(out)) => Arc::new(out),
+            Ok(Err(e)) => {
+                tracing::error!(queue_id = %env.id, error = %e, "DKIM signing failed; sending unsigned");
+                unsigned()
             }
             Err(e) => {
-                tracing::error!(queue_id = %env.id, error = %e, "cannot rewrite deferred message; keeping the original");
-                self.queue.defer(
-                    Stored {
-                        envelope,
-                        location: message.location,
-                    },
-                    delay,
-                );
+                tracing::error!(queue_id = %env.id, error = %e, "DKIM signing task failed; sending unsigned");
+                unsigned()
             }
         }
+    }
+
+    /// One transaction's worth of recipients to one destination.
+    async fn send(
+        &self,
+        dest: &Destination,
+        env: &Envelope,
+        rcpts: &[String],
+        body: &Arc<Vec<u8>>,
+    ) -> Vec<Attempt> {
+        if dest.hop == Hop::Local {
+            return self.local(env, rcpts, body).await;
+        }
+        let source = match &dest.pool {
+            Some(p) => match self.pools.source(p).and_then(|s| self.pools.reserve(p).map(|_| s)) {
+                Ok(s) => Some(s),
+                Err(reason) => return every(rcpts, RcptOutcome::Deferred { reason }),
+            },
+            None => None,
+        };
+        let _slot = self.connections.permit(&dest.hop).await;
+        // A kept connection may have been closed by the peer while idle: then a fresh one.
+        if let Some(mut c) = self.connections.take(dest) {
+            if let Ok(a) = self.transact(&mut c, env, rcpts, body).await {
+                self.connections.put(dest.clone(), c);
+                return a;
+            }
+        }
+        let targets = match self.targets(dest).await {
+            Ok(t) => t,
+            Err(outcome) => return every(rcpts, outcome),
+        };
+        let mut last = Failure {
+            permanent: false,
+            reason: "no address to connect to".into(),
+        };
+        for (name, addr) in targets {
+            let target = Target {
+                name: &name,
+                addr,
+                source,
+                tls: dest.tls,
+            };
+            let mut c = match Client::connect(&target, &self.settings).await {
+                Ok(c) => c,
+                Err(f) => {
+                    tracing::debug!(queue_id = %env.id, host = %name, %addr, reason = %f.reason, "next hop unusable; trying the next");
+                    last = f;
+                    continue;
+                }
+            };
+            if env.require_tls && !c.requiretls {
+                last = Failure {
+                    permanent: true,
+                    reason: format!(
+                        "550 5.7.30 REQUIRETLS support required: {} does not offer it",
+                        c.peer
+                    ),
+                };
+                c.quit().await;
+                continue;
+            }
+            return match self.transact(&mut c, env, rcpts, body).await {
+                Ok(a) => {
+                    self.connections.put(dest.clone(), c);
+                    a
+                }
+                // Broken mid-transaction: no other MX this time, or the message could be
+                // delivered twice.
+                Err(f) => every_from(rcpts, &f, Some(c.peer.clone()), c.tls.clone()),
+            };
+        }
+        every_from(rcpts, &last, None, None)
+    }
+
+    async fn transact(
+        &self,
+        c: &mut Client,
+        env: &Envelope,
+        rcpts: &[String],
+        body: &[u8],
+    ) -> Result<Vec<Attempt>, Failure> {
+        let outcomes = c
+            .send(
+                &env.mail_from,
+                rcpts,
+                body,
+                env.smtputf8,
+                env.eight_bit,
+                env.require_tls,
+            )
+            .await?;
+        Ok(rcpts
+            .iter()
+            .zip(outcomes)
+            .map(|(r, outcome)| Attempt {
+                rcpt: r.clone(),
+                outcome,
+                remote: Some(c.peer.clone()),
+                tls: c.tls.clone(),
+            })
+            .collect())
+    }
+
+    /// The hosts to try for a destination, in order, with their addresses.
+    async fn targets(&self, dest: &Destination) -> Result<Vec<(String, SocketAddr)>, RcptOutcome> {
+        match &dest.hop {
+            Hop::Local => Ok(Vec::new()),
+            Hop::Smarthost(host, port) => {
+                let addrs = tokio::net::lookup_host((host.as_str(), *port))
+                    .await
+                    .map_err(|e| RcptOutcome::Deferred {
+                        reason: format!("cannot resolve smarthost {host}: {e}"),
+                    })?;
+                Ok(addrs.map(|a| (host.clone(), a)).collect())
+            }
+            Hop::Mx(domain) => {
+                let Some(resolver) = &self.resolver else {
+                    return Err(RcptOutcome::Deferred {
+                        reason: "no DNS resolver configured".into(),
+                    });
+                };
+                let hosts = resolver.mx_hosts(domain).await.map_err(|e| match e {
+                    mx::MxError::NullMx => RcptOutcome::Failed {
+                        reply: format!("556 5.1.10 {domain}: {e}"),
+                    },
+                    mx::MxError::NoSuchDomain => RcptOutcome::Failed {
+                        reply: format!("550 5.1.2 {domain}: {e}"),
+                    },
+                    mx::MxError::Temporary(_) => RcptOutcome::Deferred {
+                        reason: format!("451 4.4.3 {domain}: {e}"),
+                    },
+                })?;
+                let port = self.config.delivery.mx_port;
+                let mut out = Vec::new();
+                let mut errors = Vec::new();
+                for host in hosts {
+                    match resolver.addresses(&host).await {
+                        Ok(ips) => out.extend(ips.into_iter().map(|ip| (host.clone(), SocketAddr::new(ip, port)))),
+                        Err(e) => errors.push(e),
+                    }
+                }
+                if out.is_empty() {
+                    return Err(RcptOutcome::Deferred {
+                        reason: format!("451 4.4.4 no address for any MX host of {domain}: {}", errors.join("; ")),
+                    });
+                }
+                Ok(out)
+            }
+        }
+    }
+
+    async fn local(&self, env: &Envelope, rcpts: &[String], body: &Arc<Vec<u8>>) -> Vec<Attempt> {
+        let DeliveryMode::Local { maildir } = &self.config.delivery.mode else {
+            return every(rcpts, RcptOutcome::Deferred {
+                reason: "routed to local delivery, but no Maildir is configured".into(),
+            });
+        };
+        let (root, mut env, host, body) = (
+            maildir.clone(),
+            env.clone(),
+            self.config.hostname.clone(),
+            body.clone(),
+        );
+        env.rcpts = rcpts.to_vec();
+        let outcomes =
+            tokio::task::spawn_blocking(move || maildir::deliver(&root, &env, &body, &host))
+                .await
+                .unwrap_or_default();
+        outcomes
+            .into_iter()
+            .map(|(rcpt, outcome)| Attempt {
+                rcpt,
+                outcome,
+                remote: None,
+                tls: None,
+            })
+            .collect()
     }
 }
 
-fn all(env: &crate::queue::Envelope, f: &client::Failure) -> Vec<(String, RcptOutcome)> {
-    env.rcpts
+fn every(rcpts: &[String], outcome: RcptOutcome) -> Vec<Attempt> {
+    rcpts
         .iter()
-        .map(|r| {
-            let o = if f.permanent {
-                RcptOutcome::Failed {
-                    reply: f.reason.clone(),
-                }
-            } else {
-                RcptOutcome::Deferred {
-                    reason: f.reason.clone(),
-                }
-            };
-            (r.clone(), o)
+        .map(|r| Attempt {
+            rcpt: r.clone(),
+            outcome: outcome.clone(),
+            remote: None,
+            tls: None,
         })
         .collect()
+}
+
+fn every_from(
+    rcpts: &[String],
+    f: &Failure,
+    remote: Option<String>,
+    tls: Option<String>,
+) -> Vec<Attempt> {
+    let outcome = if f.permanent {
+        RcptOutcome::Failed {
+            reply: f.reason.clone(),
+        }
+    } else {
+        RcptOutcome::Deferred {
+            reason: f.reason.clone(),
+        }
+    };
+    let mut a = every(rcpts, outcome);
+    for x in &mut a {
+        x.remote = remote.clone();
+        x.tls = tls.clone();
+    }
+    a
 }

@@ -11,6 +11,7 @@
 
 use crate::capability::message::ParsedMessage;
 use crate::smtp::reply::Reply;
+use crate::config::SmarthostTls as TlsPolicy;
 use std::collections::HashMap;
 use std::future::Future;
 use std::net::IpAddr;
@@ -91,6 +92,50 @@ pub enum Route {
     Default,
     /// Keep the message; do not deliver until released.
     Hold,
+    /// The domain's MX hosts.
+    Mx {
+        pool: Option<String>,
+        tls: Option<TlsPolicy>,
+    },
+    /// A fixed next hop.
+    Smarthost {
+        host: String,
+        port: u16,
+        pool: Option<String>,
+        tls: Option<TlsPolicy>,
+    },
+}
+
+/// What the routing hook is asked about: one recipient domain of one message.
+#[derive(Debug, Clone)]
+pub struct RouteRequest<'a> {
+    pub queue_id: &'a str,
+    pub tenant: &'a str,
+    pub mail_from: &'a str,
+    pub domain: &'a str,
+    pub tags: &'a [String],
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Delivered,
+    Deferred,
+    Bounced,
+    Expired,
+}
+
+/// One recipient's outcome of one delivery attempt, for the delivery-result hook.
+#[derive(Debug, Clone)]
+pub struct DeliveryResult {
+    pub queue_id: String,
+    pub tenant: String,
+    pub mail_from: String,
+    pub recipient: String,
+    pub outcome: Outcome,
+    pub reply: String,
+    pub remote: Option<String>,
+    pub attempt: u32,
+    pub tags: Vec<String>,
 }
 
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -101,8 +146,12 @@ pub trait Policy: Send + Sync {
     /// State for one SMTP transaction.
     fn begin(&self) -> Box<dyn PolicyRun>;
     /// Routing for one recipient domain; `None` leaves it to the next policy.
-    fn route<'a>(&'a self, _tenant: &'a str, _domain: &'a str) -> BoxFuture<'a, Option<Route>> {
+    fn route<'a>(&'a self, _request: &'a RouteRequest<'a>) -> BoxFuture<'a, Option<Route>> {
         Box::pin(async { None })
+    }
+    /// Outcomes of one delivery attempt of one message.
+    fn delivery_results<'a>(&'a self, _results: &'a [DeliveryResult]) -> BoxFuture<'a, ()> {
+        Box::pin(async {})
     }
 }
 
@@ -137,14 +186,21 @@ impl Pipeline {
         }
     }
 
-    /// The first policy that routes `domain` decides; none means the default transport.
-    pub async fn route(&self, tenant: &str, domain: &str) -> Route {
+    /// The first policy that routes the domain decides; none means the default transport.
+    pub async fn route(&self, request: &RouteRequest<'_>) -> Route {
         for policy in &self.policies {
-            if let Some(r) = policy.route(tenant, domain).await {
+            if let Some(r) = policy.route(request).await {
                 return r;
             }
         }
         Route::Default
+    }
+
+    /// Tells every policy that asked what became of the recipients of one attempt.
+    pub async fn delivery_results(&self, results: &[DeliveryResult]) {
+        for policy in &self.policies {
+            policy.delivery_results(results).await;
+        }
     }
 }
 

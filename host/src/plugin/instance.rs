@@ -4,7 +4,7 @@
 use super::gen_::Policy;
 use super::registry::LoadedPlugin;
 use super::store::{MemoryCap, StoreData};
-use super::wit::{Decision, Hook, Route, Session};
+use super::wit::{Decision, DeliveryResult, Hook, Route, RouteRequest, Session};
 use crate::capability::counters::CounterScope;
 use crate::capability::log::PluginLog;
 use crate::capability::message::{MessageView, ParsedMessage};
@@ -236,7 +236,9 @@ impl PluginInstance {
                     let _ = self.store.data_mut().table.delete(handle);
                     r
                 }
-                Hook::Route => Err(wasmtime::Error::msg("route is not a decision hook")),
+                Hook::Route | Hook::DeliveryResult => {
+                    Err(wasmtime::Error::msg("not a decision hook"))
+                }
             }
         };
         let r = match tokio::time::timeout_at(deadline, call).await {
@@ -247,13 +249,28 @@ impl PluginInstance {
     }
 
     /// The routing hook.
-    pub async fn route(&mut self, tenant: &str, domain: &str) -> Result<Option<Route>, Failure> {
+    pub async fn route(&mut self, request: &RouteRequest) -> Result<Option<Route>, Failure> {
         self.arm();
-        let r = self
-            .policy
-            .sluice_policy_hooks()
-            .call_on_route(&mut self.store, tenant, domain)
-            .await;
+        let deadline = self.store.data().deadline + 2 * super::engine::EPOCH_TICK;
+        let hooks = self.policy.sluice_policy_hooks();
+        let call = hooks.call_on_route(&mut self.store, request);
+        let r = match tokio::time::timeout_at(deadline, call).await {
+            Ok(r) => r,
+            Err(_) => Err(DeadlineExceeded.into()),
+        };
+        self.finish(r)
+    }
+
+    /// The delivery-result hook, once per recipient.
+    pub async fn delivery_result(&mut self, result: &DeliveryResult) -> Result<(), Failure> {
+        self.arm();
+        let deadline = self.store.data().deadline + 2 * super::engine::EPOCH_TICK;
+        let hooks = self.policy.sluice_policy_hooks();
+        let call = hooks.call_on_delivery_result(&mut self.store, result);
+        let r = match tokio::time::timeout_at(deadline, call).await {
+            Ok(r) => r,
+            Err(_) => Err(DeadlineExceeded.into()),
+        };
         self.finish(r)
     }
 }

@@ -31,6 +31,9 @@ pub(crate) mod gen_ {
 
 pub use gen_::sluice::policy::types as wit;
 
+/// The version of `wit/` this host is built from; plugins must match its 0.x minor.
+pub const WIT_VERSION: &str = "0.2.0";
+
 use crate::config::Config;
 use crate::pipeline::{Pipeline, Policies, Policy};
 use std::collections::HashMap;
@@ -65,4 +68,13 @@ pub async fn load_policies(
         tenants.insert(t.name.clone(), Pipeline::new(chain));
     }
     Ok(Policies::new(tenants))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn wit_version_matches_the_package() {
+        let world = include_str!("../../../wit/world.wit");
+        assert!(world.contains(&format!("package sluice:policy@{};", super::WIT_VERSION)));
+    }
 }

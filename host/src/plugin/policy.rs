@@ -5,7 +5,11 @@ use super::instance::{Failure, PluginInstance};
 use super::registry::LoadedPlugin;
 use super::wit;
 use crate::config::resolved::FailureAction;
-use crate::pipeline::{BoxFuture, Decision, HookInput, Policy, PolicyRun, Route, Stage, Verdict};
+use crate::config::SmarthostTls as TlsPolicy;
+use crate::pipeline::{
+    BoxFuture, Decision, DeliveryResult, HookInput, Outcome, Policy, PolicyRun, Route,
+    RouteRequest, Stage, Verdict,
+};
 use crate::smtp::reply::Reply;
 use std::sync::Arc;
 
@@ -36,7 +40,7 @@ impl Policy for WasmPolicy {
         })
     }
 
-    fn route<'a>(&'a self, tenant: &'a str, domain: &'a str) -> BoxFuture<'a, Option<Route>> {
+    fn route<'a>(&'a self, request: &'a RouteRequest<'a>) -> BoxFuture<'a, Option<Route>> {
         Box::pin(async move {
             if !self.plugin.implements(wit::Hook::Route)
                 || self.plugin.spec.shadow
@@ -44,22 +48,91 @@ impl Policy for WasmPolicy {
             {
                 return None;
             }
-            let routed = match PluginInstance::new(&self.plugin, None).await {
-                Ok(mut i) => i.route(tenant, domain).await,
+            let asked = wit::RouteRequest {
+                queue_id: request.queue_id.to_owned(),
+                tenant: request.tenant.to_owned(),
+                mail_from: request.mail_from.to_owned(),
+                domain: request.domain.to_owned(),
+                tags: request.tags.to_vec(),
+            };
+            let routed = match PluginInstance::new(&self.plugin, Some(request.queue_id)).await {
+                Ok(mut i) => i.route(&asked).await,
                 Err(f) => Err(f),
             };
             match routed {
-                Ok(r) => r.map(|r| match r {
-                    wit::Route::Default => Route::Default,
-                    wit::Route::Hold => Route::Hold,
-                }),
+                Ok(r) => r.map(route_from_wit),
                 Err(f) => {
-                    tracing::warn!(plugin = %self.plugin.label(), failure = %f, "routing hook failed; default route");
+                    tracing::warn!(queue_id = request.queue_id, plugin = %self.plugin.label(), failure = %f, "routing hook failed; next in chain decides");
                     self.plugin.breaker.failed();
                     None
                 }
             }
         })
+    }
+
+    fn delivery_results<'a>(&'a self, results: &'a [DeliveryResult]) -> BoxFuture<'a, ()> {
+        Box::pin(async move {
+            let Some(first) = results.first() else { return };
+            if !self.plugin.implements(wit::Hook::DeliveryResult) || self.plugin.breaker.is_open()
+            {
+                return;
+            }
+            let mut instance = match PluginInstance::new(&self.plugin, Some(&first.queue_id)).await {
+                Ok(i) => i,
+                Err(f) => {
+                    tracing::warn!(queue_id = %first.queue_id, plugin = %self.plugin.label(), failure = %f, "delivery-result hook failed");
+                    self.plugin.breaker.failed();
+                    return;
+                }
+            };
+            for r in results {
+                let told = wit::DeliveryResult {
+                    queue_id: r.queue_id.clone(),
+                    tenant: r.tenant.clone(),
+                    mail_from: r.mail_from.clone(),
+                    recipient: r.recipient.clone(),
+                    outcome: match r.outcome {
+                        Outcome::Delivered => wit::DeliveryOutcome::Delivered,
+                        Outcome::Deferred => wit::DeliveryOutcome::Deferred,
+                        Outcome::Bounced => wit::DeliveryOutcome::Bounced,
+                        Outcome::Expired => wit::DeliveryOutcome::Expired,
+                    },
+                    reply: r.reply.clone(),
+                    remote: r.remote.clone(),
+                    attempt: r.attempt,
+                    tags: r.tags.clone(),
+                };
+                if let Err(f) = instance.delivery_result(&told).await {
+                    tracing::warn!(queue_id = %r.queue_id, plugin = %self.plugin.label(), failure = %f, "delivery-result hook failed");
+                    self.plugin.breaker.failed();
+                    return;
+                }
+            }
+        })
+    }
+}
+
+fn route_from_wit(r: wit::Route) -> Route {
+    let tls = |t: Option<wit::TlsMode>| {
+        t.map(|t| match t {
+            wit::TlsMode::Opportunistic => TlsPolicy::Opportunistic,
+            wit::TlsMode::Required => TlsPolicy::Required,
+            wit::TlsMode::None => TlsPolicy::None,
+        })
+    };
+    match r {
+        wit::Route::Default => Route::Default,
+        wit::Route::Hold => Route::Hold,
+        wit::Route::Mx(m) => Route::Mx {
+            pool: m.pool,
+            tls: tls(m.tls),
+        },
+        wit::Route::Smarthost(h) => Route::Smarthost {
+            host: h.host,
+            port: h.port,
+            pool: h.pool,
+            tls: tls(h.tls),
+        },
     }
 }
 

@@ -219,7 +219,17 @@ pub async fn load(
 fn describe_link_error(e: &wasmtime::Error) -> String {
     let text = format!("{e:#}");
     let import = text.split('`').nth(1).unwrap_or_default();
-    if text.contains("wrong type") || text.contains("type mismatch") {
+    if let Some(version) = import
+        .strip_prefix("sluice:policy/")
+        .and_then(|i| i.split_once('@'))
+        .map(|(_, v)| v)
+        .filter(|v| *v != super::WIT_VERSION)
+    {
+        format!(
+            "it was built against sluice:policy@{version}; this host speaks sluice:policy@{} (rebuild the plugin against wit/)",
+            super::WIT_VERSION
+        )
+    } else if text.contains("wrong type") || text.contains("type mismatch") {
         format!("its `{import}` does not match this host's (built against another version of wit/?): {text}")
     } else if text.contains("import") && !import.is_empty() {
         format!("it imports `{import}`, which Sluice does not provide (plugins may use WASI and sluice:policy/host only): {text}")

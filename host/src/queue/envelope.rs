@@ -1,6 +1,7 @@
 //! What the spool keeps next to each message's bytes.
 
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -64,6 +65,77 @@ pub struct Envelope {
     /// Labels set by policy; kept with the message and logged with its outcome.
     #[serde(default)]
     pub tags: Vec<String>,
+    /// What the client asked for in delivery status notifications (RFC 3461).
+    #[serde(default, skip_serializing_if = "DsnRequest::is_empty")]
+    pub dsn: DsnRequest,
+    /// MAIL FROM ... REQUIRETLS (RFC 8689): deliver only over verified TLS.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub require_tls: bool,
+    /// A delay notice has gone to the sender; only one is sent.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub delay_notified: bool,
+}
+
+impl Envelope {
+    /// The DSN parameters of one recipient (defaults when the client gave none).
+    pub fn rcpt_dsn(&self, rcpt: &str) -> RcptDsn {
+        self.dsn.rcpts.get(rcpt).cloned().unwrap_or_default()
+    }
+}
+
+/// The envelope's DSN parameters: RET and ENVID from MAIL, NOTIFY and ORCPT per recipient.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct DsnRequest {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ret: Option<Ret>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub envid: Option<String>,
+    /// Only recipients that gave NOTIFY or ORCPT are listed.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub rcpts: BTreeMap<String, RcptDsn>,
+}
+
+impl DsnRequest {
+    pub fn is_empty(&self) -> bool {
+        self.ret.is_none() && self.envid.is_none() && self.rcpts.is_empty()
+    }
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Ret {
+    Full,
+    Hdrs,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct RcptDsn {
+    /// None: the client did not say (failure and delay notices, RFC 3461 §4.1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notify: Option<Notify>,
+    /// ORCPT as given, e.g. "rfc822;user@example.com".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub orcpt: Option<String>,
+}
+
+/// NOTIFY=NEVER is all three false.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Notify {
+    pub success: bool,
+    pub failure: bool,
+    pub delay: bool,
+}
+
+impl RcptDsn {
+    pub fn wants_failure(&self) -> bool {
+        self.notify.is_none_or(|n| n.failure)
+    }
+    pub fn wants_delay(&self) -> bool {
+        self.notify.is_none_or(|n| n.delay)
+    }
+    pub fn wants_success(&self) -> bool {
+        self.notify.is_some_and(|n| n.success)
+    }
 }
 
 pub fn unix_now() -> u64 {

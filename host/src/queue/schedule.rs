@@ -7,7 +7,7 @@ use std::collections::{BinaryHeap, HashMap};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{mpsc, Mutex};
+use tokio::sync::{mpsc, oneshot, Mutex};
 use tokio::time::Instant;
 
 /// Handle for sessions and delivery workers to hand messages to the schedule.
@@ -15,6 +15,7 @@ use tokio::time::Instant;
 pub struct Queue {
     ready: mpsc::UnboundedSender<Stored>,
     delayed: mpsc::UnboundedSender<(Instant, Stored)>,
+    control: mpsc::UnboundedSender<Control>,
     /// Messages in the schedule (ready, in delivery, or waiting), for metrics and shutdown.
     depth: Arc<AtomicUsize>,
 }
@@ -27,10 +28,12 @@ impl Queue {
     pub fn start() -> (Queue, Ready) {
         let (ready, ready_rx) = mpsc::unbounded_channel();
         let (delayed, delayed_rx) = mpsc::unbounded_channel();
-        tokio::spawn(timer(delayed_rx, ready.clone()));
+        let (control, control_rx) = mpsc::unbounded_channel();
+        tokio::spawn(timer(delayed_rx, control_rx, ready.clone()));
         let q = Queue {
             ready,
             delayed,
+            control,
             depth: Arc::new(AtomicUsize::new(0)),
         };
         (q, Arc::new(Mutex::new(ready_rx)))
@@ -55,11 +58,36 @@ impl Queue {
     pub fn depth(&self) -> usize {
         self.depth.load(Ordering::Relaxed)
     }
+
+    /// Moves messages waiting for a retry (one by id, or all) to ready now; how many moved.
+    pub async fn retry_now(&self, id: Option<String>) -> usize {
+        let (tx, rx) = oneshot::channel();
+        let _ = self.control.send(Control::RetryNow(id, tx));
+        rx.await.unwrap_or(0)
+    }
+
+    /// Takes a message waiting for a retry out of the schedule (the caller removes it from
+    /// the spool). `None` when it is not waiting: unknown, or being delivered right now.
+    pub async fn remove(&self, id: String) -> Option<Stored> {
+        let (tx, rx) = oneshot::channel();
+        let _ = self.control.send(Control::Remove(id, tx));
+        let removed = rx.await.ok().flatten();
+        if removed.is_some() {
+            self.finished();
+        }
+        removed
+    }
+}
+
+enum Control {
+    RetryNow(Option<String>, oneshot::Sender<usize>),
+    Remove(String, oneshot::Sender<Option<Stored>>),
 }
 
 /// Waits out retry delays, oldest due first, and moves messages back to ready.
 async fn timer(
     mut delayed: mpsc::UnboundedReceiver<(Instant, Stored)>,
+    mut control: mpsc::UnboundedReceiver<Control>,
     ready: mpsc::UnboundedSender<Stored>,
 ) {
     let mut heap: BinaryHeap<Reverse<(Instant, u64)>> = BinaryHeap::new();
@@ -75,6 +103,29 @@ async fn timer(
                     waiting.insert(seq, stored);
                 }
                 None => return,
+            },
+            Some(c) = control.recv() => match c {
+                Control::RetryNow(id, answer) => {
+                    let due: Vec<u64> = waiting
+                        .iter()
+                        .filter(|(_, m)| id.as_ref().is_none_or(|i| m.envelope.id.0.eq_ignore_ascii_case(i)))
+                        .map(|(n, _)| *n)
+                        .collect();
+                    for n in &due {
+                        if let Some(stored) = waiting.remove(n) {
+                            let _ = ready.send(stored);
+                        }
+                    }
+                    // Their heap entries find nothing in `waiting` and are skipped.
+                    let _ = answer.send(due.len());
+                }
+                Control::Remove(id, answer) => {
+                    let n = waiting
+                        .iter()
+                        .find(|(_, m)| m.envelope.id.0.eq_ignore_ascii_case(&id))
+                        .map(|(n, _)| *n);
+                    let _ = answer.send(n.and_then(|n| waiting.remove(&n)));
+                }
             },
             _ = async { tokio::time::sleep_until(next_due.expect("guarded")).await }, if next_due.is_some() => {
                 let now = Instant::now();

@@ -226,6 +226,9 @@ impl Session {
             smtputf8: tx.smtputf8,
             eight_bit: tx.eight_bit,
             tags: decision.tags,
+            dsn: tx.dsn,
+            require_tls: tx.require_tls,
+            delay_notified: false,
         };
         let size = message.len();
         if let Verdict::Quarantine(reason) = verdict {

@@ -34,12 +34,16 @@ impl Session {
                     "SMTPUTF8",
                     "ENHANCEDSTATUSCODES",
                     "CHUNKING",
+                    "DSN",
                 ]
                 .map(String::from),
             );
             lines.push(format!("SIZE {}", config.limits.max_message_size));
             if self.tls.is_none() && self.relay.tls.is_some() {
                 lines.push("STARTTLS".into());
+            }
+            if self.tls.is_some() {
+                lines.push("REQUIRETLS".into());
             }
             if self.tls.is_some() || !config.auth.require_tls {
                 lines.push("AUTH PLAIN LOGIN".into());

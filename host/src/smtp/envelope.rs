@@ -3,7 +3,12 @@
 use super::reply::{self, Reply};
 use super::session::{Session, Transaction};
 use crate::pipeline::Stage;
-use smtp_proto::{MailFrom, RcptTo, MAIL_BODY_8BITMIME, MAIL_SMTPUTF8};
+use crate::queue::envelope::{DsnRequest, Notify, RcptDsn, Ret};
+use smtp_proto::{
+    MailFrom, RcptTo, MAIL_BODY_8BITMIME, MAIL_REQUIRETLS, MAIL_RET_FULL, MAIL_RET_HDRS,
+    MAIL_SMTPUTF8, RCPT_NOTIFY_DELAY, RCPT_NOTIFY_FAILURE, RCPT_NOTIFY_NEVER,
+    RCPT_NOTIFY_SUCCESS,
+};
 use std::borrow::Cow;
 
 /// RFC 5321 §4.5.3.1: local part 64, domain 255, path 256 octets.
@@ -33,6 +38,37 @@ fn raw_path(line: &[u8]) -> &[u8] {
         .unwrap_or(line.len())
         .max(start);
     &line[start..end]
+}
+
+/// NOTIFY and ORCPT of one RCPT (RFC 3461 §4.1, §4.2).
+fn rcpt_dsn(to: &RcptTo<Cow<'_, str>>) -> Result<RcptDsn, Reply> {
+    let f = to.flags;
+    let notify = if f & RCPT_NOTIFY_NEVER != 0 {
+        if f & (RCPT_NOTIFY_SUCCESS | RCPT_NOTIFY_FAILURE | RCPT_NOTIFY_DELAY) != 0 {
+            return Err(reply::BAD_NOTIFY);
+        }
+        Some(Notify {
+            success: false,
+            failure: false,
+            delay: false,
+        })
+    } else if f & (RCPT_NOTIFY_SUCCESS | RCPT_NOTIFY_FAILURE | RCPT_NOTIFY_DELAY) != 0 {
+        Some(Notify {
+            success: f & RCPT_NOTIFY_SUCCESS != 0,
+            failure: f & RCPT_NOTIFY_FAILURE != 0,
+            delay: f & RCPT_NOTIFY_DELAY != 0,
+        })
+    } else {
+        None
+    };
+    let orcpt = match to.orcpt.as_deref() {
+        None => None,
+        Some(o) if o.len() <= 500 && o.contains(';') && !o.contains(['\r', '\n', '\0']) => {
+            Some(o.to_owned())
+        }
+        Some(_) => return Err(reply::BAD_ORCPT),
+    };
+    Ok(RcptDsn { notify, orcpt })
 }
 
 impl Session {
@@ -77,12 +113,36 @@ impl Session {
         if !address.is_empty() && !tenant.owns_sender(address) {
             return self.reply(reply::sender_not_owned(&tenant.name));
         }
+        let require_tls = from.flags & MAIL_REQUIRETLS != 0;
+        if require_tls && self.tls.is_none() {
+            return self.reply(reply::REQUIRETLS_WITHOUT_TLS);
+        }
+        let envid = from.env_id.as_deref().map(str::to_owned);
+        if envid
+            .as_deref()
+            .is_some_and(|e| e.len() > 100 || !e.bytes().all(|b| (0x20..0x7f).contains(&b)))
+        {
+            return self.reply(reply::BAD_ENVID);
+        }
+        let ret = if from.flags & MAIL_RET_HDRS != 0 {
+            Some(Ret::Hdrs)
+        } else if from.flags & MAIL_RET_FULL != 0 {
+            Some(Ret::Full)
+        } else {
+            None
+        };
         self.tx = Some(Transaction {
             from: address.to_owned(),
             tenant,
             rcpts: Vec::new(),
             smtputf8,
             eight_bit: from.flags & MAIL_BODY_8BITMIME != 0,
+            dsn: DsnRequest {
+                ret,
+                envid,
+                rcpts: Default::default(),
+            },
+            require_tls,
             chunks: None,
             held: None,
         });
@@ -121,11 +181,18 @@ impl Session {
         if tx.rcpts.iter().any(|r| r.eq_ignore_ascii_case(address)) {
             return self.reply(reply::RCPT_OK);
         }
+        let dsn = match rcpt_dsn(&to) {
+            Ok(d) => d,
+            Err(r) => return self.reply(r),
+        };
         let address = address.to_owned();
         if let Err(r) = self.hook(Stage::RcptTo, Some(&address), None, None).await {
             return self.reply(r);
         }
         if let Some(tx) = &mut self.tx {
+            if dsn != RcptDsn::default() {
+                tx.dsn.rcpts.insert(address.clone(), dsn);
+            }
             tx.rcpts.push(address);
         }
         self.reply(reply::RCPT_OK);

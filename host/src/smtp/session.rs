@@ -56,6 +56,9 @@ pub(super) struct Transaction {
     pub rcpts: Vec<String>,
     pub smtputf8: bool,
     pub eight_bit: bool,
+    /// DSN parameters (RFC 3461) from MAIL and RCPT.
+    pub dsn: crate::queue::envelope::DsnRequest,
+    pub require_tls: bool,
     /// Content received so far over BDAT.
     pub chunks: Option<super::data::Chunks>,
     /// Set when a policy asked, before DATA, to quarantine or discard the message.
@@ -214,6 +217,11 @@ impl Session {
         loop {
             if self.closing {
                 return Next::End(Ended::Closed);
+            }
+            // After SIGTERM a session ends at its next command unless a transaction is open
+            // (even if that command was already read).
+            if self.tx.is_none() && *self.shutdown.borrow() {
+                return Next::End(Ended::Shutdown);
             }
             match framing::command_line(&self.input) {
                 CommandLine::Complete(len) => {

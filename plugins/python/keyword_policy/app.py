@@ -48,5 +48,8 @@ class Hooks(exports.Hooks):
     def on_rcpt_to(self, session: types.Session, rcpt: str) -> types.Decision:
         return proceed()
 
-    def on_route(self, tenant: str, domain: str) -> Optional[types.Route]:
+    def on_route(self, request: types.RouteRequest) -> Optional[types.Route]:
+        return None
+
+    def on_delivery_result(self, outcome: types.DeliveryResult) -> None:
         return None

@@ -32,13 +32,15 @@ pub mod bindings {
 
 pub use bindings::sluice::policy::host::{self, Message};
 pub use bindings::sluice::policy::types::{
-    Attachment, Decision, Header, Hook, Level, Route, Session, SmtpReply, Verdict,
+    Attachment, Decision, DeliveryOutcome, DeliveryResult, Header, Hook, Level, MxRoute, Route,
+    RouteRequest, Session, SmarthostRoute, SmtpReply, TlsMode, Verdict,
 };
 
 /// Everything a plugin usually needs.
 pub mod prelude {
     pub use super::{
-        config, log, Attachment, Decision, Hook, Level, Message, Plugin, Route, Session, Verdict,
+        config, log, Attachment, Decision, DeliveryOutcome, DeliveryResult, Hook, Level, Message,
+        MxRoute, Plugin, Route, RouteRequest, Session, SmarthostRoute, TlsMode, Verdict,
     };
 }
 
@@ -65,9 +67,12 @@ pub trait Plugin {
     fn on_data(_session: Session, _message: &Message) -> Decision {
         Decision::proceed()
     }
-    fn route(_tenant: String, _domain: String) -> Option<Route> {
+    /// Where one recipient domain of a message goes; `None` leaves it to the next plugin.
+    fn route(_request: RouteRequest) -> Option<Route> {
         None
     }
+    /// What became of one recipient in one delivery attempt.
+    fn delivery_result(_result: DeliveryResult) {}
 }
 
 impl Decision {
@@ -166,8 +171,11 @@ macro_rules! export_plugin {
             fn on_data(s: $crate::Session, m: &$crate::Message) -> $crate::Decision {
                 <$plugin as $crate::Plugin>::on_data(s, m)
             }
-            fn on_route(t: ::std::string::String, d: ::std::string::String) -> ::std::option::Option<$crate::Route> {
-                <$plugin as $crate::Plugin>::route(t, d)
+            fn on_route(r: $crate::RouteRequest) -> ::std::option::Option<$crate::Route> {
+                <$plugin as $crate::Plugin>::route(r)
+            }
+            fn on_delivery_result(o: $crate::DeliveryResult) {
+                <$plugin as $crate::Plugin>::delivery_result(o)
             }
         }
 

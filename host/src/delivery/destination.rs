@@ -1,0 +1,255 @@
+//! Where a group of recipients goes, and what the relay keeps per destination: a cap on
+//! connections at once, idle connections kept for the next message, and egress pools.
+
+use super::client::Client;
+use crate::config::{Config, DeliveryMode, Pool, SmarthostTls};
+use crate::pipeline::Route;
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+/// The next hop of a group of recipients.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Hop {
+    /// The local Maildir.
+    Local,
+    /// The MX hosts of this domain.
+    Mx(String),
+    Smarthost(String, u16),
+}
+
+/// A next hop with how to reach it. Recipients with equal destinations share a transaction.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Destination {
+    pub hop: Hop,
+    pub tls: SmarthostTls,
+    pub pool: Option<String>,
+}
+
+impl std::fmt::Display for Destination {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.hop {
+            Hop::Local => f.write_str("local")?,
+            Hop::Mx(d) => write!(f, "mx:{d}")?,
+            Hop::Smarthost(h, p) => write!(f, "smarthost:{h}:{p}")?,
+        }
+        if let Some(p) = &self.pool {
+            write!(f, " pool:{p}")?;
+        }
+        Ok(())
+    }
+}
+
+/// The destination for recipients of `domain` under `route`; `None` means hold.
+pub fn destination(
+    config: &Config,
+    route: Route,
+    domain: &str,
+    require_tls: bool,
+    tenant_pool: Option<&str>,
+) -> Option<Destination> {
+    let mut d = match route {
+        Route::Hold => return None,
+        Route::Default => match &config.delivery.mode {
+            DeliveryMode::Local { .. } => Destination {
+                hop: Hop::Local,
+                tls: SmarthostTls::None,
+                pool: None,
+            },
+            DeliveryMode::Smarthost { host, port, tls, .. } => Destination {
+                hop: Hop::Smarthost(host.clone(), *port),
+                tls: *tls,
+                pool: None,
+            },
+            DeliveryMode::Mx => Destination {
+                hop: Hop::Mx(domain.to_ascii_lowercase()),
+                tls: config.delivery.tls,
+                pool: None,
+            },
+        },
+        Route::Mx { pool, tls } => Destination {
+            hop: Hop::Mx(domain.to_ascii_lowercase()),
+            tls: tls.unwrap_or(config.delivery.tls),
+            pool,
+        },
+        Route::Smarthost {
+            host,
+            port,
+            pool,
+            tls,
+        } => Destination {
+            hop: Hop::Smarthost(host, port),
+            tls: tls.unwrap_or(SmarthostTls::Opportunistic),
+            pool,
+        },
+    };
+    if d.pool.is_none() && d.hop != Hop::Local {
+        d.pool = tenant_pool.map(str::to_owned);
+    }
+    // REQUIRETLS (RFC 8689): only over verified TLS, whatever the route says.
+    if require_tls && d.hop != Hop::Local {
+        d.tls = SmarthostTls::Required;
+    }
+    Some(d)
+}
+
+/// An idle outbound connection is closed after this long.
+pub const IDLE_CONNECTION: Duration = Duration::from_secs(5);
+
+/// Per-destination connection limits and idle connections.
+pub struct Connections {
+    per_destination: usize,
+    limits: Mutex<HashMap<Hop, Arc<Semaphore>>>,
+    idle: Mutex<HashMap<Destination, Vec<(Client, Instant)>>>,
+}
+
+impl Connections {
+    pub fn new(per_destination: usize) -> Connections {
+        Connections {
+            per_destination,
+            limits: Mutex::new(HashMap::new()),
+            idle: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Waits for a connection slot towards `hop`.
+    pub async fn permit(&self, hop: &Hop) -> OwnedSemaphorePermit {
+        let sem = {
+            let mut limits = self.limits.lock().unwrap_or_else(|e| e.into_inner());
+            limits
+                .entry(hop.clone())
+                .or_insert_with(|| Arc::new(Semaphore::new(self.per_destination)))
+                .clone()
+        };
+        sem.acquire_owned()
+            .await
+            .expect("destination semaphores are never closed")
+    }
+
+    /// An idle connection to `dest`, if one is kept.
+    pub fn take(&self, dest: &Destination) -> Option<Client> {
+        let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+        let list = idle.get_mut(dest)?;
+        let c = list.pop().map(|(c, _)| c);
+        if list.is_empty() {
+            idle.remove(dest);
+        }
+        c
+    }
+
+    pub fn put(&self, dest: Destination, client: Client) {
+        let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+        idle.entry(dest).or_default().push((client, Instant::now()));
+    }
+
+    /// Removes connections idle for longer than `after` (to be closed by the caller).
+    pub fn stale(&self, after: Duration) -> Vec<Client> {
+        let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+        let mut out = Vec::new();
+        for list in idle.values_mut() {
+            let (old, keep): (Vec<_>, Vec<_>) =
+                list.drain(..).partition(|(_, t)| t.elapsed() >= after);
+            *list = keep;
+            out.extend(old.into_iter().map(|(c, _)| c));
+        }
+        idle.retain(|_, l| !l.is_empty());
+        out
+    }
+
+    /// Every idle connection (at shutdown).
+    pub fn drain(&self) -> Vec<Client> {
+        self.stale(Duration::ZERO)
+    }
+}
+
+struct PoolState {
+    source: Vec<IpAddr>,
+    next: AtomicUsize,
+    daily_cap: Option<u64>,
+    /// (UTC day number, messages sent that day).
+    today: Mutex<(u64, u64)>,
+}
+
+/// The egress pools of the config.
+pub struct Pools {
+    pools: HashMap<String, PoolState>,
+}
+
+impl Pools {
+    pub fn new(pools: &[Pool]) -> Pools {
+        Pools {
+            pools: pools
+                .iter()
+                .map(|p| {
+                    (
+                        p.name.clone(),
+                        PoolState {
+                            source: p.source.clone(),
+                            next: AtomicUsize::new(0),
+                            daily_cap: p.daily_cap,
+                            today: Mutex::new((0, 0)),
+                        },
+                    )
+                })
+                .collect(),
+        }
+    }
+
+    /// The source address for the next connection of `pool`.
+    pub fn source(&self, pool: &str) -> Result<IpAddr, String> {
+        let p = self
+            .pools
+            .get(pool)
+            .ok_or_else(|| format!("route names egress pool {pool:?}, which is not configured"))?;
+        let i = p.next.fetch_add(1, Ordering::Relaxed) % p.source.len();
+        Ok(p.source[i])
+    }
+
+    /// Counts one message against the pool's daily cap; `Err` once the cap is reached.
+    pub fn reserve(&self, pool: &str) -> Result<(), String> {
+        let Some(p) = self.pools.get(pool) else {
+            return Err(format!(
+                "route names egress pool {pool:?}, which is not configured"
+            ));
+        };
+        let Some(cap) = p.daily_cap else {
+            return Ok(());
+        };
+        let day = crate::queue::envelope::unix_now() / 86400;
+        let mut today = p.today.lock().unwrap_or_else(|e| e.into_inner());
+        if today.0 != day {
+            *today = (day, 0);
+        }
+        if today.1 >= cap {
+            return Err(format!(
+                "egress pool {pool:?} reached its daily cap of {cap} messages"
+            ));
+        }
+        today.1 += 1;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pools_rotate_and_cap() {
+        let pools = Pools::new(&[Pool {
+            name: "warm".into(),
+            source: vec!["127.0.0.2".parse().unwrap(), "127.0.0.3".parse().unwrap()],
+            daily_cap: Some(2),
+        }]);
+        let a = pools.source("warm").unwrap();
+        let b = pools.source("warm").unwrap();
+        assert_ne!(a, b);
+        assert!(pools.reserve("warm").is_ok());
+        assert!(pools.reserve("warm").is_ok());
+        assert!(pools.reserve("warm").unwrap_err().contains("daily cap"));
+        assert!(pools.source("nope").is_err());
+    }
+}

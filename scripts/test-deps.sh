@@ -19,10 +19,11 @@ if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
     as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null
 fi
 
-for module in aiosmtpd dnslib dkim; do
+for module in aiosmtpd dnslib dkim nacl; do
     if ! python3 -c "import $module" >/dev/null 2>&1; then
         package=$module
         [ "$module" = dkim ] && package=dkimpy
+        [ "$module" = nacl ] && package=pynacl
         echo "installing $package (PyPI)"
         python3 -m pip install --quiet --disable-pip-version-check "$package"
     fi

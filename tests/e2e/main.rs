@@ -3,6 +3,8 @@
 
 /// The operator CLI: config validation and password hashing.
 mod cli;
+/// DKIM signing verified by dkimpy; `sluice domain check`.
+mod dkim;
 /// What a durable relay promises: 250 means on disk, crashes and restarts lose nothing.
 mod durability;
 /// Command and content framing: line limits, bare LF/CR, smuggling, pre-greeting talk.
@@ -11,6 +13,8 @@ mod framing;
 mod limits;
 /// WebAssembly policy plugins: verdicts, hostile guests, isolation, shadow mode, reload.
 mod plugins;
+/// Delivery through MX records from a real DNS server: fallbacks, DSNs, expiry, pools.
+mod mx;
 /// No open relay: AUTH, tenants, sender domains, trusted networks.
 mod relaying;
 /// The plugins that ship in plugins/: volume-limits, content-filter.

@@ -5,10 +5,12 @@
 //! Everything binds 127.0.0.1; every wait polls with a deadline instead of sleeping.
 
 pub mod chat;
+pub mod dns;
 pub mod relay;
 pub mod sink;
 
 pub use chat::Chat;
+pub use dns::Dns;
 pub use relay::{Relay, RelayConfig};
 pub use sink::Sink;
 

@@ -30,6 +30,8 @@ pub struct RelayConfig {
     pub tls: String,
     /// The `[delivery]` body; `None` means local Maildir.
     pub delivery: Option<String>,
+    /// The `[dns]` body.
+    pub dns: String,
     /// `[[tenant]]` tables.
     pub tenants: String,
     /// Lines appended after `tenants`, e.g. `[[tenant.plugin]]` tables for the last tenant.
@@ -46,6 +48,7 @@ impl Default for RelayConfig {
             spool: String::new(),
             tls: String::new(),
             delivery: None,
+            dns: String::new(),
             tenants: DEMO_TENANT.into(),
             plugins: String::new(),
             file_size_limit_kib: None,
@@ -59,6 +62,21 @@ impl RelayConfig {
         if let Some(d) = &mut self.delivery {
             d.push_str(&format!("tls = \"{tls}\"\n"));
         }
+        self
+    }
+
+    /// Delivery to MX hosts found through `dns`, on `port` instead of 25; `extra` goes in
+    /// `[delivery]`.
+    pub fn mx(mut self, dns: &crate::Dns, port: u16, extra: &str) -> Self {
+        self.dns = dns.config();
+        let retry = if extra.contains("retry =") {
+            ""
+        } else {
+            "retry = [\"1s\"]\n"
+        };
+        self.delivery = Some(format!(
+            "mode = \"mx\"\nmx_port = {port}\n{retry}connect_timeout = \"2s\"\n{extra}\n"
+        ));
         self
     }
 
@@ -94,7 +112,7 @@ impl Relay {
         let config = format!(
             "[server]\nhostname = \"relay.test\"\nlisten = [\"127.0.0.1:{port}\"]\nlisten_tls = [\"127.0.0.1:{tls_port}\"]\n{}\n\
              [auth]\n{}\n[spool]\ndir = \"{}\"\n{}\n[tls]\ngenerated_dir = \"{}\"\n{}\n[plugins]\ncache_dir = \"{}\"\n\
-             [delivery]\n{delivery}\n{}\n{}",
+             [dns]\n{}\n[delivery]\n{delivery}\n{}\n{}",
             cfg.server,
             cfg.auth,
             root.join("spool").display(),
@@ -103,6 +121,7 @@ impl Relay {
             cfg.tls,
             // Shared by every test relay: each plugin is compiled once per test run.
             crate::workspace().join("target/plugin-cache-tests").display(),
+            cfg.dns,
             cfg.tenants,
             cfg.plugins,
         );

@@ -18,6 +18,10 @@ pub struct Received {
     pub mail_from: String,
     pub rcpts: Vec<String>,
     pub tls: bool,
+    /// The address the message came from (the relay's source address).
+    pub peer: String,
+    /// MAIL FROM parameters, e.g. "REQUIRETLS".
+    pub mail_options: Vec<String>,
     pub content: String,
 }
 
@@ -27,10 +31,15 @@ impl Sink {
     }
 
     pub fn start_on(port: u16, args: &[&str]) -> Sink {
+        Sink::start_at("127.0.0.1", port, args)
+    }
+
+    /// A sink on another loopback address, e.g. an MX host at 127.0.0.2.
+    pub fn start_at(host: &str, port: u16, args: &[&str]) -> Sink {
         let dir = tempfile::tempdir().expect("tempdir");
         let mut child = Command::new("python3")
             .arg(workspace().join("tests/tools/sink.py"))
-            .args(["--port", &port.to_string(), "--dir"])
+            .args(["--host", host, "--port", &port.to_string(), "--dir"])
             .arg(dir.path())
             .args(args)
             .stdin(Stdio::piped())
@@ -63,6 +72,13 @@ impl Sink {
                     .filter_map(|v| v.as_str().map(String::from))
                     .collect(),
                 tls: meta["tls"].as_bool().unwrap_or(false),
+                peer: meta["peer"].as_str().unwrap_or_default().to_owned(),
+                mail_options: meta["mail_options"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|v| v.as_str().map(String::from))
+                    .collect(),
                 content: String::from_utf8_lossy(&content).into_owned(),
             });
         }

@@ -245,12 +245,17 @@ impl Deliverer {
         let Some(from) = crate::dkim::from_domain(body) else {
             return unsigned();
         };
-        let signer = tenant.dkim.iter().find(|s| {
-            from == s.domain
-                || from
-                    .strip_suffix(s.domain.as_str())
-                    .is_some_and(|p| p.ends_with('.'))
-        });
+        // The most specific key: a.example.com's own before example.com's.
+        let signer = tenant
+            .dkim
+            .iter()
+            .filter(|s| {
+                from == s.domain
+                    || from
+                        .strip_suffix(s.domain.as_str())
+                        .is_some_and(|p| p.ends_with('.'))
+            })
+            .max_by_key(|s| s.domain.len());
         let Some(signer) = signer.cloned() else {
             return unsigned();
         };

@@ -61,10 +61,11 @@ fn rcpt_dsn(to: &RcptTo<Cow<'_, str>>) -> Result<RcptDsn, Reply> {
     } else {
         None
     };
+    // smtp-proto accepts only addr-type rfc822 and hands over the xtext-decoded address.
     let orcpt = match to.orcpt.as_deref() {
         None => None,
-        Some(o) if o.len() <= 500 && o.contains(';') && !o.contains(['\r', '\n', '\0']) => {
-            Some(o.to_owned())
+        Some(o) if o.len() <= 500 && !o.chars().any(char::is_control) => {
+            Some(format!("rfc822;{o}"))
         }
         Some(_) => return Err(reply::BAD_ORCPT),
     };

@@ -1,0 +1,322 @@
+//! Delivery through MX records from a real DNS server on loopback (dnslib) to real receiving
+//! servers (aiosmtpd) on 127.0.0.x: preference, fallbacks, null MX, DSNs, expiry, restarts,
+//! egress pools, operator retry/delete.
+
+use serde_json::json;
+use sluice_e2e::dns::{a, mx};
+use sluice_e2e::relay::DEMO_TENANT;
+use sluice_e2e::{free_port, python, sluice_bin, text, Chat, Dns, Relay, RelayConfig, Sink};
+use std::process::Command;
+
+/// The sender's own mail server (where DSNs go): example.com's MX.
+const SENDER_MX: &str = "127.0.0.20";
+
+fn zone(extra: serde_json::Value) -> serde_json::Value {
+    let mut z = json!({
+        "example.com": [mx(10, "mx.example.com")],
+        "mx.example.com": [a(SENDER_MX)],
+    });
+    for (k, v) in extra.as_object().expect("object").clone() {
+        z[k] = v;
+    }
+    z
+}
+
+fn send(relay: &Relay, rcpts: &[&str], subject: &str) {
+    let mut c = Chat::authed(relay.port);
+    let r = c.send_message(
+        "app@example.com",
+        rcpts,
+        &format!("From: app@example.com\r\nSubject: {subject}\r\n\r\nhello\r\n"),
+    );
+    assert!(r.starts_with("250"), "{r}");
+}
+
+#[test]
+fn delivers_through_mx_in_preference_order_falling_back_when_refused() {
+    let port = free_port();
+    // mx1 (preferred) refuses connections: nothing listens on 127.0.0.3.
+    let dns = Dns::start(zone(json!({
+        "dest.test": [mx(20, "mx2.dest.test"), mx(10, "mx1.dest.test")],
+        "mx1.dest.test": [a("127.0.0.3")],
+        "mx2.dest.test": [a("127.0.0.4")],
+    })));
+    let sink = Sink::start_at("127.0.0.4", port, &[]);
+    let relay = Relay::start(RelayConfig::default().mx(&dns, port, ""));
+    send(&relay, &["user@dest.test"], "via mx");
+    let got = sink.wait_messages(1);
+    assert_eq!(got[0].rcpts, vec!["user@dest.test"]);
+    let ev = &relay.wait_events("delivered", 1)[0];
+    assert_eq!(
+        ev["remote"],
+        format!("mx2.dest.test[127.0.0.4]:{port}"),
+        "{ev}"
+    );
+    assert_eq!(ev["attempt"], 1);
+}
+
+#[test]
+fn a_domain_without_mx_is_its_own_mail_host() {
+    let port = free_port();
+    let dns = Dns::start(zone(json!({ "plain.test": [a("127.0.0.5")] })));
+    let sink = Sink::start_at("127.0.0.5", port, &[]);
+    let relay = Relay::start(RelayConfig::default().mx(&dns, port, ""));
+    send(&relay, &["user@plain.test"], "implicit mx");
+    assert_eq!(sink.wait_messages(1)[0].rcpts, vec!["user@plain.test"]);
+}
+
+#[test]
+fn null_mx_bounces_at_once_with_a_dsn_to_the_sender() {
+    let port = free_port();
+    let dns = Dns::start(zone(json!({ "null.test": [mx(0, ".")] })));
+    let sender_box = Sink::start_at(SENDER_MX, port, &[]);
+    let relay = Relay::start(RelayConfig::default().mx(&dns, port, ""));
+    send(&relay, &["nobody@null.test"], "to a null mx");
+    let b = &relay.wait_events("bounced", 1)[0];
+    assert!(b["reply"].as_str().unwrap().starts_with("556 5.1.10"), "{b}");
+    let dsn = &sender_box.wait_messages(1)[0];
+    // aiosmtpd records MAIL FROM:<> as "<>".
+    assert_eq!(dsn.mail_from, "<>", "a DSN has the null sender");
+    assert_eq!(dsn.rcpts, vec!["app@example.com"]);
+    for needle in [
+        "multipart/report; report-type=delivery-status",
+        "Final-Recipient: rfc822; nobody@null.test",
+        "Action: failed",
+        "Status: 5.1.10",
+        "Subject: to a null mx",
+    ] {
+        assert!(dsn.content.contains(needle), "{needle:?} not in\n{}", dsn.content);
+    }
+}
+
+const SEND_WITH_DSN: &str = r#"
+import smtplib, sys
+port = int(sys.argv[1])
+with smtplib.SMTP("127.0.0.1", port, timeout=20) as s:
+    s.login("demo", "demo-password")
+    s.ehlo()
+    assert s.has_extn("dsn"), "DSN not advertised"
+    body = "From: app@example.com\r\nSubject: dsn params\r\n\r\nsecret body text\r\n"
+    assert s.mail("app@example.com", ["RET=HDRS", "ENVID=order-42"])[0] == 250
+    assert s.rcpt("gone@dest.test", ["NOTIFY=FAILURE", "ORCPT=rfc822;gone-orig@dest.test"])[0] == 250
+    assert s.rcpt("quiet@dest.test", ["NOTIFY=NEVER"])[0] == 250
+    assert s.rcpt("here@dest.test", [])[0] == 250
+    assert s.rcpt("bad@dest.test", ["NOTIFY=NEVER,SUCCESS"])[0] == 501
+    assert s.data(body)[0] == 250
+    # A bounce never bounces: the null sender gets no DSN.
+    s.sendmail("", ["gone@dest.test"], "Subject: bounce\r\n\r\nx\r\n")
+"#;
+
+#[test]
+fn a_rejected_recipient_gets_a_dsn_that_honours_notify_ret_envid_and_orcpt() {
+    let port = free_port();
+    let dns = Dns::start(zone(json!({
+        "dest.test": [mx(10, "mx.dest.test")],
+        "mx.dest.test": [a("127.0.0.7")],
+    })));
+    let dest = Sink::start_at(
+        "127.0.0.7",
+        port,
+        &["--reject-rcpt", "gone@dest.test", "--reject-rcpt", "quiet@dest.test"],
+    );
+    let sender_box = Sink::start_at(SENDER_MX, port, &[]);
+    let relay = Relay::start(RelayConfig::default().mx(&dns, port, ""));
+    let out = python(SEND_WITH_DSN, &[&relay.port.to_string()]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(dest.wait_messages(1)[0].rcpts, vec!["here@dest.test"]);
+    relay.wait_events("bounced", 3);
+    let dsn = &sender_box.wait_messages(1)[0];
+    for needle in [
+        "Original-Envelope-Id: order-42",
+        "Original-Recipient: rfc822;gone-orig@dest.test",
+        "Final-Recipient: rfc822; gone@dest.test",
+        "Status: 5.1.1",
+        "Diagnostic-Code: smtp; 550 5.1.1",
+        "Content-Type: text/rfc822-headers",
+        "Subject: dsn params",
+    ] {
+        assert!(dsn.content.contains(needle), "{needle:?} not in\n{}", dsn.content);
+    }
+    assert!(!dsn.content.contains("quiet@dest.test"), "NOTIFY=NEVER was ignored");
+    assert!(!dsn.content.contains("secret body text"), "RET=HDRS was ignored");
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let dsns = relay.events().into_iter().filter(|e| e["event"] == "dsn").count();
+    assert_eq!(dsns, 1, "exactly one DSN (none for the null sender)");
+    assert_eq!(sender_box.messages().len(), 1);
+}
+
+#[test]
+fn a_tempfail_is_retried_and_the_event_names_host_and_next_retry() {
+    let port = free_port();
+    let dns = Dns::start(zone(json!({
+        "dest.test": [mx(10, "mx.dest.test")],
+        "mx.dest.test": [a("127.0.0.8")],
+    })));
+    let sink = Sink::start_at("127.0.0.8", port, &["--tempfail-first", "1"]);
+    let relay = Relay::start(RelayConfig::default().mx(&dns, port, ""));
+    send(&relay, &["later@dest.test"], "tempfail");
+    sink.wait_messages(1);
+    let d = &relay.wait_events("deferred", 1)[0];
+    assert!(d["reason"].as_str().unwrap().starts_with("451"), "{d}");
+    assert_eq!(d["remote"], format!("mx.dest.test[127.0.0.8]:{port}"));
+    assert!(d["next_retry"].as_u64().unwrap() > 1_700_000_000, "{d}");
+    assert_eq!(relay.wait_events("delivered", 1)[0]["attempt"], 2);
+}
+
+#[test]
+fn one_delay_notice_then_delivery_after_a_restart_mid_retry() {
+    let port = free_port();
+    let dns = Dns::start(zone(json!({
+        "dest.test": [mx(10, "mx.dest.test")],
+        "mx.dest.test": [a("127.0.0.9")],
+    })));
+    let sender_box = Sink::start_at(SENDER_MX, port, &[]);
+    let mut relay = Relay::start(RelayConfig::default().mx(&dns, port, "delay_notice_after = \"1s\""));
+    send(&relay, &["slow@dest.test"], "delayed");
+    let dsn = &sender_box.wait_messages(1)[0];
+    assert!(dsn.content.contains("Action: delayed"), "{}", dsn.content);
+    assert!(dsn.content.contains("Will-Retry-Until:"), "{}", dsn.content);
+    relay.wait_events("deferred", 3);
+    // Crash while the message waits for a retry; it is delivered after the restart, and the
+    // delay notice is not sent a second time.
+    relay.kill9();
+    let dest = Sink::start_at("127.0.0.9", port, &[]);
+    relay.spawn();
+    assert_eq!(dest.wait_messages(1)[0].rcpts, vec!["slow@dest.test"]);
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    assert_eq!(sender_box.messages().len(), 1, "one delay notice only");
+}
+
+#[test]
+fn a_tenant_max_age_expires_mail_instead_of_delivering_it_late() {
+    let port = free_port();
+    let dns = Dns::start(zone(json!({
+        "dest.test": [mx(10, "mx.dest.test")],
+        "mx.dest.test": [a("127.0.0.10")],
+    })));
+    let sender_box = Sink::start_at(SENDER_MX, port, &[]);
+    let tenants = DEMO_TENANT.replace(
+        "sender_domains = [\"example.com\"]",
+        "sender_domains = [\"example.com\"]\nmax_age = \"2s\"",
+    );
+    let relay = Relay::start(RelayConfig {
+        tenants,
+        ..RelayConfig::default().mx(&dns, port, "")
+    });
+    send(&relay, &["code@dest.test"], "your 2FA code");
+    let e = &relay.wait_events("expired", 1)[0];
+    assert_eq!(e["rcpt"], "code@dest.test");
+    let dsn = &sender_box.wait_messages(1)[0];
+    assert!(dsn.content.contains("Status: 4.4.7"), "{}", dsn.content);
+    // Now the host is up, but the code is stale: it must not be delivered.
+    let dest = Sink::start_at("127.0.0.10", port, &[]);
+    std::thread::sleep(std::time::Duration::from_millis(2500));
+    assert!(dest.messages().is_empty());
+}
+
+#[test]
+fn tls_required_towards_an_mx_that_does_not_offer_it_means_no_delivery() {
+    let port = free_port();
+    let dns = Dns::start(zone(json!({
+        "dest.test": [mx(10, "mx.dest.test")],
+        "mx.dest.test": [a("127.0.0.11")],
+    })));
+    let sink = Sink::start_at("127.0.0.11", port, &[]);
+    let relay = Relay::start(RelayConfig::default().mx(&dns, port, "tls = \"required\""));
+    send(&relay, &["secret@dest.test"], "needs tls");
+    let d = &relay.wait_events("deferred", 1)[0];
+    assert!(
+        d["reason"].as_str().unwrap().contains("does not offer STARTTLS"),
+        "{d}"
+    );
+    assert!(sink.messages().is_empty());
+}
+
+#[test]
+fn starttls_offered_by_the_mx_is_used() {
+    let port = free_port();
+    let dns = Dns::start(zone(json!({
+        "dest.test": [mx(10, "mx.dest.test")],
+        "mx.dest.test": [a("127.0.0.12")],
+    })));
+    let relay = Relay::start(RelayConfig::default().mx(&dns, port, ""));
+    let tls = relay.dir.path().join("tls");
+    let sink = Sink::start_at(
+        "127.0.0.12",
+        port,
+        &[
+            "--tls-cert",
+            tls.join("cert.pem").to_str().unwrap(),
+            "--tls-key",
+            tls.join("key.pem").to_str().unwrap(),
+        ],
+    );
+    send(&relay, &["enc@dest.test"], "tls");
+    assert!(sink.wait_messages(1)[0].tls);
+    let ev = &relay.wait_events("delivered", 1)[0];
+    assert!(ev["tls"].as_str().unwrap().starts_with("TLSv1."), "{ev}");
+}
+
+#[test]
+fn a_tenant_pool_sends_from_its_source_address() {
+    let port = free_port();
+    let dns = Dns::start(zone(json!({
+        "dest.test": [mx(10, "mx.dest.test")],
+        "mx.dest.test": [a("127.0.0.13")],
+    })));
+    let sink = Sink::start_at("127.0.0.13", port, &[]);
+    let tenants = DEMO_TENANT.replace(
+        "sender_domains = [\"example.com\"]",
+        "sender_domains = [\"example.com\"]\npool = \"transactional\"",
+    );
+    let relay = Relay::start(RelayConfig {
+        tenants,
+        ..RelayConfig::default().mx(
+            &dns,
+            port,
+            "[[delivery.pool]]\nname = \"transactional\"\nsource = [\"127.0.0.14\"]\n",
+        )
+    });
+    send(&relay, &["p@dest.test"], "from the pool");
+    assert_eq!(sink.wait_messages(1)[0].peer, "127.0.0.14");
+}
+
+fn cli(relay: &Relay, args: &[&str]) -> std::process::Output {
+    Command::new(sluice_bin())
+        .args(args)
+        .arg("--config")
+        .arg(&relay.config_path)
+        .output()
+        .expect("run sluice")
+}
+
+#[test]
+fn operators_retry_now_and_delete_queued_messages() {
+    let port = free_port();
+    let dns = Dns::start(zone(json!({
+        "dest.test": [mx(10, "mx.dest.test")],
+        "mx.dest.test": [a("127.0.0.15")],
+    })));
+    let relay = Relay::start(RelayConfig::default().mx(&dns, port, "retry = [\"1h\"]"));
+    send(&relay, &["wait@dest.test"], "retry me");
+    let id = relay.wait_events("deferred", 1)[0]["queue_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // Without the operator, the next attempt is an hour away.
+    let sink = Sink::start_at("127.0.0.15", port, &["--tempfail-first", "1"]);
+    let out = cli(&relay, &["queue", "retry", &id]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("1 message(s)"), "{}", text(&out));
+    let second = relay.wait_events("deferred", 2);
+    assert_eq!(second[1]["attempt"], 2);
+    let out = cli(&relay, &["queue", "delete", &id]);
+    assert!(out.status.success(), "{}", text(&out));
+    relay.wait_events("deleted", 1);
+    let out = cli(&relay, &["queue", "list"]);
+    assert!(text(&out).contains("0 message(s)"), "{}", text(&out));
+    let out = cli(&relay, &["queue", "retry", &id]);
+    assert!(!out.status.success());
+    assert!(text(&out).contains("not waiting for a retry"), "{}", text(&out));
+    assert!(sink.messages().is_empty());
+}

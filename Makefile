@@ -8,6 +8,8 @@ run:
 
 # Every test: unit tests and the end-to-end suite against real SMTP clients and servers.
 test: test-deps plugins
+	cd plugins && cargo test --lib --target $$(rustc -vV | sed -n 's/^host: //p') \
+		-p router -p marketing-detector
 	cargo test --workspace
 
 # The plugin SDK's fixtures and shipped plugins, as WebAssembly components.

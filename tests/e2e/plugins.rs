@@ -1,5 +1,5 @@
 use sluice_e2e::relay::DEMO_TENANT;
-use sluice_e2e::{plugin_table, sluice_bin, text, wait_for, Chat, Relay, RelayConfig};
+use sluice_e2e::{plugin_table, sluice_bin, text, wait_for, Chat, Relay, RelayConfig, Sink};
 use std::process::Command;
 use std::time::Duration;
 
@@ -507,4 +507,33 @@ fn javascript_plugin_built_with_componentize_js() {
         .starts_with("250"));
     relay.wait_mailbox("js@dest.test", 1);
     assert!(relay.wait_events("accepted", 1)[0]["tags"] == "attachments-checked");
+}
+
+/// The delivery-result hook sees outcomes: a suppression list built on it refuses, at RCPT,
+/// a recipient that bounced before.
+#[test]
+fn delivery_results_reach_plugins_suppression_list() {
+    let sink = Sink::start(&["--reject-rcpt", "gone@dest.test"]);
+    let relay = Relay::start(RelayConfig {
+        plugins: plugin_table("suppression", "suppression", ""),
+        ..RelayConfig::default().smarthost(sink.port, "")
+    });
+    let mut c = Chat::authed(relay.port);
+    let r = c.send_message("app@example.com", &["gone@dest.test"], "Subject: a\r\n\r\nx\r\n");
+    assert!(r.starts_with("250"), "{r}");
+    relay.wait_events("bounced", 1);
+    assert!(
+        sluice_e2e::wait_for(std::time::Duration::from_secs(10), || relay
+            .log()
+            .contains("suppressing gone@dest.test")
+            .then_some(()))
+        .is_some(),
+        "{}",
+        relay.log()
+    );
+    c.cmd("MAIL FROM:<app@example.com>", "250");
+    c.send("RCPT TO:<gone@dest.test>");
+    let r = c.reply().unwrap();
+    assert!(r.starts_with("550 5.1.1 recipient bounced before and is suppressed"), "{r}");
+    c.cmd("RCPT TO:<fine@dest.test>", "250");
 }

@@ -1,4 +1,6 @@
 use sluice_e2e::{shipped_plugin, Chat, Relay, RelayConfig};
+use sluice_e2e::dns::{a, mx};
+use sluice_e2e::{free_port, Dns, Sink};
 
 fn volume_limits(config: &str) -> Relay {
     let plugins = format!(
@@ -171,4 +173,183 @@ fn content_filter_score_mode_flags_without_refusing() {
         "{m}"
     );
     assert!(relay.wait_events("accepted", 1)[0]["tags"] == "content-flagged");
+}
+
+const SEND_CORPUS: &str = r#"
+import os, re, smtplib, sys
+port, root = int(sys.argv[1]), sys.argv[2]
+with smtplib.SMTP("127.0.0.1", port, timeout=30) as s:
+    s.login("demo", "demo-password")
+    for label in ("transactional", "marketing"):
+        for name in sorted(os.listdir(os.path.join(root, label))):
+            if not name.endswith(".eml"):
+                continue
+            data = open(os.path.join(root, label, name), "rb").read()
+            s.mail("app@example.com")
+            s.rcpt("someone@dest.test")
+            code, msg = s.data(data)
+            qid = re.search(rb"queued as (\S+)", msg)
+            print(label, name, code, qid.group(1).decode() if qid else "-")
+"#;
+
+/// The labelled corpus (plugins/marketing-detector/corpus, 174 messages) through a relay
+/// running the detector: no transactional message may be flagged, and at least 90% of the
+/// marketing ones must be.
+#[test]
+fn marketing_detector_precision_and_recall_on_the_corpus() {
+    let plugins = format!(
+        "\n[[tenant.plugin]]\nname = \"marketing-detector\"\npath = \"{}\"\n[tenant.plugin.config]\naction = \"tag\"\n",
+        shipped_plugin("marketing-detector").display()
+    );
+    let relay = Relay::start(RelayConfig {
+        plugins,
+        ..Default::default()
+    });
+    let corpus = sluice_e2e::workspace().join("plugins/marketing-detector/corpus");
+    let out = sluice_e2e::python(
+        SEND_CORPUS,
+        &[&relay.port.to_string(), corpus.to_str().unwrap()],
+    );
+    assert!(out.status.success(), "{}", sluice_e2e::text(&out));
+    let sent: Vec<(String, String, String)> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| {
+            let w: Vec<&str> = l.split_whitespace().collect();
+            assert_eq!(w[2], "250", "{l}");
+            (w[0].to_owned(), w[1].to_owned(), w[3].to_owned())
+        })
+        .collect();
+    assert!(sent.len() >= 150, "corpus has only {} messages", sent.len());
+    let accepted = relay.wait_events("accepted", sent.len());
+    let tags_of = |id: &str| -> Vec<String> {
+        accepted
+            .iter()
+            .find(|e| e["queue_id"] == id)
+            .and_then(|e| e["tags"].as_str())
+            .unwrap_or_default()
+            .split(',')
+            .map(str::to_owned)
+            .collect()
+    };
+    let (mut tp, mut fp, mut fn_, mut tn) = (0, 0, 0, 0);
+    let mut wrong = Vec::new();
+    let (mut lowest_marketing, mut highest_transactional) = (i64::MAX, i64::MIN);
+    for (label, name, id) in &sent {
+        let tags = tags_of(id);
+        let score: i64 = tags
+            .iter()
+            .find_map(|t| t.strip_prefix("marketing-score=")?.parse().ok())
+            .expect("every message is scored");
+        if label == "marketing" {
+            lowest_marketing = lowest_marketing.min(score);
+        } else {
+            highest_transactional = highest_transactional.max(score);
+        }
+        let flagged = tags.iter().any(|t| t == "marketing");
+        match (label.as_str(), flagged) {
+            ("marketing", true) => tp += 1,
+            ("marketing", false) => {
+                fn_ += 1;
+                wrong.push(format!("missed {name} {tags:?}"));
+            }
+            (_, true) => {
+                fp += 1;
+                wrong.push(format!("FALSE POSITIVE {name} {tags:?}"));
+            }
+            _ => tn += 1,
+        }
+    }
+    let precision = tp as f64 / (tp + fp).max(1) as f64;
+    let recall = tp as f64 / (tp + fn_).max(1) as f64;
+    println!(
+        "marketing-detector on {} messages: tp={tp} fp={fp} fn={fn_} tn={tn} precision={precision:.3} recall={recall:.3} \
+         (lowest marketing score {lowest_marketing}, highest transactional {highest_transactional}, threshold 5)\n{}",
+        sent.len(),
+        wrong.join("\n")
+    );
+    assert_eq!(fp, 0, "transactional mail flagged as marketing:\n{}", wrong.join("\n"));
+    assert!(recall >= 0.90, "recall {recall:.3} below 0.90:\n{}", wrong.join("\n"));
+}
+
+/// The detector tags a newsletter and the router sends it from the marketing pool; a receipt
+/// leaves from the default address; a partner domain goes to its smarthost; another is held.
+#[test]
+fn router_sends_marketing_through_its_own_pool() {
+    let port = free_port();
+    let dns = Dns::start(serde_json::json!({
+        "dest.test": [mx(10, "mx.dest.test")],
+        "mx.dest.test": [a("127.0.0.21")],
+    }));
+    let mx_sink = Sink::start_at("127.0.0.21", port, &[]);
+    let partner = Sink::start(&[]);
+    let plugins = format!(
+        "\n[[tenant.plugin]]\nname = \"marketing-detector\"\npath = \"{}\"\n\
+         [[tenant.plugin]]\nname = \"router\"\npath = \"{}\"\n[tenant.plugin.config]\nrules = \"\"\"\n\
+         tag=marketing => mx pool=marketing\n\
+         domain=partner.test => smarthost 127.0.0.1:{} tls=none\n\
+         domain=held.test => hold\n\"\"\"\n",
+        shipped_plugin("marketing-detector").display(),
+        shipped_plugin("router").display(),
+        partner.port,
+    );
+    let relay = Relay::start(RelayConfig {
+        plugins,
+        ..RelayConfig::default().mx(
+            &dns,
+            port,
+            "[[delivery.pool]]\nname = \"marketing\"\nsource = [\"127.0.0.22\"]\n",
+        )
+    });
+    let corpus = sluice_e2e::workspace().join("plugins/marketing-detector/corpus");
+    let newsletter = std::fs::read_to_string(corpus.join("marketing/001-newsletter.eml")).unwrap();
+    let receipt = std::fs::read_to_string(corpus.join("transactional/016-receipt.eml")).unwrap();
+    let mut c = Chat::authed(relay.port);
+    for (rcpt, body) in [
+        ("reader@dest.test", &newsletter),
+        ("buyer@dest.test", &receipt),
+        ("ops@partner.test", &receipt),
+        ("someone@held.test", &receipt),
+    ] {
+        let r = c.send_message("app@example.com", &[rcpt], body);
+        assert!(r.starts_with("250"), "{r}");
+    }
+    let got = mx_sink.wait_messages(2);
+    let peer_of = |rcpt: &str| {
+        got.iter()
+            .find(|m| m.rcpts == vec![rcpt.to_owned()])
+            .map(|m| m.peer.clone())
+            .unwrap()
+    };
+    assert_eq!(peer_of("reader@dest.test"), "127.0.0.22", "marketing left from its pool");
+    assert_ne!(peer_of("buyer@dest.test"), "127.0.0.22", "a receipt must not use the marketing pool");
+    assert_eq!(partner.wait_messages(1)[0].rcpts, vec!["ops@partner.test"]);
+    let held = relay.wait_events("deferred", 1);
+    assert!(held.iter().any(|e| e["rcpt"] == "someone@held.test"
+        && e["reason"] == "held by routing policy"), "{held:?}");
+}
+
+/// A router with rules it cannot parse is refused when the config loads, with the reason.
+#[test]
+fn router_refuses_bad_rules_at_load() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("bad.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[server]\nlisten = [\"127.0.0.1:0\"]\n[plugins]\ncache_dir = \"{}\"\n{}\n\
+             [[tenant.plugin]]\nname = \"router\"\npath = \"{}\"\n[tenant.plugin.config]\nrules = \"tag=x => teleport\"\n",
+            sluice_e2e::workspace().join("target/plugin-cache-tests").display(),
+            sluice_e2e::relay::DEMO_TENANT,
+            shipped_plugin("router").display()
+        ),
+    )
+    .unwrap();
+    let out = std::process::Command::new(sluice_e2e::sluice_bin())
+        .args(["check-config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    let t = sluice_e2e::text(&out);
+    assert!(!out.status.success(), "{t}");
+    assert!(t.contains("unknown route \"teleport\""), "{t}");
 }

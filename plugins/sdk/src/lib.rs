@@ -49,6 +49,10 @@ pub mod prelude {
 pub trait Plugin {
     const HOOKS: &'static [Hook];
 
+    /// Runs once when the relay loads the plugin. Panic (after logging why) to have the
+    /// host refuse a bad config at load time instead of at the first message.
+    fn validate() {}
+
     fn on_connect(_session: Session) -> Decision {
         Decision::proceed()
     }
@@ -151,6 +155,7 @@ macro_rules! export_plugin {
 
         impl $crate::bindings::exports::sluice::policy::hooks::Guest for __SluiceExports {
             fn implemented() -> ::std::vec::Vec<$crate::Hook> {
+                <$plugin as $crate::Plugin>::validate();
                 <$plugin as $crate::Plugin>::HOOKS.to_vec()
             }
             fn on_connect(s: $crate::Session) -> $crate::Decision {

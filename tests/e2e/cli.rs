@@ -15,7 +15,11 @@ fn check(config: &str) -> (bool, String) {
 
 #[test]
 fn check_config_accepts_the_examples() {
-    for example in ["examples/quickstart.toml", "examples/smarthost.toml"] {
+    for example in [
+        "examples/quickstart.toml",
+        "examples/smarthost.toml",
+        "examples/mx.toml",
+    ] {
         let out = Command::new(sluice_bin())
             .arg("check-config")
             .arg(sluice_e2e::workspace().join(example))

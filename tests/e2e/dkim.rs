@@ -95,6 +95,10 @@ fn rsa_and_ed25519_signatures_verify_with_dkimpy_and_domain_check_reads_dns() {
         let tampered = m.content.replace("12.00", "99.00");
         assert!(!dkimpy(&dns, &tampered).status.success(), "tampered message verified");
     }
+    let events = relay.wait_events("delivered", 2);
+    let signed: Vec<&str> = events.iter().filter_map(|e| e["dkim"].as_str()).collect();
+    assert!(signed.contains(&"rsa-sha256 d=example.com s=rsa"), "{signed:?}");
+    assert!(signed.contains(&"ed25519-sha256 d=ed.example.com s=ed"), "{signed:?}");
     let all = algorithms.join("");
     assert!(all.contains("a=rsa-sha256") && all.contains("d=example.com"), "{all}");
     assert!(all.contains("a=ed25519-sha256") && all.contains("d=ed.example.com"), "{all}");

@@ -43,6 +43,8 @@ pub struct Attempt {
     pub remote: Option<String>,
     /// The TLS version and cipher of that connection.
     pub tls: Option<String>,
+    /// "ed25519-sha256 d=example.com s=s1" when the message went out signed.
+    pub dkim: Option<String>,
 }
 
 struct Deliverer {
@@ -216,6 +218,7 @@ impl Deliverer {
                     },
                     remote: None,
                     tls: None,
+                    dkim: None,
                 }),
                 Some(d) => match groups.iter_mut().find(|(g, _)| g == d) {
                     Some((_, rcpts)) => rcpts.push(rcpt.clone()),
@@ -224,9 +227,13 @@ impl Deliverer {
             }
         }
         if !groups.is_empty() {
-            let signed = self.sign(&env, &body).await;
+            let (signed, dkim) = self.sign(&env, &body).await;
             for (dest, rcpts) in &groups {
-                attempts.extend(self.send(dest, &env, rcpts, &signed).await);
+                let mut sent = self.send(dest, &env, rcpts, &signed).await;
+                for a in &mut sent {
+                    a.dkim = dkim.clone();
+                }
+                attempts.extend(sent);
             }
         }
         self.settle(message, body, attempts).await;
@@ -234,8 +241,8 @@ impl Deliverer {
 
     /// The message with a DKIM-Signature on top when the tenant has a key for its From
     /// domain (or a parent of it). Signing runs on the blocking pool, off the SMTP sessions.
-    async fn sign(&self, env: &Envelope, body: &[u8]) -> Arc<Vec<u8>> {
-        let unsigned = || Arc::new(body.to_vec());
+    async fn sign(&self, env: &Envelope, body: &[u8]) -> (Arc<Vec<u8>>, Option<String>) {
+        let unsigned = || (Arc::new(body.to_vec()), None);
         let Some(tenant) = self.tenant(&env.tenant) else {
             return unsigned();
         };
@@ -259,23 +266,21 @@ impl Deliverer {
         let Some(signer) = signer.cloned() else {
             return unsigned();
         };
-        let bytes = body.to_vec();
-        let signed = tokio::task::spawn_blocking(move || {
-            let header = signer.sign(&bytes)?;
-            let mut out = Vec::with_capacity(header.len() + bytes.len());
-            out.extend_from_slice(header.as_bytes());
-            out.extend_from_slice(&bytes);
-            Ok::<_, String>(out)
-        })
-        .await;
+        let label = format!("{} d={} s={}", signer.algorithm(), signer.domain, signer.selector);
+        let signed = if signer.is_cheap() {
+            // Ed25519 takes tens of microseconds: done here, on the delivery task.
+            prepend_signature(&signer, body)
+        } else {
+            // RSA takes milliseconds: on the blocking pool, so no runtime thread stalls.
+            let bytes = body.to_vec();
+            tokio::task::spawn_blocking(move || prepend_signature(&signer, &bytes))
+                .await
+                .unwrap_or_else(|e| Err(format!("signing task failed: {e}")))
+        };
         match signed {
-            Ok(Ok(out)) => Arc::new(out),
-            Ok(Err(e)) => {
-                tracing::error!(queue_id = %env.id, error = %e, "DKIM signing failed; sending unsigned");
-                unsigned()
-            }
+            Ok(out) => (Arc::new(out), Some(label)),
             Err(e) => {
-                tracing::error!(queue_id = %env.id, error = %e, "DKIM signing task failed; sending unsigned");
+                tracing::error!(queue_id = %env.id, error = %e, "DKIM signing failed; sending unsigned");
                 unsigned()
             }
         }
@@ -379,6 +384,7 @@ impl Deliverer {
                 outcome,
                 remote: Some(c.peer.clone()),
                 tls: c.tls.clone(),
+                dkim: None,
             })
             .collect())
     }
@@ -455,9 +461,19 @@ impl Deliverer {
                 outcome,
                 remote: None,
                 tls: None,
+                dkim: None,
             })
             .collect()
     }
+}
+
+/// The DKIM-Signature header field followed by the message.
+fn prepend_signature(signer: &crate::dkim::Signer, body: &[u8]) -> Result<Vec<u8>, String> {
+    let header = signer.sign(body)?;
+    let mut out = Vec::with_capacity(header.len() + body.len());
+    out.extend_from_slice(header.as_bytes());
+    out.extend_from_slice(body);
+    Ok(out)
 }
 
 fn every(rcpts: &[String], outcome: RcptOutcome) -> Vec<Attempt> {
@@ -468,6 +484,7 @@ fn every(rcpts: &[String], outcome: RcptOutcome) -> Vec<Attempt> {
             outcome: outcome.clone(),
             remote: None,
             tls: None,
+            dkim: None,
         })
         .collect()
 }

@@ -39,6 +39,7 @@ impl Deliverer {
                     tracing::info!(
                         target: "sluice::event", event = "delivered", queue_id = %env.id, tenant = %env.tenant,
                         rcpt = %rcpt, attempt, remote, tls, reply = %reply, tags,
+                        dkim = a.dkim.as_deref().unwrap_or("none"),
                     );
                     if dsn.wants_success() {
                         relayed.push(entry(reply, None));

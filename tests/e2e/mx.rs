@@ -320,3 +320,162 @@ fn operators_retry_now_and_delete_queued_messages() {
     assert!(text(&out).contains("not waiting for a retry"), "{}", text(&out));
     assert!(sink.messages().is_empty());
 }
+
+/// An HTTPS server for an MTA-STS policy (tests/tools/https.py), stopped when dropped.
+struct PolicyServer(std::process::Child);
+
+impl PolicyServer {
+    fn start(host: &str, port: u16, cert: &std::path::Path, key: &std::path::Path, policy: &str) -> PolicyServer {
+        use std::io::BufRead;
+        let file = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(file.path(), policy).unwrap();
+        let (_file, path) = file.keep().unwrap();
+        let mut child = Command::new("python3")
+            .arg(sluice_e2e::workspace().join("tests/tools/https.py"))
+            .args(["--host", host, "--port", &port.to_string(), "--cert"])
+            .arg(cert)
+            .arg("--key")
+            .arg(key)
+            .arg("--policy")
+            .arg(&path)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut first = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut first)
+            .unwrap();
+        assert_eq!(first.trim(), "ready");
+        PolicyServer(child)
+    }
+}
+
+impl Drop for PolicyServer {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A domain with an MTA-STS policy in enforce mode gets mail only over TLS verified for its
+/// MX host name: not to an MX without STARTTLS, and then, once it offers a valid certificate,
+/// delivered.
+#[test]
+fn mta_sts_enforce_requires_verified_tls_to_the_policy_mx() {
+    let ca = sluice_e2e::pki::TestCa::new();
+    let (sts_cert, sts_key) = ca.issue("mta-sts.dest.test");
+    let (mx_cert, mx_key) = ca.issue("mx.dest.test");
+    let (port, https_port) = (free_port(), free_port());
+    let dns = Dns::start(zone(json!({
+        "dest.test": [mx(10, "mx.dest.test")],
+        "mx.dest.test": [a("127.0.0.32")],
+        "_mta-sts.dest.test": [sluice_e2e::dns::txt("v=STSv1; id=20261123")],
+        "mta-sts.dest.test": [a("127.0.0.31")],
+    })));
+    let _policy = PolicyServer::start(
+        "127.0.0.31",
+        https_port,
+        &sts_cert,
+        &sts_key,
+        "version: STSv1\r\nmode: enforce\r\nmx: mx.dest.test\r\nmax_age: 86400\r\n",
+    );
+    let plain = Sink::start_at("127.0.0.32", port, &[]);
+    let relay = Relay::start(RelayConfig::default().mx(
+        &dns,
+        port,
+        &format!(
+            "mta_sts_port = {https_port}\nca_file = \"{}\"",
+            ca.ca_file().display()
+        ),
+    ));
+    send(&relay, &["secure@dest.test"], "sts");
+    let d = &relay.wait_events("deferred", 1)[0];
+    let reason = d["reason"].as_str().unwrap();
+    assert!(reason.contains("MTA-STS enforce") && reason.contains("does not offer STARTTLS"), "{d}");
+    assert!(plain.messages().is_empty());
+    drop(plain);
+    let secure = Sink::start_at(
+        "127.0.0.32",
+        port,
+        &["--tls-cert", mx_cert.to_str().unwrap(), "--tls-key", mx_key.to_str().unwrap()],
+    );
+    let got = secure.wait_messages(1);
+    assert!(got[0].tls, "delivered without TLS");
+    let ev = &relay.wait_events("delivered", 1)[0];
+    assert!(ev["tls"].as_str().unwrap().starts_with("TLSv1."), "{ev}");
+}
+
+/// REQUIRETLS (RFC 8689): refused without TLS at the ingress; over TLS, a next hop that does
+/// not offer REQUIRETLS means a bounce (5.7.30), never a downgrade.
+#[test]
+fn requiretls_is_never_downgraded() {
+    let ca = sluice_e2e::pki::TestCa::new();
+    let (mx_cert, mx_key) = ca.issue("mx.dest.test");
+    let port = free_port();
+    let dns = Dns::start(zone(json!({
+        "dest.test": [mx(10, "mx.dest.test")],
+        "mx.dest.test": [a("127.0.0.33")],
+    })));
+    let sink = Sink::start_at(
+        "127.0.0.33",
+        port,
+        &["--tls-cert", mx_cert.to_str().unwrap(), "--tls-key", mx_key.to_str().unwrap()],
+    );
+    let sender_box = Sink::start_at(SENDER_MX, port, &[]);
+    let relay = Relay::start(RelayConfig::default().mx(
+        &dns,
+        port,
+        &format!("ca_file = \"{}\"", ca.ca_file().display()),
+    ));
+    let mut plain = Chat::authed(relay.port);
+    plain.send("MAIL FROM:<app@example.com> REQUIRETLS");
+    let r = plain.reply().unwrap();
+    assert!(r.starts_with("530 5.7.10"), "{r}");
+    let script = r#"
+import smtplib, ssl, sys
+ctx = ssl.create_default_context(); ctx.check_hostname = False; ctx.verify_mode = ssl.CERT_NONE
+with smtplib.SMTP("127.0.0.1", int(sys.argv[1]), timeout=20) as s:
+    s.starttls(context=ctx)
+    s.ehlo()
+    assert s.has_extn("requiretls"), "REQUIRETLS not offered over TLS"
+    s.login("demo", "demo-password")
+    s.sendmail("app@example.com", ["strict@dest.test"], "From: app@example.com\r\nSubject: strict\r\n\r\nx\r\n",
+               mail_options=["REQUIRETLS"])
+"#;
+    let out = python(script, &[&relay.port.to_string()]);
+    assert!(out.status.success(), "{}", text(&out));
+    let b = &relay.wait_events("bounced", 1)[0];
+    assert!(b["reply"].as_str().unwrap().contains("5.7.30"), "{b}");
+    assert!(sink.messages().is_empty(), "delivered without REQUIRETLS");
+    let dsn = &sender_box.wait_messages(1)[0];
+    assert!(dsn.content.contains("Status: 5.7.30"), "{}", dsn.content);
+}
+
+/// `per_destination` caps connections to one destination however many workers are free.
+#[test]
+fn connections_per_destination_are_capped() {
+    let port = free_port();
+    let dns = Dns::start(zone(json!({
+        "dest.test": [mx(10, "mx.dest.test")],
+        "mx.dest.test": [a("127.0.0.34")],
+    })));
+    let sink = Sink::start_at("127.0.0.34", port, &["--slow", "0.3"]);
+    let relay = Relay::start(RelayConfig::default().mx(&dns, port, "concurrency = 10\nper_destination = 2"));
+    let mut c = Chat::authed(relay.port);
+    for i in 0..8 {
+        let r = c.send_message(
+            "app@example.com",
+            &[&format!("r{i}@dest.test")],
+            "From: app@example.com\r\nSubject: c\r\n\r\nx\r\n",
+        );
+        assert!(r.starts_with("250"), "{r}");
+    }
+    assert_eq!(sink.wait_messages(8).len(), 8);
+    let most: u32 = std::fs::read_to_string(sink.dir.path().join("max_sessions"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(most >= 1 && most <= 2, "{most} connections at once to one destination");
+}

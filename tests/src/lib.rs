@@ -6,6 +6,7 @@
 
 pub mod chat;
 pub mod dns;
+pub mod pki;
 pub mod relay;
 pub mod sink;
 

@@ -8,6 +8,8 @@ envelope), the JSON last, so a reader that sees N.json finds N.eml complete.
   --reject-rcpt ADDR   answer 550 5.1.1 to RCPT TO:<ADDR> (repeatable)
   --tls-cert/--tls-key offer STARTTLS with this certificate
   --host ADDR          listen on ADDR (default 127.0.0.1; tests use other 127.0.0.x as MX hosts)
+  --slow SECS          wait SECS before answering each DATA
+The most connections open at once so far is kept in DIR/max_sessions.
 """
 import argparse
 import asyncio
@@ -21,7 +23,8 @@ from aiosmtpd.smtp import SMTP
 
 
 class Sink:
-    def __init__(self, directory, tempfail_first, reject_rcpts):
+    def __init__(self, directory, tempfail_first, reject_rcpts, slow=0.0):
+        self.slow = slow
         self.directory = directory
         self.tempfail_left = tempfail_first
         self.reject_rcpts = {r.lower() for r in reject_rcpts}
@@ -34,6 +37,8 @@ class Sink:
         return "250 2.1.5 OK"
 
     async def handle_DATA(self, server, session, envelope):
+        if self.slow:
+            await asyncio.sleep(self.slow)
         if self.tempfail_left > 0:
             self.tempfail_left -= 1
             return "451 4.3.0 Try again later"
@@ -61,8 +66,26 @@ class TlsController(Controller):
         super().__init__(handler, **kw)
 
     def factory(self):
-        return SMTP(self.handler, tls_context=self.tls_context, require_starttls=False,
-                    enable_SMTPUTF8=True, decode_data=False)
+        return CountingSMTP(self.handler, tls_context=self.tls_context, require_starttls=False,
+                            enable_SMTPUTF8=True, decode_data=False)
+
+
+class CountingSMTP(SMTP):
+    """Keeps the highest number of connections open at once in DIR/max_sessions."""
+    open_now = 0
+    most = 0
+
+    def connection_made(self, transport):
+        CountingSMTP.open_now += 1
+        if CountingSMTP.open_now > CountingSMTP.most:
+            CountingSMTP.most = CountingSMTP.open_now
+            with open(os.path.join(self.event_handler.directory, "max_sessions"), "w") as f:
+                f.write(str(CountingSMTP.most))
+        super().connection_made(transport)
+
+    def connection_lost(self, exc):
+        CountingSMTP.open_now -= 1
+        super().connection_lost(exc)
 
 
 def main():
@@ -74,9 +97,10 @@ def main():
     p.add_argument("--tls-cert")
     p.add_argument("--tls-key")
     p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--slow", type=float, default=0.0)
     a = p.parse_args()
     os.makedirs(a.dir, exist_ok=True)
-    handler = Sink(a.dir, a.tempfail_first, a.reject_rcpt)
+    handler = Sink(a.dir, a.tempfail_first, a.reject_rcpt, a.slow)
     ctx = None
     if a.tls_cert:
         ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)

@@ -271,6 +271,10 @@ pub struct Delivery {
     pub tls: TlsPolicy,
     /// PEM file of CAs trusted where TLS must be verified (default: the webpki roots).
     pub ca_file: Option<PathBuf>,
+    /// Honour recipient domains' MTA-STS policies (RFC 8461).
+    pub mta_sts: bool,
+    /// The HTTPS port policies are fetched from (443; tests use another).
+    pub mta_sts_port: u16,
     /// Waits between attempts; the last one repeats until `max_age`.
     pub retry: Vec<HumanDuration>,
     pub max_age: HumanDuration,
@@ -297,6 +301,8 @@ impl Default for Delivery {
             mx_port: 25,
             tls: TlsPolicy::Opportunistic,
             ca_file: None,
+            mta_sts: true,
+            mta_sts_port: 443,
             retry: vec![secs(60), secs(300), secs(900), secs(3600)],
             max_age: secs(5 * 86400),
             max_age_by_tag: BTreeMap::new(),

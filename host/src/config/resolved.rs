@@ -161,6 +161,8 @@ pub struct DeliveryConfig {
     /// Outbound TLS towards MX hosts (smarthosts carry their own).
     pub tls: SmarthostTls,
     pub ca_file: Option<PathBuf>,
+    pub mta_sts: bool,
+    pub mta_sts_port: u16,
     pub retry: Vec<Duration>,
     pub max_age: Duration,
     pub max_age_by_tag: BTreeMap<String, Duration>,
@@ -546,6 +548,8 @@ impl Resolver<'_> {
             mx_port: d.mx_port,
             tls: d.tls,
             ca_file,
+            mta_sts: d.mta_sts,
+            mta_sts_port: d.mta_sts_port,
             retry: d.retry.into_iter().map(|r| r.0).collect(),
             max_age: d.max_age.0,
             max_age_by_tag: d.max_age_by_tag.into_iter().map(|(k, v)| (k, v.0)).collect(),

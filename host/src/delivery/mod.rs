@@ -8,6 +8,7 @@ pub mod client;
 pub mod destination;
 pub mod dsn;
 pub mod maildir;
+pub mod mta_sts;
 pub mod mx;
 mod settle;
 
@@ -56,6 +57,8 @@ struct Deliverer {
     settings: Settings,
     /// None when no resolver could be made; MX routes then wait.
     resolver: Option<mx::Resolver>,
+    /// None when MTA-STS is off (or there is no resolver).
+    mta_sts: Option<mta_sts::MtaSts>,
     connections: Connections,
     pools: Pools,
 }
@@ -91,6 +94,14 @@ pub fn start(
             None
         }
     };
+    let mta_sts = match (&resolver, config.delivery.mta_sts) {
+        (Some(r), true) => Some(mta_sts::MtaSts::new(
+            r.clone(),
+            settings.verifying.clone(),
+            config.delivery.mta_sts_port,
+        )),
+        _ => None,
+    };
     let d = Arc::new(Deliverer {
         connections: Connections::new(config.delivery.per_destination),
         pools: Pools::new(&config.delivery.pools),
@@ -100,6 +111,7 @@ pub fn start(
         queue,
         settings,
         resolver,
+        mta_sts,
     });
     let mut set = JoinSet::new();
     for _ in 0..config.delivery.concurrency {
@@ -297,6 +309,18 @@ impl Deliverer {
         if dest.hop == Hop::Local {
             return self.local(env, rcpts, body).await;
         }
+        // MTA-STS enforce: verified TLS, and only the MX hosts the policy names.
+        let mut dest = dest.clone();
+        let mut policy = None;
+        if let (Hop::Mx(domain), Some(sts)) = (&dest.hop, &self.mta_sts) {
+            if let Some(p) = sts.policy(domain).await {
+                if p.mode == mta_sts::Mode::Enforce {
+                    dest.tls = crate::config::SmarthostTls::Required;
+                    policy = Some(p);
+                }
+            }
+        }
+        let dest = &dest;
         let source = match &dest.pool {
             Some(p) => match self.pools.source(p).and_then(|s| self.pools.reserve(p).map(|_| s)) {
                 Ok(s) => Some(s),
@@ -312,10 +336,18 @@ impl Deliverer {
                 return a;
             }
         }
-        let targets = match self.targets(dest).await {
+        let mut targets = match self.targets(dest).await {
             Ok(t) => t,
             Err(outcome) => return every(rcpts, outcome),
         };
+        if let Some(p) = &policy {
+            targets.retain(|(host, _)| p.allows(host));
+            if targets.is_empty() {
+                return every(rcpts, RcptOutcome::Deferred {
+                    reason: "451 4.7.5 MTA-STS policy (enforce) names none of the domain's MX hosts".into(),
+                });
+            }
+        }
         let mut last = Failure {
             permanent: false,
             reason: "no address to connect to".into(),
@@ -355,6 +387,9 @@ impl Deliverer {
                 // delivered twice.
                 Err(f) => every_from(rcpts, &f, Some(c.peer.clone()), c.tls.clone()),
             };
+        }
+        if policy.is_some() {
+            last.reason = format!("MTA-STS enforce: {}", last.reason);
         }
         every_from(rcpts, &last, None, None)
     }

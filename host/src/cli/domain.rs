@@ -137,25 +137,15 @@ pub async fn check(config: &Config, domain: &str) -> anyhow::Result<bool> {
 }
 
 fn authenticator(dns: &DnsConfig) -> anyhow::Result<MessageAuthenticator> {
-    use mail_auth::hickory_resolver::config::{NameServerConfig, ResolverConfig, ResolverOpts};
-    if dns.nameservers.is_empty() {
-        return MessageAuthenticator::new_system_conf().map_err(|e| anyhow::anyhow!("{e}"));
+    use mail_auth::hickory_resolver::config::ResolverOpts;
+    match crate::delivery::mx::configured(dns) {
+        None => MessageAuthenticator::new_system_conf().map_err(|e| anyhow::anyhow!("{e}")),
+        Some(config) => {
+            let mut opts = ResolverOpts::default();
+            opts.timeout = dns.timeout;
+            MessageAuthenticator::new(config, opts).map_err(|e| anyhow::anyhow!("{e}"))
+        }
     }
-    let servers = dns
-        .nameservers
-        .iter()
-        .map(|a| {
-            let mut ns = NameServerConfig::udp_and_tcp(a.ip());
-            for c in &mut ns.connections {
-                c.port = a.port();
-            }
-            ns
-        })
-        .collect();
-    let mut opts = ResolverOpts::default();
-    opts.timeout = dns.timeout;
-    MessageAuthenticator::new(ResolverConfig::from_parts(None, Vec::new(), servers), opts)
-        .map_err(|e| anyhow::anyhow!("{e}"))
 }
 
 /// The decoded `p=` of a DKIM key record.

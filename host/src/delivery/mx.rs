@@ -38,25 +38,10 @@ pub struct Resolver {
 
 impl Resolver {
     pub fn new(config: &DnsConfig) -> Result<Resolver, String> {
-        let mut builder = if config.nameservers.is_empty() {
-            TokioResolver::builder_tokio()
-                .map_err(|e| format!("cannot read the system resolver configuration: {e}"))?
-        } else {
-            let servers = config
-                .nameservers
-                .iter()
-                .map(|addr| {
-                    let mut ns = NameServerConfig::udp_and_tcp(addr.ip());
-                    for c in &mut ns.connections {
-                        c.port = addr.port();
-                    }
-                    ns
-                })
-                .collect();
-            TokioResolver::builder_with_config(
-                ResolverConfig::from_parts(None, Vec::new(), servers),
-                TokioRuntimeProvider::default(),
-            )
+        let mut builder = match configured(config) {
+            None => TokioResolver::builder_tokio()
+                .map_err(|e| format!("cannot read the system resolver configuration: {e}"))?,
+            Some(c) => TokioResolver::builder_with_config(c, TokioRuntimeProvider::default()),
         };
         let opts = builder.options_mut();
         opts.timeout = config.timeout;
@@ -130,6 +115,25 @@ impl Resolver {
             Err(e) => Err(describe(&e, name)),
         }
     }
+}
+
+/// The resolver configuration for `[dns] nameservers`; `None` means the system's.
+pub fn configured(config: &DnsConfig) -> Option<ResolverConfig> {
+    if config.nameservers.is_empty() {
+        return None;
+    }
+    let servers = config
+        .nameservers
+        .iter()
+        .map(|addr| {
+            let mut ns = NameServerConfig::udp_and_tcp(addr.ip());
+            for c in &mut ns.connections {
+                c.port = addr.port();
+            }
+            ns
+        })
+        .collect();
+    Some(ResolverConfig::from_parts(None, Vec::new(), servers))
 }
 
 fn describe(e: &NetError, name: &str) -> String {

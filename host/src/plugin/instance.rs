@@ -211,9 +211,8 @@ impl PluginInstance {
         rcpt: Option<&str>,
         message: Option<&Arc<ParsedMessage>>,
     ) -> Result<Decision, Failure> {
-        self.arm();
+        let deadline = self.arm_with_deadline();
         let hooks = self.policy.sluice_policy_hooks();
-        let deadline = self.store.data().deadline + 2 * super::engine::EPOCH_TICK;
         let call = async {
             match hook {
                 Hook::Connect => hooks.call_on_connect(&mut self.store, session).await,
@@ -241,36 +240,41 @@ impl PluginInstance {
                 }
             }
         };
-        let r = match tokio::time::timeout_at(deadline, call).await {
-            Ok(r) => r,
-            Err(_) => Err(DeadlineExceeded.into()),
-        };
+        let r = bounded(deadline, call).await;
         self.finish(r)
     }
 
     /// The routing hook.
     pub async fn route(&mut self, request: &RouteRequest) -> Result<Option<Route>, Failure> {
-        self.arm();
-        let deadline = self.store.data().deadline + 2 * super::engine::EPOCH_TICK;
+        let deadline = self.arm_with_deadline();
         let hooks = self.policy.sluice_policy_hooks();
-        let call = hooks.call_on_route(&mut self.store, request);
-        let r = match tokio::time::timeout_at(deadline, call).await {
-            Ok(r) => r,
-            Err(_) => Err(DeadlineExceeded.into()),
-        };
+        let r = bounded(deadline, hooks.call_on_route(&mut self.store, request)).await;
         self.finish(r)
     }
 
     /// The delivery-result hook, once per recipient.
     pub async fn delivery_result(&mut self, result: &DeliveryResult) -> Result<(), Failure> {
-        self.arm();
-        let deadline = self.store.data().deadline + 2 * super::engine::EPOCH_TICK;
+        let deadline = self.arm_with_deadline();
         let hooks = self.policy.sluice_policy_hooks();
-        let call = hooks.call_on_delivery_result(&mut self.store, result);
-        let r = match tokio::time::timeout_at(deadline, call).await {
-            Ok(r) => r,
-            Err(_) => Err(DeadlineExceeded.into()),
-        };
+        let r = bounded(deadline, hooks.call_on_delivery_result(&mut self.store, result)).await;
         self.finish(r)
+    }
+
+    /// Arms the guest's deadline; returns the wall-clock one (a tick or two later) that
+    /// also covers time spent in host calls.
+    fn arm_with_deadline(&mut self) -> Instant {
+        self.arm();
+        self.store.data().deadline + 2 * super::engine::EPOCH_TICK
+    }
+}
+
+/// Runs a hook call, cut off at `deadline`.
+async fn bounded<T>(
+    deadline: Instant,
+    call: impl std::future::Future<Output = wasmtime::Result<T>>,
+) -> wasmtime::Result<T> {
+    match tokio::time::timeout_at(deadline, call).await {
+        Ok(r) => r,
+        Err(_) => Err(DeadlineExceeded.into()),
     }
 }

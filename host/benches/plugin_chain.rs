@@ -93,10 +93,11 @@ async fn per_message_of(
             };
             let d = run.run(&input).await;
             assert!(
-                !must_pass || matches!(
-                    d.verdict,
-                    sluice::pipeline::Verdict::Continue | sluice::pipeline::Verdict::Accept
-                ),
+                !must_pass
+                    || matches!(
+                        d.verdict,
+                        sluice::pipeline::Verdict::Continue | sluice::pipeline::Verdict::Accept
+                    ),
                 "{d:?}"
             );
         }
@@ -257,27 +258,56 @@ async fn shipped_on_corpus(engine: &Arc<PluginEngine>) {
         }
     }
     println!();
-    println!("Shipped plugins on the corpus ({} messages, cycled; mail-from, rcpt-to and data hooks):", msgs.len());
+    println!(
+        "Shipped plugins on the corpus ({} messages, cycled; mail-from, rcpt-to and data hooks):",
+        msgs.len()
+    );
     println!();
     println!("| plugin | median µs/message | p99 µs/message |");
     println!("|---|---|---|");
     let plugins = [
-        ("volume-limits", release.join("volume_limits.wasm"), vec![("messages_per_minute", "1000000000")]),
-        ("content-filter", release.join("content_filter.wasm"), vec![("blocked_link_domains", "evil.example"), ("mode", "score")]),
-        ("marketing-detector", release.join("marketing_detector.wasm"), vec![("action", "tag")]),
-        ("keyword_policy (Python)", workspace().join("target/python/keyword_policy.wasm"), vec![("keywords", "casino,crypto")]),
-        ("attachment_policy (JavaScript)", workspace().join("target/js/attachment_policy.wasm"), vec![]),
+        (
+            "volume-limits",
+            release.join("volume_limits.wasm"),
+            vec![("messages_per_minute", "1000000000")],
+        ),
+        (
+            "content-filter",
+            release.join("content_filter.wasm"),
+            vec![("blocked_link_domains", "evil.example"), ("mode", "score")],
+        ),
+        (
+            "marketing-detector",
+            release.join("marketing_detector.wasm"),
+            vec![("action", "tag")],
+        ),
+        (
+            "keyword_policy (Python)",
+            workspace().join("target/python/keyword_policy.wasm"),
+            vec![("keywords", "casino,crypto")],
+        ),
+        (
+            "attachment_policy (JavaScript)",
+            workspace().join("target/js/attachment_policy.wasm"),
+            vec![],
+        ),
     ];
     for (name, path, config) in plugins {
         if !path.exists() {
             println!("| {name} | (not built) | |");
             continue;
         }
-        let p = registry::load(engine, "bench", spec(name, path, &config)).await.unwrap();
+        let p = registry::load(engine, "bench", spec(name, path, &config))
+            .await
+            .unwrap();
         let chain = Pipeline::new(vec![Arc::new(WasmPolicy::new(p)) as Arc<dyn Policy>]);
         let count = if name.contains('(') { 300 } else { 2000 };
         let t = per_message_of(&chain, &msgs, count, false).await;
-        println!("| {name} | {:.1} | {:.1} |", micros(t[t.len() / 2]), micros(t[t.len() * 99 / 100]));
+        println!(
+            "| {name} | {:.1} | {:.1} |",
+            micros(t[t.len() / 2]),
+            micros(t[t.len() * 99 / 100])
+        );
     }
     let router = registry::load(
         engine,
@@ -298,7 +328,11 @@ async fn shipped_on_corpus(engine: &Arc<PluginEngine>) {
             queue_id: "BENCH",
             tenant: "bench",
             mail_from: "orders@shop.example",
-            domain: if i % 2 == 0 { "dest.example" } else { "partner.example" },
+            domain: if i % 2 == 0 {
+                "dest.example"
+            } else {
+                "partner.example"
+            },
             tags: &tags,
         };
         let started = Instant::now();

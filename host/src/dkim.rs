@@ -3,8 +3,8 @@
 
 use mail_auth::common::crypto::{Ed25519Key, RsaKey, Sha256};
 use mail_auth::common::headers::HeaderWriter;
-use mail_auth::dkim::{DkimSigner, Done};
 use mail_auth::dkim::generate::DkimKeyPair;
+use mail_auth::dkim::{DkimSigner, Done};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::PrivateKeyDer;
 use std::fmt;
@@ -61,19 +61,19 @@ impl Signer {
             .map_err(|e| format!("cannot read a PEM private key from {}: {e}", path.display()))?;
         let (key, public_key) = match &der {
             PrivateKeyDer::Pkcs1(_) => rsa_signer(domain, selector, der.clone_key())?,
-            PrivateKeyDer::Pkcs8(p8) => match Ed25519Key::from_pkcs8_maybe_unchecked_der(
-                p8.secret_pkcs8_der(),
-            ) {
-                Ok(k) => {
-                    let public = k.public_key();
-                    let signer = DkimSigner::from_key(k)
-                        .domain(domain)
-                        .selector(selector)
-                        .headers(SIGNED_HEADERS);
-                    (Key::Ed25519(signer), public)
+            PrivateKeyDer::Pkcs8(p8) => {
+                match Ed25519Key::from_pkcs8_maybe_unchecked_der(p8.secret_pkcs8_der()) {
+                    Ok(k) => {
+                        let public = k.public_key();
+                        let signer = DkimSigner::from_key(k)
+                            .domain(domain)
+                            .selector(selector)
+                            .headers(SIGNED_HEADERS);
+                        (Key::Ed25519(signer), public)
+                    }
+                    Err(_) => rsa_signer(domain, selector, der.clone_key())?,
                 }
-                Err(_) => rsa_signer(domain, selector, der.clone_key())?,
-            },
+            }
             _ => return Err(format!("{}: not an RSA or Ed25519 key", path.display())),
         };
         Ok(Signer {
@@ -101,7 +101,10 @@ impl Signer {
         use base64::Engine;
         let b64 = base64::engine::general_purpose::STANDARD;
         match self.key {
-            Key::Rsa(_) => format!("v=DKIM1; k=rsa; p={}", b64.encode(rsa_spki(&self.public_key))),
+            Key::Rsa(_) => format!(
+                "v=DKIM1; k=rsa; p={}",
+                b64.encode(rsa_spki(&self.public_key))
+            ),
             Key::Ed25519(_) => format!("v=DKIM1; k=ed25519; p={}", b64.encode(&self.public_key)),
         }
     }
@@ -139,8 +142,7 @@ fn rsa_signer(
 
 /// The domain of the message's first From: address, lower-cased.
 pub fn from_domain(message: &[u8]) -> Option<String> {
-    let parsed = mail_parser::MessageParser::new()
-        .parse_headers(message)?;
+    let parsed = mail_parser::MessageParser::new().parse_headers(message)?;
     let address = parsed.from()?.first()?.address()?.to_owned();
     address
         .rsplit_once('@')
@@ -208,7 +210,11 @@ fn der(tag: u8, content: &[u8]) -> Vec<u8> {
     if n < 0x80 {
         out.push(n as u8);
     } else {
-        let bytes: Vec<u8> = n.to_be_bytes().into_iter().skip_while(|b| *b == 0).collect();
+        let bytes: Vec<u8> = n
+            .to_be_bytes()
+            .into_iter()
+            .skip_while(|b| *b == 0)
+            .collect();
         out.push(0x80 | bytes.len() as u8);
         out.extend(bytes);
     }

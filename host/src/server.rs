@@ -2,10 +2,10 @@
 
 use crate::auth::FailureLimiter;
 use crate::config::Config;
-use crate::queue::control;
 use crate::net::MaybeTls;
 use crate::pipeline::SharedPolicies;
 use crate::plugin::engine::PluginEngine;
+use crate::queue::control;
 use crate::queue::quarantine::Quarantine;
 use crate::queue::schedule::Queue;
 use crate::queue::Spool;
@@ -281,7 +281,9 @@ async fn carry_out(relay: &Relay, request: control::Request) -> String {
             let n = relay.queue.retry_now(id.clone()).await;
             tracing::info!(target: "sluice::event", event = "retry_now", queue_id = id.as_deref().unwrap_or("all"), messages = n);
             match (n, id) {
-                (0, Some(id)) => format!("error: {id} is not waiting for a retry (unknown, or being delivered now)"),
+                (0, Some(id)) => format!(
+                    "error: {id} is not waiting for a retry (unknown, or being delivered now)"
+                ),
                 (n, _) => format!("ok: {n} message(s) moved to the front of the queue"),
             }
         }
@@ -290,9 +292,15 @@ async fn carry_out(relay: &Relay, request: control::Request) -> String {
                 relay.spool.complete(stored.location);
                 tracing::warn!(target: "sluice::event", event = "deleted", queue_id = %stored.envelope.id,
                     tenant = %stored.envelope.tenant, rcpts = stored.envelope.rcpts.len(), by = "operator");
-                format!("ok: {} deleted ({} recipient(s) will not be delivered)", stored.envelope.id, stored.envelope.rcpts.len())
+                format!(
+                    "ok: {} deleted ({} recipient(s) will not be delivered)",
+                    stored.envelope.id,
+                    stored.envelope.rcpts.len()
+                )
             }
-            None => format!("error: {id} is not waiting for a retry (unknown, or being delivered now)"),
+            None => {
+                format!("error: {id} is not waiting for a retry (unknown, or being delivered now)")
+            }
         },
     }
 }

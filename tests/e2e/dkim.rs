@@ -13,13 +13,24 @@ use std::process::Command;
 fn keygen(dir: &Path, domain: &str, selector: &str, algorithm: &str) -> String {
     let key = dir.join(format!("{selector}.pem"));
     let out = Command::new(sluice_bin())
-        .args(["dkim", "keygen", domain, selector, "--algorithm", algorithm, "--out"])
+        .args([
+            "dkim",
+            "keygen",
+            domain,
+            selector,
+            "--algorithm",
+            algorithm,
+            "--out",
+        ])
         .arg(&key)
         .output()
         .expect("run sluice");
     assert!(out.status.success(), "{}", text(&out));
     let printed = text(&out);
-    assert!(printed.contains(&format!("key = \"{}\"", key.display())), "{printed}");
+    assert!(
+        printed.contains(&format!("key = \"{}\"", key.display())),
+        "{printed}"
+    );
     let line = printed
         .lines()
         .find(|l| l.contains("IN TXT"))
@@ -89,19 +100,39 @@ fn rsa_and_ed25519_signatures_verify_with_dkimpy_and_domain_check_reads_dns() {
     for m in &got {
         assert!(m.content.starts_with("DKIM-Signature:"), "{}", m.content);
         let out = dkimpy(&dns, &m.content);
-        assert!(out.status.success(), "dkimpy: {}\n{}", text(&out), m.content);
+        assert!(
+            out.status.success(),
+            "dkimpy: {}\n{}",
+            text(&out),
+            m.content
+        );
         algorithms.push(String::from_utf8_lossy(&out.stdout).into_owned());
         // The verifier can fail: a changed body does not verify.
         let tampered = m.content.replace("12.00", "99.00");
-        assert!(!dkimpy(&dns, &tampered).status.success(), "tampered message verified");
+        assert!(
+            !dkimpy(&dns, &tampered).status.success(),
+            "tampered message verified"
+        );
     }
     let events = relay.wait_events("delivered", 2);
     let signed: Vec<&str> = events.iter().filter_map(|e| e["dkim"].as_str()).collect();
-    assert!(signed.contains(&"rsa-sha256 d=example.com s=rsa"), "{signed:?}");
-    assert!(signed.contains(&"ed25519-sha256 d=ed.example.com s=ed"), "{signed:?}");
+    assert!(
+        signed.contains(&"rsa-sha256 d=example.com s=rsa"),
+        "{signed:?}"
+    );
+    assert!(
+        signed.contains(&"ed25519-sha256 d=ed.example.com s=ed"),
+        "{signed:?}"
+    );
     let all = algorithms.join("");
-    assert!(all.contains("a=rsa-sha256") && all.contains("d=example.com"), "{all}");
-    assert!(all.contains("a=ed25519-sha256") && all.contains("d=ed.example.com"), "{all}");
+    assert!(
+        all.contains("a=rsa-sha256") && all.contains("d=example.com"),
+        "{all}"
+    );
+    assert!(
+        all.contains("a=ed25519-sha256") && all.contains("d=ed.example.com"),
+        "{all}"
+    );
 
     // domain check: SPF passes for the pool's address, the key is published, DMARC missing.
     let check = || {
@@ -115,7 +146,10 @@ fn rsa_and_ed25519_signatures_verify_with_dkimpy_and_domain_check_reads_dns() {
     let report = text(&out);
     assert!(!out.status.success(), "{report}");
     assert!(report.contains("pool tx 127.0.0.17: pass"), "{report}");
-    assert!(report.contains("s=rsa rsa-sha256: published, matches the key"), "{report}");
+    assert!(
+        report.contains("s=rsa rsa-sha256: published, matches the key"),
+        "{report}"
+    );
     assert!(report.contains("DMARC  missing"), "{report}");
     zone["_dmarc.example.com"] = json!([txt("v=DMARC1; p=reject")]);
     dns.set_zone(zone);

@@ -11,10 +11,10 @@ mod durability;
 mod framing;
 /// Size, recipient, address, connection and time limits.
 mod limits;
-/// WebAssembly policy plugins: verdicts, hostile guests, isolation, shadow mode, reload.
-mod plugins;
 /// Delivery through MX records from a real DNS server: fallbacks, DSNs, expiry, pools.
 mod mx;
+/// WebAssembly policy plugins: verdicts, hostile guests, isolation, shadow mode, reload.
+mod plugins;
 /// No open relay: AUTH, tenants, sender domains, trusted networks.
 mod relaying;
 /// The plugins that ship in plugins/: volume-limits, content-filter.

@@ -73,7 +73,10 @@ fn null_mx_bounces_at_once_with_a_dsn_to_the_sender() {
     let relay = Relay::start(RelayConfig::default().mx(&dns, port, ""));
     send(&relay, &["nobody@null.test"], "to a null mx");
     let b = &relay.wait_events("bounced", 1)[0];
-    assert!(b["reply"].as_str().unwrap().starts_with("556 5.1.10"), "{b}");
+    assert!(
+        b["reply"].as_str().unwrap().starts_with("556 5.1.10"),
+        "{b}"
+    );
     let dsn = &sender_box.wait_messages(1)[0];
     // aiosmtpd records MAIL FROM:<> as "<>".
     assert_eq!(dsn.mail_from, "<>", "a DSN has the null sender");
@@ -85,7 +88,11 @@ fn null_mx_bounces_at_once_with_a_dsn_to_the_sender() {
         "Status: 5.1.10",
         "Subject: to a null mx",
     ] {
-        assert!(dsn.content.contains(needle), "{needle:?} not in\n{}", dsn.content);
+        assert!(
+            dsn.content.contains(needle),
+            "{needle:?} not in\n{}",
+            dsn.content
+        );
     }
 }
 
@@ -117,7 +124,12 @@ fn a_rejected_recipient_gets_a_dsn_that_honours_notify_ret_envid_and_orcpt() {
     let dest = Sink::start_at(
         "127.0.0.7",
         port,
-        &["--reject-rcpt", "gone@dest.test", "--reject-rcpt", "quiet@dest.test"],
+        &[
+            "--reject-rcpt",
+            "gone@dest.test",
+            "--reject-rcpt",
+            "quiet@dest.test",
+        ],
     );
     let sender_box = Sink::start_at(SENDER_MX, port, &[]);
     let relay = Relay::start(RelayConfig::default().mx(&dns, port, ""));
@@ -135,12 +147,26 @@ fn a_rejected_recipient_gets_a_dsn_that_honours_notify_ret_envid_and_orcpt() {
         "Content-Type: text/rfc822-headers",
         "Subject: dsn params",
     ] {
-        assert!(dsn.content.contains(needle), "{needle:?} not in\n{}", dsn.content);
+        assert!(
+            dsn.content.contains(needle),
+            "{needle:?} not in\n{}",
+            dsn.content
+        );
     }
-    assert!(!dsn.content.contains("quiet@dest.test"), "NOTIFY=NEVER was ignored");
-    assert!(!dsn.content.contains("secret body text"), "RET=HDRS was ignored");
+    assert!(
+        !dsn.content.contains("quiet@dest.test"),
+        "NOTIFY=NEVER was ignored"
+    );
+    assert!(
+        !dsn.content.contains("secret body text"),
+        "RET=HDRS was ignored"
+    );
     std::thread::sleep(std::time::Duration::from_millis(1500));
-    let dsns = relay.events().into_iter().filter(|e| e["event"] == "dsn").count();
+    let dsns = relay
+        .events()
+        .into_iter()
+        .filter(|e| e["event"] == "dsn")
+        .count();
     assert_eq!(dsns, 1, "exactly one DSN (none for the null sender)");
     assert_eq!(sender_box.messages().len(), 1);
 }
@@ -171,7 +197,8 @@ fn one_delay_notice_then_delivery_after_a_restart_mid_retry() {
         "mx.dest.test": [a("127.0.0.9")],
     })));
     let sender_box = Sink::start_at(SENDER_MX, port, &[]);
-    let mut relay = Relay::start(RelayConfig::default().mx(&dns, port, "delay_notice_after = \"1s\""));
+    let mut relay =
+        Relay::start(RelayConfig::default().mx(&dns, port, "delay_notice_after = \"1s\""));
     send(&relay, &["slow@dest.test"], "delayed");
     let dsn = &sender_box.wait_messages(1)[0];
     assert!(dsn.content.contains("Action: delayed"), "{}", dsn.content);
@@ -226,7 +253,10 @@ fn tls_required_towards_an_mx_that_does_not_offer_it_means_no_delivery() {
     send(&relay, &["secret@dest.test"], "needs tls");
     let d = &relay.wait_events("deferred", 1)[0];
     assert!(
-        d["reason"].as_str().unwrap().contains("does not offer STARTTLS"),
+        d["reason"]
+            .as_str()
+            .unwrap()
+            .contains("does not offer STARTTLS"),
         "{d}"
     );
     assert!(sink.messages().is_empty());
@@ -317,7 +347,11 @@ fn operators_retry_now_and_delete_queued_messages() {
     assert!(text(&out).contains("0 message(s)"), "{}", text(&out));
     let out = cli(&relay, &["queue", "retry", &id]);
     assert!(!out.status.success());
-    assert!(text(&out).contains("not waiting for a retry"), "{}", text(&out));
+    assert!(
+        text(&out).contains("not waiting for a retry"),
+        "{}",
+        text(&out)
+    );
     assert!(sink.messages().is_empty());
 }
 
@@ -325,7 +359,13 @@ fn operators_retry_now_and_delete_queued_messages() {
 struct PolicyServer(std::process::Child);
 
 impl PolicyServer {
-    fn start(host: &str, port: u16, cert: &std::path::Path, key: &std::path::Path, policy: &str) -> PolicyServer {
+    fn start(
+        host: &str,
+        port: u16,
+        cert: &std::path::Path,
+        key: &std::path::Path,
+        policy: &str,
+    ) -> PolicyServer {
         use std::io::BufRead;
         let file = tempfile::NamedTempFile::new().unwrap();
         std::fs::write(file.path(), policy).unwrap();
@@ -392,13 +432,21 @@ fn mta_sts_enforce_requires_verified_tls_to_the_policy_mx() {
     send(&relay, &["secure@dest.test"], "sts");
     let d = &relay.wait_events("deferred", 1)[0];
     let reason = d["reason"].as_str().unwrap();
-    assert!(reason.contains("MTA-STS enforce") && reason.contains("does not offer STARTTLS"), "{d}");
+    assert!(
+        reason.contains("MTA-STS enforce") && reason.contains("does not offer STARTTLS"),
+        "{d}"
+    );
     assert!(plain.messages().is_empty());
     drop(plain);
     let secure = Sink::start_at(
         "127.0.0.32",
         port,
-        &["--tls-cert", mx_cert.to_str().unwrap(), "--tls-key", mx_key.to_str().unwrap()],
+        &[
+            "--tls-cert",
+            mx_cert.to_str().unwrap(),
+            "--tls-key",
+            mx_key.to_str().unwrap(),
+        ],
     );
     let got = secure.wait_messages(1);
     assert!(got[0].tls, "delivered without TLS");
@@ -420,7 +468,12 @@ fn requiretls_is_never_downgraded() {
     let sink = Sink::start_at(
         "127.0.0.33",
         port,
-        &["--tls-cert", mx_cert.to_str().unwrap(), "--tls-key", mx_key.to_str().unwrap()],
+        &[
+            "--tls-cert",
+            mx_cert.to_str().unwrap(),
+            "--tls-key",
+            mx_key.to_str().unwrap(),
+        ],
     );
     let sender_box = Sink::start_at(SENDER_MX, port, &[]);
     let relay = Relay::start(RelayConfig::default().mx(
@@ -461,7 +514,11 @@ fn connections_per_destination_are_capped() {
         "mx.dest.test": [a("127.0.0.34")],
     })));
     let sink = Sink::start_at("127.0.0.34", port, &["--slow", "0.3"]);
-    let relay = Relay::start(RelayConfig::default().mx(&dns, port, "concurrency = 10\nper_destination = 2"));
+    let relay = Relay::start(RelayConfig::default().mx(
+        &dns,
+        port,
+        "concurrency = 10\nper_destination = 2",
+    ));
     let mut c = Chat::authed(relay.port);
     for i in 0..8 {
         let r = c.send_message(
@@ -477,5 +534,8 @@ fn connections_per_destination_are_capped() {
         .trim()
         .parse()
         .unwrap();
-    assert!(most >= 1 && most <= 2, "{most} connections at once to one destination");
+    assert!(
+        (1..=2).contains(&most),
+        "{most} connections at once to one destination"
+    );
 }

@@ -519,7 +519,11 @@ fn delivery_results_reach_plugins_suppression_list() {
         ..RelayConfig::default().smarthost(sink.port, "")
     });
     let mut c = Chat::authed(relay.port);
-    let r = c.send_message("app@example.com", &["gone@dest.test"], "Subject: a\r\n\r\nx\r\n");
+    let r = c.send_message(
+        "app@example.com",
+        &["gone@dest.test"],
+        "Subject: a\r\n\r\nx\r\n",
+    );
     assert!(r.starts_with("250"), "{r}");
     relay.wait_events("bounced", 1);
     assert!(
@@ -534,6 +538,9 @@ fn delivery_results_reach_plugins_suppression_list() {
     c.cmd("MAIL FROM:<app@example.com>", "250");
     c.send("RCPT TO:<gone@dest.test>");
     let r = c.reply().unwrap();
-    assert!(r.starts_with("550 5.1.1 recipient bounced before and is suppressed"), "{r}");
+    assert!(
+        r.starts_with("550 5.1.1 recipient bounced before and is suppressed"),
+        "{r}"
+    );
     c.cmd("RCPT TO:<fine@dest.test>", "250");
 }

@@ -1,6 +1,6 @@
-use sluice_e2e::{shipped_plugin, Chat, Relay, RelayConfig};
 use sluice_e2e::dns::{a, mx};
 use sluice_e2e::{free_port, Dns, Sink};
+use sluice_e2e::{shipped_plugin, Chat, Relay, RelayConfig};
 
 fn volume_limits(config: &str) -> Relay {
     let plugins = format!(
@@ -267,8 +267,17 @@ fn marketing_detector_precision_and_recall_on_the_corpus() {
         sent.len(),
         wrong.join("\n")
     );
-    assert_eq!(fp, 0, "transactional mail flagged as marketing:\n{}", wrong.join("\n"));
-    assert!(recall >= 0.90, "recall {recall:.3} below 0.90:\n{}", wrong.join("\n"));
+    assert_eq!(
+        fp,
+        0,
+        "transactional mail flagged as marketing:\n{}",
+        wrong.join("\n")
+    );
+    assert!(
+        recall >= 0.90,
+        "recall {recall:.3} below 0.90:\n{}",
+        wrong.join("\n")
+    );
 }
 
 /// The detector tags a newsletter and the router sends it from the marketing pool; a receipt
@@ -320,12 +329,23 @@ fn router_sends_marketing_through_its_own_pool() {
             .map(|m| m.peer.clone())
             .unwrap()
     };
-    assert_eq!(peer_of("reader@dest.test"), "127.0.0.22", "marketing left from its pool");
-    assert_ne!(peer_of("buyer@dest.test"), "127.0.0.22", "a receipt must not use the marketing pool");
+    assert_eq!(
+        peer_of("reader@dest.test"),
+        "127.0.0.22",
+        "marketing left from its pool"
+    );
+    assert_ne!(
+        peer_of("buyer@dest.test"),
+        "127.0.0.22",
+        "a receipt must not use the marketing pool"
+    );
     assert_eq!(partner.wait_messages(1)[0].rcpts, vec!["ops@partner.test"]);
     let held = relay.wait_events("deferred", 1);
-    assert!(held.iter().any(|e| e["rcpt"] == "someone@held.test"
-        && e["reason"] == "held by routing policy"), "{held:?}");
+    assert!(
+        held.iter()
+            .any(|e| e["rcpt"] == "someone@held.test" && e["reason"] == "held by routing policy"),
+        "{held:?}"
+    );
 }
 
 /// A router with rules it cannot parse is refused when the config loads, with the reason.

@@ -45,7 +45,10 @@ impl Dns {
 
     /// The `[dns]` body pointing a relay at this server.
     pub fn config(&self) -> String {
-        format!("nameservers = [\"127.0.0.1:{}\"]\ntimeout = \"2s\"\n", self.port)
+        format!(
+            "nameservers = [\"127.0.0.1:{}\"]\ntimeout = \"2s\"\n",
+            self.port
+        )
     }
 }
 

@@ -28,7 +28,11 @@ pub async fn check(config: &Config, domain: &str) -> anyhow::Result<bool> {
         .delivery
         .pools
         .iter()
-        .flat_map(|p| p.source.iter().map(move |ip| (format!("pool {}", p.name), *ip)))
+        .flat_map(|p| {
+            p.source
+                .iter()
+                .map(move |ip| (format!("pool {}", p.name), *ip))
+        })
         .collect();
     match &spf {
         None => {
@@ -60,7 +64,10 @@ pub async fn check(config: &Config, domain: &str) -> anyhow::Result<bool> {
                     if good {
                         String::new()
                     } else {
-                        format!(" -> add ip{}:{ip} to the record", if ip.is_ipv4() { 4 } else { 6 })
+                        format!(
+                            " -> add ip{}:{ip} to the record",
+                            if ip.is_ipv4() { 4 } else { 6 }
+                        )
                     }
                 );
             }
@@ -85,12 +92,18 @@ pub async fn check(config: &Config, domain: &str) -> anyhow::Result<bool> {
         let state = match key {
             None => {
                 ok = false;
-                format!("not published -> publish TXT at {name}: \"{}\"", signer.record())
+                format!(
+                    "not published -> publish TXT at {name}: \"{}\"",
+                    signer.record()
+                )
             }
             Some(p) if signer.matches_published(&p) => "published, matches the key".to_owned(),
             Some(_) => {
                 ok = false;
-                format!("published, but for another key -> replace it with \"{}\"", signer.record())
+                format!(
+                    "published, but for another key -> replace it with \"{}\"",
+                    signer.record()
+                )
             }
         };
         println!(
@@ -123,7 +136,11 @@ pub async fn check(config: &Config, domain: &str) -> anyhow::Result<bool> {
             println!(
                 "  DMARC  {text}\n         policy {}; DKIM alignment {}: {}",
                 policy_word(&d.p),
-                if d.adkim == Alignment::Strict { "strict" } else { "relaxed" },
+                if d.adkim == Alignment::Strict {
+                    "strict"
+                } else {
+                    "relaxed"
+                },
                 if aligned {
                     "the relay's signatures align with From: addresses at this domain"
                 } else {

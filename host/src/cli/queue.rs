@@ -59,8 +59,14 @@ pub fn request(config: &Config, request: control::Request) -> anyhow::Result<()>
             config.spool.dir.display()
         );
     }
-    match control::ask(&config.spool.dir, &request, std::time::Duration::from_secs(10))? {
-        Some(answer) if answer.starts_with("error:") => anyhow::bail!("{}", answer.trim_start_matches("error: ")),
+    match control::ask(
+        &config.spool.dir,
+        &request,
+        std::time::Duration::from_secs(10),
+    )? {
+        Some(answer) if answer.starts_with("error:") => {
+            anyhow::bail!("{}", answer.trim_start_matches("error: "))
+        }
         Some(answer) => {
             println!("{}", answer.trim_start_matches("ok: "));
             Ok(())

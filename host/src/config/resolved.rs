@@ -540,7 +540,13 @@ impl Resolver<'_> {
                 daily_cap: p.daily_cap,
             });
         }
-        let ca_file = d.ca_file.map(|p| if p.is_absolute() { p } else { self.base.join(p) });
+        let ca_file = d.ca_file.map(|p| {
+            if p.is_absolute() {
+                p
+            } else {
+                self.base.join(p)
+            }
+        });
         Ok(DeliveryConfig {
             mode,
             concurrency: d.concurrency.max(1),
@@ -552,7 +558,11 @@ impl Resolver<'_> {
             mta_sts_port: d.mta_sts_port,
             retry: d.retry.into_iter().map(|r| r.0).collect(),
             max_age: d.max_age.0,
-            max_age_by_tag: d.max_age_by_tag.into_iter().map(|(k, v)| (k, v.0)).collect(),
+            max_age_by_tag: d
+                .max_age_by_tag
+                .into_iter()
+                .map(|(k, v)| (k, v.0))
+                .collect(),
             delay_notice_after: d.delay_notice_after.0,
             connect_timeout: d.connect_timeout.0,
             command_timeout: d.command_timeout.0,

@@ -5,10 +5,10 @@ use super::RcptOutcome;
 use crate::config::SmarthostTls;
 use crate::net::MaybeTls;
 use rustls::pki_types::ServerName;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
-use std::net::{IpAddr, SocketAddr};
 use tokio::net::{TcpSocket, TcpStream};
 
 type Stream = BufReader<MaybeTls<TcpStream, tokio_rustls::client::TlsStream<TcpStream>>>;

@@ -59,7 +59,9 @@ pub fn destination(
                 tls: SmarthostTls::None,
                 pool: None,
             },
-            DeliveryMode::Smarthost { host, port, tls, .. } => Destination {
+            DeliveryMode::Smarthost {
+                host, port, tls, ..
+            } => Destination {
                 hop: Hop::Smarthost(host.clone(), *port),
                 tls: *tls,
                 pool: None,

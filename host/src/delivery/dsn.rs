@@ -45,7 +45,9 @@ pub fn status_of(kind: Kind, diagnostic: &str) -> String {
     if let Some(st) = words.next() {
         let parts: Vec<&str> = st.split('.').collect();
         if parts.len() == 3
-            && parts.iter().all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+            && parts
+                .iter()
+                .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
             && matches!(parts[0], "2" | "4" | "5")
         {
             return st.to_owned();
@@ -97,7 +99,9 @@ pub fn build(
     m.push_str(&format!(
         "--{boundary}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n"
     ));
-    m.push_str(&format!("This is the mail system at host {hostname}.\r\n\r\n"));
+    m.push_str(&format!(
+        "This is the mail system at host {hostname}.\r\n\r\n"
+    ));
     m.push_str(match kind {
         Kind::Failed => "Your message could not be delivered to one or more recipients.\r\nIt is attached below. The reasons:\r\n\r\n",
         Kind::Delayed => "Your message has not yet been delivered to one or more recipients.\r\nThe mail system will keep trying; you do not need to send it again.\r\n\r\n",
@@ -144,7 +148,10 @@ pub fn build(
             m.push_str(&format!("Remote-MTA: dns; {host}\r\n"));
         }
         if looks_like_smtp(&e.diagnostic) {
-            m.push_str(&format!("Diagnostic-Code: smtp; {}\r\n", one_line(&e.diagnostic)));
+            m.push_str(&format!(
+                "Diagnostic-Code: smtp; {}\r\n",
+                one_line(&e.diagnostic)
+            ));
         } else {
             m.push_str(&format!("X-Sluice-Reason: {}\r\n", one_line(&e.diagnostic)));
         }
@@ -245,15 +252,24 @@ mod tests {
             remote: Some("mx.dest.test[127.0.0.2]:25".into()),
             status: None,
         };
-        let m = String::from_utf8(build(Kind::Failed, &envelope(), orig, &[e], "relay.test", None))
-            .unwrap();
+        let m = String::from_utf8(build(
+            Kind::Failed,
+            &envelope(),
+            orig,
+            &[e],
+            "relay.test",
+            None,
+        ))
+        .unwrap();
         assert!(m.contains("multipart/report; report-type=delivery-status"));
         assert!(m.contains("Final-Recipient: rfc822; gone@dest.test"));
         assert!(m.contains("Action: failed\r\nStatus: 5.1.1"));
         assert!(m.contains("Remote-MTA: dns; mx.dest.test\r\n"));
         assert!(m.contains("Diagnostic-Code: smtp; 550 5.1.1 no such user"));
         assert!(m.contains("Content-Type: message/rfc822\r\n\r\nSubject: hi"));
-        let parsed = mail_parser::MessageParser::new().parse(m.as_bytes()).unwrap();
-        assert_eq!(parsed.parts.len() > 3, true);
+        let parsed = mail_parser::MessageParser::new()
+            .parse(m.as_bytes())
+            .unwrap();
+        assert!(parsed.parts.len() > 3, "{}", parsed.parts.len());
     }
 }

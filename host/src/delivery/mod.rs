@@ -29,10 +29,16 @@ use tokio::task::JoinSet;
 /// How one recipient fared in one attempt.
 #[derive(Debug, Clone)]
 pub enum RcptOutcome {
-    Delivered { reply: String },
-    Deferred { reason: String },
+    Delivered {
+        reply: String,
+    },
+    Deferred {
+        reason: String,
+    },
     /// Refused for good: a 5xx, a null MX, a domain that does not exist.
-    Failed { reply: String },
+    Failed {
+        reply: String,
+    },
 }
 
 /// One recipient's outcome with where it came from.
@@ -180,9 +186,12 @@ impl Deliverer {
             Ok(b) => b,
             Err(e) => {
                 tracing::error!(queue_id = %env.id, error = %e, "cannot read message from spool");
-                let attempts = every(&env.rcpts, RcptOutcome::Deferred {
-                    reason: e.to_string(),
-                });
+                let attempts = every(
+                    &env.rcpts,
+                    RcptOutcome::Deferred {
+                        reason: e.to_string(),
+                    },
+                );
                 return self.settle(message, Vec::new(), attempts).await;
             }
         };
@@ -202,7 +211,10 @@ impl Deliverer {
         let mut groups: Vec<(Destination, Vec<String>)> = Vec::new();
         let mut attempts = Vec::new();
         for rcpt in &env.rcpts {
-            let domain = rcpt.rsplit_once('@').map_or("", |(_, d)| d).to_ascii_lowercase();
+            let domain = rcpt
+                .rsplit_once('@')
+                .map_or("", |(_, d)| d)
+                .to_ascii_lowercase();
             if !routes.contains_key(&domain) {
                 let request = RouteRequest {
                     queue_id: &env.id.0,
@@ -213,13 +225,8 @@ impl Deliverer {
                 };
                 let route = pipeline.route(&request).await;
                 let pool = self.tenant(&env.tenant).and_then(|t| t.pool.as_deref());
-                let dest = destination::destination(
-                    &self.config,
-                    route,
-                    &domain,
-                    env.require_tls,
-                    pool,
-                );
+                let dest =
+                    destination::destination(&self.config, route, &domain, env.require_tls, pool);
                 routes.insert(domain.clone(), dest);
             }
             match &routes[&domain] {
@@ -278,7 +285,12 @@ impl Deliverer {
         let Some(signer) = signer.cloned() else {
             return unsigned();
         };
-        let label = format!("{} d={} s={}", signer.algorithm(), signer.domain, signer.selector);
+        let label = format!(
+            "{} d={} s={}",
+            signer.algorithm(),
+            signer.domain,
+            signer.selector
+        );
         let signed = if signer.is_cheap() {
             // Ed25519 takes tens of microseconds: done here, on the delivery task.
             prepend_signature(&signer, body)
@@ -322,7 +334,11 @@ impl Deliverer {
         }
         let dest = &dest;
         let source = match &dest.pool {
-            Some(p) => match self.pools.source(p).and_then(|s| self.pools.reserve(p).map(|_| s)) {
+            Some(p) => match self
+                .pools
+                .source(p)
+                .and_then(|s| self.pools.reserve(p).map(|_| s))
+            {
                 Ok(s) => Some(s),
                 Err(reason) => return every(rcpts, RcptOutcome::Deferred { reason }),
             },
@@ -343,9 +359,14 @@ impl Deliverer {
         if let Some(p) = &policy {
             targets.retain(|(host, _)| p.allows(host));
             if targets.is_empty() {
-                return every(rcpts, RcptOutcome::Deferred {
-                    reason: "451 4.7.5 MTA-STS policy (enforce) names none of the domain's MX hosts".into(),
-                });
+                return every(
+                    rcpts,
+                    RcptOutcome::Deferred {
+                        reason:
+                            "451 4.7.5 MTA-STS policy (enforce) names none of the domain's MX hosts"
+                                .into(),
+                    },
+                );
             }
         }
         let mut last = Failure {
@@ -458,13 +479,19 @@ impl Deliverer {
                 let mut errors = Vec::new();
                 for host in hosts {
                     match resolver.addresses(&host).await {
-                        Ok(ips) => out.extend(ips.into_iter().map(|ip| (host.clone(), SocketAddr::new(ip, port)))),
+                        Ok(ips) => out.extend(
+                            ips.into_iter()
+                                .map(|ip| (host.clone(), SocketAddr::new(ip, port))),
+                        ),
                         Err(e) => errors.push(e),
                     }
                 }
                 if out.is_empty() {
                     return Err(RcptOutcome::Deferred {
-                        reason: format!("451 4.4.4 no address for any MX host of {domain}: {}", errors.join("; ")),
+                        reason: format!(
+                            "451 4.4.4 no address for any MX host of {domain}: {}",
+                            errors.join("; ")
+                        ),
                     });
                 }
                 Ok(out)
@@ -474,9 +501,12 @@ impl Deliverer {
 
     async fn local(&self, env: &Envelope, rcpts: &[String], body: &Arc<Vec<u8>>) -> Vec<Attempt> {
         let DeliveryMode::Local { maildir } = &self.config.delivery.mode else {
-            return every(rcpts, RcptOutcome::Deferred {
-                reason: "routed to local delivery, but no Maildir is configured".into(),
-            });
+            return every(
+                rcpts,
+                RcptOutcome::Deferred {
+                    reason: "routed to local delivery, but no Maildir is configured".into(),
+                },
+            );
         };
         let (root, mut env, host, body) = (
             maildir.clone(),

@@ -190,7 +190,8 @@ impl MtaSts {
                 Ok(_) => {}
                 // Many HTTP servers close without a TLS close_notify once the body is sent;
                 // the status line and Content-Length are checked below.
-                Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof && !response.is_empty() => {}
+                Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof && !response.is_empty() => {
+                }
                 Err(e) => return Err(format!("reading from {host}: {e}")),
             }
             Ok::<_, String>(response)
@@ -235,7 +236,10 @@ mod tests {
         assert_eq!(p.mode, Mode::Enforce);
         assert!(p.allows("mail.example.com"));
         assert!(p.allows("MX1.example.net."));
-        assert!(!p.allows("a.b.example.net"), "a wildcard covers one label only");
+        assert!(
+            !p.allows("a.b.example.net"),
+            "a wildcard covers one label only"
+        );
         assert!(!p.allows("example.net"));
         assert!(!p.allows("evil.example.com"));
         assert!(Policy::parse("1", "version: STSv1\nmode: enforce\nmax_age: 1\n").is_err());

@@ -178,6 +178,10 @@ mod tests {
             assert_eq!(o[2], "c.example");
             firsts.insert(o[0].clone());
         }
-        assert_eq!(firsts.len(), 2, "equal preferences must both come first sometimes");
+        assert_eq!(
+            firsts.len(),
+            2,
+            "equal preferences must both come first sometimes"
+        );
     }
 }

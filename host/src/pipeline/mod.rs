@@ -10,8 +10,8 @@
 //! plugin instance), and the [`HookInput`] of one call.
 
 use crate::capability::message::ParsedMessage;
-use crate::smtp::reply::Reply;
 use crate::config::SmarthostTls as TlsPolicy;
+use crate::smtp::reply::Reply;
 use std::collections::HashMap;
 use std::future::Future;
 use std::net::IpAddr;

@@ -256,7 +256,11 @@ impl PluginInstance {
     pub async fn delivery_result(&mut self, result: &DeliveryResult) -> Result<(), Failure> {
         let deadline = self.arm_with_deadline();
         let hooks = self.policy.sluice_policy_hooks();
-        let r = bounded(deadline, hooks.call_on_delivery_result(&mut self.store, result)).await;
+        let r = bounded(
+            deadline,
+            hooks.call_on_delivery_result(&mut self.store, result),
+        )
+        .await;
         self.finish(r)
     }
 

@@ -73,11 +73,11 @@ impl Policy for WasmPolicy {
     fn delivery_results<'a>(&'a self, results: &'a [DeliveryResult]) -> BoxFuture<'a, ()> {
         Box::pin(async move {
             let Some(first) = results.first() else { return };
-            if !self.plugin.implements(wit::Hook::DeliveryResult) || self.plugin.breaker.is_open()
-            {
+            if !self.plugin.implements(wit::Hook::DeliveryResult) || self.plugin.breaker.is_open() {
                 return;
             }
-            let mut instance = match PluginInstance::new(&self.plugin, Some(&first.queue_id)).await {
+            let mut instance = match PluginInstance::new(&self.plugin, Some(&first.queue_id)).await
+            {
                 Ok(i) => i,
                 Err(f) => {
                     tracing::warn!(queue_id = %first.queue_id, plugin = %self.plugin.label(), failure = %f, "delivery-result hook failed");

@@ -6,8 +6,7 @@ use crate::pipeline::Stage;
 use crate::queue::envelope::{DsnRequest, Notify, RcptDsn, Ret};
 use smtp_proto::{
     MailFrom, RcptTo, MAIL_BODY_8BITMIME, MAIL_REQUIRETLS, MAIL_RET_FULL, MAIL_RET_HDRS,
-    MAIL_SMTPUTF8, RCPT_NOTIFY_DELAY, RCPT_NOTIFY_FAILURE, RCPT_NOTIFY_NEVER,
-    RCPT_NOTIFY_SUCCESS,
+    MAIL_SMTPUTF8, RCPT_NOTIFY_DELAY, RCPT_NOTIFY_FAILURE, RCPT_NOTIFY_NEVER, RCPT_NOTIFY_SUCCESS,
 };
 use std::borrow::Cow;
 

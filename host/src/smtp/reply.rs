@@ -146,10 +146,23 @@ pub const ADDRESS_TOO_LONG: Reply = Reply::new(
 );
 pub const BAD_SENDER: Reply = Reply::new(501, "5.1.7", "Bad sender address syntax");
 pub const BAD_RCPT: Reply = Reply::new(501, "5.1.3", "Bad recipient address syntax");
-pub const BAD_ENVID: Reply = Reply::new(501, "5.5.4", "ENVID must be printable ASCII, at most 100 characters");
-pub const BAD_ORCPT: Reply = Reply::new(501, "5.5.4", "ORCPT must be addr-type;address, at most 500 characters");
-pub const BAD_NOTIFY: Reply = Reply::new(501, "5.5.4", "NOTIFY=NEVER cannot be combined with other values");
-pub const REQUIRETLS_WITHOUT_TLS: Reply = Reply::new(530, "5.7.10", "REQUIRETLS needs a TLS session");
+pub const BAD_ENVID: Reply = Reply::new(
+    501,
+    "5.5.4",
+    "ENVID must be printable ASCII, at most 100 characters",
+);
+pub const BAD_ORCPT: Reply = Reply::new(
+    501,
+    "5.5.4",
+    "ORCPT must be addr-type;address, at most 500 characters",
+);
+pub const BAD_NOTIFY: Reply = Reply::new(
+    501,
+    "5.5.4",
+    "NOTIFY=NEVER cannot be combined with other values",
+);
+pub const REQUIRETLS_WITHOUT_TLS: Reply =
+    Reply::new(530, "5.7.10", "REQUIRETLS needs a TLS session");
 pub const SOURCE_ROUTE: Reply = Reply::new(553, "5.1.3", "Source routes are not accepted");
 pub const NEED_SMTPUTF8: Reply = Reply::new(
     553,

@@ -29,31 +29,105 @@ pub struct Signal {
 }
 
 const PROMOTIONAL: &[&str] = &[
-    "% off", "sale", "shop now", "buy now", "limited time", "exclusive", "free shipping", "discount",
-    "promo code", "coupon", "save up to", "don't miss", "last chance", "new arrivals", "deal",
-    "introducing", "we're excited", "now available", "what's new", "register now", "webinar",
-    "early-bird", "get your ticket", "upgrade now", "upgrade today", "2 months free", "gift card",
-    "double points", "invite your friends", "download now", "catalog", "digest", "customer story",
-    "we miss you", "special offer", "black friday", "while stock lasts", "offer",
+    "% off",
+    "sale",
+    "shop now",
+    "buy now",
+    "limited time",
+    "exclusive",
+    "free shipping",
+    "discount",
+    "promo code",
+    "coupon",
+    "save up to",
+    "don't miss",
+    "last chance",
+    "new arrivals",
+    "deal",
+    "introducing",
+    "we're excited",
+    "now available",
+    "what's new",
+    "register now",
+    "webinar",
+    "early-bird",
+    "get your ticket",
+    "upgrade now",
+    "upgrade today",
+    "2 months free",
+    "gift card",
+    "double points",
+    "invite your friends",
+    "download now",
+    "catalog",
+    "digest",
+    "customer story",
+    "we miss you",
+    "special offer",
+    "black friday",
+    "while stock lasts",
+    "offer",
 ];
 
 const OUTREACH: &[&str] = &[
-    "quick question", "15-minute call", "15 minutes", "book a time", "book a slot", "calendly",
-    "schedule a demo", "quick demo", "i came across", "reaching out", "following up",
-    "would you be open", "open to a quick chat", "right person", "reply stop",
+    "quick question",
+    "15-minute call",
+    "15 minutes",
+    "book a time",
+    "book a slot",
+    "calendly",
+    "schedule a demo",
+    "quick demo",
+    "i came across",
+    "reaching out",
+    "following up",
+    "would you be open",
+    "open to a quick chat",
+    "right person",
+    "reply stop",
 ];
 
 const UNSUBSCRIBE_FOOTER: &[&str] = &[
-    "unsubscribe", "opt out", "opt-out", "manage preferences", "manage your preferences",
+    "unsubscribe",
+    "opt out",
+    "opt-out",
+    "manage preferences",
+    "manage your preferences",
     "email preferences",
 ];
 
 const TRANSACTIONAL: &[&str] = &[
-    "password", "verification code", "verify your", "verify email", "one-time", "sign-in", "sign in",
-    "security alert", "receipt", "invoice", "order #", "has shipped", "tracking number",
-    "payment", "refund", "booking", "appointment", "confirm your", "confirmed", "two-factor",
-    "api key", "export", "invited you", "mentioned you", "ticket #", "transfer", "statement",
-    "cancelled", "return label", "trial ends", "account",
+    "password",
+    "verification code",
+    "verify your",
+    "verify email",
+    "one-time",
+    "sign-in",
+    "sign in",
+    "security alert",
+    "receipt",
+    "invoice",
+    "order #",
+    "has shipped",
+    "tracking number",
+    "payment",
+    "refund",
+    "booking",
+    "appointment",
+    "confirm your",
+    "confirmed",
+    "two-factor",
+    "api key",
+    "export",
+    "invited you",
+    "mentioned you",
+    "ticket #",
+    "transfer",
+    "statement",
+    "cancelled",
+    "return label",
+    "trial ends",
+    "account",
 ];
 
 fn count_phrases(text: &str, phrases: &[&str]) -> usize {
@@ -66,7 +140,9 @@ fn tracking_pixel(body: &str) -> bool {
         let tag = tag.split('>').next().unwrap_or_default();
         (tag.contains("width=\"1\"") && tag.contains("height=\"1\""))
             || tag.contains("display:none")
-            || ["/open/", "/track", "pixel", "beacon"].iter().any(|m| tag.contains(m))
+            || ["/open/", "/track", "pixel", "beacon"]
+                .iter()
+                .any(|m| tag.contains(m))
     })
 }
 
@@ -136,10 +212,12 @@ fn features(session: &Session, message: &Message) -> Features {
         list_unsubscribe: has(message, "List-Unsubscribe"),
         list_unsubscribe_post: has(message, "List-Unsubscribe-Post"),
         list_id: has(message, "List-Id"),
-        precedence_bulk: message
-            .header("Precedence")
-            .iter()
-            .any(|v| matches!(v.trim().to_ascii_lowercase().as_str(), "bulk" | "list" | "junk")),
+        precedence_bulk: message.header("Precedence").iter().any(|v| {
+            matches!(
+                v.trim().to_ascii_lowercase().as_str(),
+                "bulk" | "list" | "junk"
+            )
+        }),
         subject: message.subject().unwrap_or_default(),
         body: body.to_lowercase(),
         links: message.links().len(),
@@ -158,7 +236,9 @@ fn fingerprint(f: &Features) -> u64 {
 }
 
 fn number(key: &str, default: u64) -> u64 {
-    config(key).and_then(|v| v.trim().parse().ok()).unwrap_or(default)
+    config(key)
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(default)
 }
 
 struct Detector;
@@ -169,7 +249,10 @@ impl Plugin for Detector {
     fn validate() {
         if let Some(a) = config("action") {
             if !matches!(a.as_str(), "tag" | "quarantine" | "reject") {
-                log(Level::Error, &format!("marketing-detector: action {a:?} is not tag, quarantine or reject"));
+                log(
+                    Level::Error,
+                    &format!("marketing-detector: action {a:?} is not tag, quarantine or reject"),
+                );
                 panic!("marketing-detector: bad action {a:?}");
             }
         }
@@ -190,12 +273,20 @@ impl Plugin for Detector {
             .iter()
             .map(|s| format!("{}({:+})", s.name, s.points))
             .collect();
-        let header = format!("score={total}; threshold={threshold}; signals={}", fired.join(","));
+        let header = format!(
+            "score={total}; threshold={threshold}; signals={}",
+            fired.join(",")
+        );
         let tag = format!("marketing-score={total}");
         if total < threshold {
-            return Decision::proceed().header("X-Sluice-Marketing", &header).tag(&tag);
+            return Decision::proceed()
+                .header("X-Sluice-Marketing", &header)
+                .tag(&tag);
         }
-        let why = format!("looks like marketing (score {total} >= {threshold}: {})", fired.join(", "));
+        let why = format!(
+            "looks like marketing (score {total} >= {threshold}: {})",
+            fired.join(", ")
+        );
         match config("action").as_deref() {
             Some("reject") => Decision::reject(
                 550,
@@ -228,7 +319,13 @@ mod tests {
 
     #[test]
     fn a_password_reset_scores_low() {
-        let (s, _) = score(&f("Reset your password", "Use this link to reset your password: https://x"), false);
+        let (s, _) = score(
+            &f(
+                "Reset your password",
+                "Use this link to reset your password: https://x",
+            ),
+            false,
+        );
         assert!(s < 0, "{s}");
     }
 
@@ -244,7 +341,14 @@ mod tests {
         let (s, signals) = score(&n, false);
         assert!(s >= 10, "{s}");
         let names: Vec<_> = signals.iter().map(|x| x.name).collect();
-        for want in ["list-unsubscribe", "precedence-bulk", "tracking-pixel", "many-links", "unsubscribe-footer", "campaign-tracking"] {
+        for want in [
+            "list-unsubscribe",
+            "precedence-bulk",
+            "tracking-pixel",
+            "many-links",
+            "unsubscribe-footer",
+            "campaign-tracking",
+        ] {
             assert!(names.contains(&want), "{want} missing from {names:?}");
         }
     }

@@ -33,8 +33,16 @@ pub enum Condition {
 pub enum Target {
     Default,
     Hold,
-    Mx { pool: Option<String>, tls: Option<TlsMode> },
-    Smarthost { host: String, port: u16, pool: Option<String>, tls: Option<TlsMode> },
+    Mx {
+        pool: Option<String>,
+        tls: Option<TlsMode>,
+    },
+    Smarthost {
+        host: String,
+        port: u16,
+        pool: Option<String>,
+        tls: Option<TlsMode>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -88,7 +96,11 @@ fn condition(c: &str) -> Result<Condition, String> {
         "tag" => Condition::Tag(value),
         "sender-domain" => Condition::SenderDomain(value),
         "domain" => Condition::Domain(value),
-        other => return Err(format!("unknown condition {other:?} (tenant, tag, sender-domain, domain, score>=)")),
+        other => {
+            return Err(format!(
+                "unknown condition {other:?} (tenant, tag, sender-domain, domain, score>=)"
+            ))
+        }
     })
 }
 
@@ -123,23 +135,35 @@ fn target(t: &str) -> Result<Target, String> {
             let (host, port) = hp
                 .rsplit_once(':')
                 .ok_or_else(|| format!("{hp:?} is not host:port"))?;
-            let port = port
-                .parse()
-                .map_err(|_| format!("{hp:?}: bad port"))?;
-            Target::Smarthost { host: host.to_owned(), port, pool, tls }
+            let port = port.parse().map_err(|_| format!("{hp:?}: bad port"))?;
+            Target::Smarthost {
+                host: host.to_owned(),
+                port,
+                pool,
+                tls,
+            }
         }
-        other => return Err(format!("unknown route {other:?} (mx, smarthost, hold, default)")),
+        other => {
+            return Err(format!(
+                "unknown route {other:?} (mx, smarthost, hold, default)"
+            ))
+        }
     })
 }
 
 fn within(domain: &str, parent: &str) -> bool {
-    domain == parent || domain.strip_suffix(parent).is_some_and(|p| p.ends_with('.'))
+    domain == parent
+        || domain
+            .strip_suffix(parent)
+            .is_some_and(|p| p.ends_with('.'))
 }
 
 /// The score from the marketing detector's `marketing-score=N` tag.
 fn score(tags: &[String]) -> Option<i64> {
-    tags.iter()
-        .find_map(|t| t.strip_prefix("marketing-score=").and_then(|n| n.parse().ok()))
+    tags.iter().find_map(|t| {
+        t.strip_prefix("marketing-score=")
+            .and_then(|n| n.parse().ok())
+    })
 }
 
 impl Condition {
@@ -162,12 +186,22 @@ impl Condition {
 
 /// The route of the first rule that matches.
 pub fn decide(rules: &[Rule], request: &RouteRequest) -> Option<Route> {
-    let rule = rules.iter().find(|r| r.when.iter().all(|c| c.holds(request)))?;
+    let rule = rules
+        .iter()
+        .find(|r| r.when.iter().all(|c| c.holds(request)))?;
     Some(match &rule.then {
         Target::Default => Route::Default,
         Target::Hold => Route::Hold,
-        Target::Mx { pool, tls } => Route::Mx(MxRoute { pool: pool.clone(), tls: *tls }),
-        Target::Smarthost { host, port, pool, tls } => Route::Smarthost(SmarthostRoute {
+        Target::Mx { pool, tls } => Route::Mx(MxRoute {
+            pool: pool.clone(),
+            tls: *tls,
+        }),
+        Target::Smarthost {
+            host,
+            port,
+            pool,
+            tls,
+        } => Route::Smarthost(SmarthostRoute {
             host: host.clone(),
             port: *port,
             pool: pool.clone(),
@@ -229,8 +263,14 @@ mod tests {
             Some(Route::Mx(m)) => m.pool,
             other => panic!("{other:?}"),
         };
-        assert_eq!(pool(decide(&rules, &req("x.test", &["marketing"]))).as_deref(), Some("marketing"));
-        assert_eq!(pool(decide(&rules, &req("x.test", &["marketing-score=7"]))).as_deref(), Some("bulk"));
+        assert_eq!(
+            pool(decide(&rules, &req("x.test", &["marketing"]))).as_deref(),
+            Some("marketing")
+        );
+        assert_eq!(
+            pool(decide(&rules, &req("x.test", &["marketing-score=7"]))).as_deref(),
+            Some("bulk")
+        );
         match decide(&rules, &req("mail.partner.test", &["marketing-score=1"])) {
             Some(Route::Smarthost(s)) => {
                 assert_eq!((s.host.as_str(), s.port), ("relay.partner.test", 587));
@@ -238,7 +278,10 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
-        assert!(matches!(decide(&rules, &req("y.test", &[])), Some(Route::Hold)));
+        assert!(matches!(
+            decide(&rules, &req("y.test", &[])),
+            Some(Route::Hold)
+        ));
     }
 
     #[test]

@@ -539,3 +539,84 @@ fn connections_per_destination_are_capped() {
         "{most} connections at once to one destination"
     );
 }
+
+const SEND_NOTIFY_SUCCESS: &str = r#"
+import smtplib, sys
+with smtplib.SMTP("127.0.0.1", int(sys.argv[1]), timeout=20) as s:
+    s.login("demo", "demo-password")
+    s.sendmail("app@example.com", ["ok@dest.test"], "From: app@example.com\r\nSubject: tell me\r\n\r\nx\r\n",
+               rcpt_options=["NOTIFY=SUCCESS,FAILURE"])
+"#;
+
+/// NOTIFY=SUCCESS: the next hop does not speak DSN, so the sender gets a "relayed" report.
+#[test]
+fn notify_success_gets_a_relayed_report() {
+    let port = free_port();
+    let dns = Dns::start(zone(json!({
+        "dest.test": [mx(10, "mx.dest.test")],
+        "mx.dest.test": [a("127.0.0.35")],
+    })));
+    let dest = Sink::start_at("127.0.0.35", port, &[]);
+    let sender_box = Sink::start_at(SENDER_MX, port, &[]);
+    let relay = Relay::start(RelayConfig::default().mx(&dns, port, ""));
+    let out = python(SEND_NOTIFY_SUCCESS, &[&relay.port.to_string()]);
+    assert!(out.status.success(), "{}", text(&out));
+    dest.wait_messages(1);
+    let report = &sender_box.wait_messages(1)[0];
+    for needle in [
+        "Action: relayed",
+        "Status: 2.0.0",
+        "Final-Recipient: rfc822; ok@dest.test",
+    ] {
+        assert!(
+            report.content.contains(needle),
+            "{needle:?} not in\n{}",
+            report.content
+        );
+    }
+}
+
+/// A tag's maximum age (here the marketing detector's `marketing`) expires only the tagged
+/// mail; an untagged message to the same unreachable host keeps waiting.
+#[test]
+fn a_tag_max_age_expires_only_tagged_mail() {
+    let port = free_port();
+    let dns = Dns::start(zone(json!({
+        "dest.test": [mx(10, "mx.dest.test")],
+        "mx.dest.test": [a("127.0.0.36")],
+    })));
+    let plugins = format!(
+        "\n[[tenant.plugin]]\nname = \"marketing-detector\"\npath = \"{}\"\n",
+        sluice_e2e::shipped_plugin("marketing-detector").display()
+    );
+    let relay = Relay::start(RelayConfig {
+        plugins,
+        ..RelayConfig::default().mx(
+            &dns,
+            port,
+            "[delivery.max_age_by_tag]\nmarketing = \"2s\"\n",
+        )
+    });
+    let corpus = sluice_e2e::workspace().join("plugins/marketing-detector/corpus");
+    let mut c = Chat::authed(relay.port);
+    for (rcpt, file) in [
+        ("news@dest.test", "marketing/004-flash_sale.eml"),
+        ("buyer@dest.test", "transactional/016-receipt.eml"),
+    ] {
+        let body = std::fs::read_to_string(corpus.join(file)).unwrap();
+        let r = c.send_message("app@example.com", &[rcpt], &body);
+        assert!(r.starts_with("250"), "{r}");
+    }
+    let e = &relay.wait_events("expired", 1)[0];
+    assert_eq!(e["rcpt"], "news@dest.test");
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let expired: Vec<_> = relay
+        .events()
+        .into_iter()
+        .filter(|e| e["event"] == "expired")
+        .collect();
+    assert_eq!(expired.len(), 1, "{expired:?}");
+    assert!(relay.events().iter().any(|e| e["event"] == "deferred"
+        && e["rcpt"] == "buyer@dest.test"
+        && e["attempt"].as_u64() >= Some(2)));
+}

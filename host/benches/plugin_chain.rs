@@ -206,6 +206,12 @@ async fn main() {
         }
         return;
     }
+    if std::env::var("SLUICE_BENCH_ONE").is_ok() {
+        // One plugin only, for profilers (perf, callgrind).
+        let t = per_message(&chain(1), &msg).await;
+        println!("1 plugin: median {:.1} µs", micros(t[t.len() / 2]));
+        return;
+    }
     println!("| chain | median µs/message | p99 µs/message | median µs per plugin |");
     println!("|---|---|---|---|");
     for n in [0usize, 1, 4] {

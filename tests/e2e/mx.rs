@@ -620,3 +620,68 @@ fn a_tag_max_age_expires_only_tagged_mail() {
         && e["rcpt"] == "buyer@dest.test"
         && e["attempt"].as_u64() >= Some(2)));
 }
+
+const SEND_REQUIRETLS_WITH_DSN: &str = r#"
+import smtplib, ssl, sys
+ctx = ssl.create_default_context(); ctx.check_hostname = False; ctx.verify_mode = ssl.CERT_NONE
+with smtplib.SMTP("127.0.0.1", int(sys.argv[1]), timeout=20) as s:
+    s.starttls(context=ctx)
+    s.login("demo", "demo-password")
+    s.sendmail("app@example.com", ["strict@dest.test"], "From: app@example.com\r\nSubject: strict\r\n\r\nx\r\n",
+               mail_options=["REQUIRETLS", "RET=HDRS", "ENVID=order-42"],
+               rcpt_options=["NOTIFY=SUCCESS,FAILURE", "ORCPT=rfc822;orig@dest.test"])
+"#;
+
+/// A next hop that offers REQUIRETLS (over verified TLS) and DSN gets the message with both:
+/// REQUIRETLS on MAIL, and the client's RET, ENVID, NOTIFY and ORCPT passed on, so that hop,
+/// not this relay, reports success (no "relayed" report from here).
+#[test]
+fn requiretls_and_dsn_requests_are_passed_to_a_next_hop_that_offers_them() {
+    let ca = sluice_e2e::pki::TestCa::new();
+    let (mx_cert, mx_key) = ca.issue("mx.dest.test");
+    let port = free_port();
+    let dns = Dns::start(zone(json!({
+        "dest.test": [mx(10, "mx.dest.test")],
+        "mx.dest.test": [a("127.0.0.37")],
+    })));
+    let sink = Sink::start_at(
+        "127.0.0.37",
+        port,
+        &[
+            "--tls-cert",
+            mx_cert.to_str().unwrap(),
+            "--tls-key",
+            mx_key.to_str().unwrap(),
+            "--extensions",
+            "DSN,REQUIRETLS",
+        ],
+    );
+    let sender_box = Sink::start_at(SENDER_MX, port, &[]);
+    let relay = Relay::start(RelayConfig::default().mx(
+        &dns,
+        port,
+        &format!("ca_file = \"{}\"", ca.ca_file().display()),
+    ));
+    let out = python(SEND_REQUIRETLS_WITH_DSN, &[&relay.port.to_string()]);
+    assert!(out.status.success(), "{}", text(&out));
+    let got = &sink.wait_messages(1)[0];
+    assert!(got.tls);
+    for want in ["REQUIRETLS", "RET=HDRS", "ENVID=ORDER-42"] {
+        assert!(
+            got.mail_options.iter().any(|o| o == want),
+            "{want} not in {:?}",
+            got.mail_options
+        );
+    }
+    let rcpt = got.rcpt_options["strict@dest.test"].to_string();
+    assert!(
+        rcpt.contains("NOTIFY=SUCCESS,FAILURE") && rcpt.contains("ORCPT=RFC822;ORIG@DEST.TEST"),
+        "{rcpt}"
+    );
+    relay.wait_events("delivered", 1);
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    assert!(
+        sender_box.messages().is_empty(),
+        "a relayed report was sent although the next hop took DSN over"
+    );
+}

@@ -22,6 +22,8 @@ pub struct Received {
     pub peer: String,
     /// MAIL FROM parameters, e.g. "REQUIRETLS".
     pub mail_options: Vec<String>,
+    /// RCPT TO parameters per recipient, e.g. "NOTIFY=SUCCESS".
+    pub rcpt_options: serde_json::Value,
     pub content: String,
 }
 
@@ -79,6 +81,7 @@ impl Sink {
                     .flatten()
                     .filter_map(|v| v.as_str().map(String::from))
                     .collect(),
+                rcpt_options: meta["rcpt_options"].clone(),
                 content: String::from_utf8_lossy(&content).into_owned(),
             });
         }

@@ -9,6 +9,8 @@ envelope), the JSON last, so a reader that sees N.json finds N.eml complete.
   --tls-cert/--tls-key offer STARTTLS with this certificate
   --host ADDR          listen on ADDR (default 127.0.0.1; tests use other 127.0.0.x as MX hosts)
   --slow SECS          wait SECS before answering each DATA
+  --extensions LIST    also offer these EHLO keywords (DSN, REQUIRETLS) and accept their
+                       MAIL/RCPT parameters, which are kept in the envelope JSON
 The most connections open at once so far is kept in DIR/max_sessions.
 """
 import argparse
@@ -22,18 +24,31 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP
 
 
+EXTENSION_PARAMS = {"DSN": {"RET", "ENVID", "NOTIFY", "ORCPT"}, "REQUIRETLS": {"REQUIRETLS"}}
+
+
 class Sink:
-    def __init__(self, directory, tempfail_first, reject_rcpts, slow=0.0):
+    def __init__(self, directory, tempfail_first, reject_rcpts, slow=0.0, extensions=()):
         self.slow = slow
+        self.extensions = list(extensions)
+        self.rcpt_options = {}
         self.directory = directory
         self.tempfail_left = tempfail_first
         self.reject_rcpts = {r.lower() for r in reject_rcpts}
         self.count = 0
 
+    async def handle_EHLO(self, server, session, envelope, hostname, responses):
+        session.host_name = hostname
+        last = responses.pop()
+        responses.extend(f"250-{e}" for e in self.extensions)
+        responses.append(last)
+        return responses
+
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         if address.lower() in self.reject_rcpts:
             return "550 5.1.1 No such user"
         envelope.rcpt_tos.append(address)
+        self.rcpt_options[address] = rcpt_options
         return "250 2.1.5 OK"
 
     async def handle_DATA(self, server, session, envelope):
@@ -52,6 +67,7 @@ class Sink:
             "tls": session.ssl is not None,
             "peer": session.peer[0] if session.peer else None,
             "mail_options": envelope.mail_options,
+            "rcpt_options": {r: self.rcpt_options.get(r, []) for r in envelope.rcpt_tos},
         }
         tmp = os.path.join(self.directory, f".{n}.json")
         with open(tmp, "w") as f:
@@ -71,9 +87,18 @@ class TlsController(Controller):
 
 
 class CountingSMTP(SMTP):
-    """Keeps the highest number of connections open at once in DIR/max_sessions."""
+    """Keeps the highest number of connections open at once in DIR/max_sessions, and
+    accepts the parameters of the extra extensions the sink offers."""
     open_now = 0
     most = 0
+
+    def _getparams(self, params):
+        parsed = super()._getparams(params)
+        if parsed is not None:
+            for ext in self.event_handler.extensions:
+                for key in EXTENSION_PARAMS.get(ext, ()):
+                    parsed.pop(key, None)
+        return parsed
 
     def connection_made(self, transport):
         CountingSMTP.open_now += 1
@@ -98,9 +123,11 @@ def main():
     p.add_argument("--tls-key")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--slow", type=float, default=0.0)
+    p.add_argument("--extensions", default="")
     a = p.parse_args()
     os.makedirs(a.dir, exist_ok=True)
-    handler = Sink(a.dir, a.tempfail_first, a.reject_rcpt, a.slow)
+    extensions = [e for e in a.extensions.upper().split(",") if e]
+    handler = Sink(a.dir, a.tempfail_first, a.reject_rcpt, a.slow, extensions)
     ctx = None
     if a.tls_cert:
         ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)

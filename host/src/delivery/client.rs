@@ -4,6 +4,7 @@
 use super::RcptOutcome;
 use crate::config::SmarthostTls;
 use crate::net::MaybeTls;
+use crate::queue::envelope::{Envelope, Ret};
 use rustls::pki_types::ServerName;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -69,6 +70,9 @@ pub struct Client {
     pipelining: bool,
     /// The peer offered REQUIRETLS (RFC 8689) over a verified TLS session.
     pub requiretls: bool,
+    /// The peer offered DSN (RFC 3461): the envelope's DSN requests are passed on, and the
+    /// peer, not this relay, reports success.
+    pub dsn: bool,
     /// "TLSv1.3 <cipher>" when the session is encrypted.
     pub tls: Option<String>,
     /// "name[ip]:port", for logs and DSNs.
@@ -100,6 +104,7 @@ impl Client {
             stream: BufReader::new(MaybeTls::Plain(tcp)),
             pipelining: false,
             requiretls: false,
+            dsn: false,
             tls: None,
             peer,
             host: t.name.to_owned(),
@@ -111,6 +116,7 @@ impl Client {
         match (t.tls, offers_tls) {
             (SmarthostTls::None, _) | (SmarthostTls::Opportunistic, false) => {
                 c.pipelining = has(&caps, "PIPELINING");
+                c.dsn = has(&caps, "DSN");
             }
             (SmarthostTls::Required, false) => {
                 let _ = c.command("QUIT\r\n").await;
@@ -129,6 +135,7 @@ impl Client {
                 c = c.start_tls(t.name, config).await?;
                 let caps = c.ehlo(&s.helo).await?;
                 c.pipelining = has(&caps, "PIPELINING");
+                c.dsn = has(&caps, "DSN");
                 c.requiretls = policy == SmarthostTls::Required && has(&caps, "REQUIRETLS");
             }
         }
@@ -155,6 +162,7 @@ impl Client {
             stream: BufReader::new(MaybeTls::Tls(Box::new(tls))),
             pipelining: false,
             requiretls: false,
+            dsn: false,
             tls: Some(described),
             peer: self.peer,
             host: self.host,
@@ -242,25 +250,61 @@ impl Client {
     /// connection failed and nothing can be said per recipient.
     pub async fn send(
         &mut self,
-        from: &str,
+        env: &Envelope,
         rcpts: &[String],
         body: &[u8],
-        utf8: bool,
-        eight_bit: bool,
-        require_tls: bool,
     ) -> Result<Vec<RcptOutcome>, Failure> {
-        let mut mail = format!("MAIL FROM:<{from}>");
-        if eight_bit {
+        let mut mail = format!("MAIL FROM:<{}>", env.mail_from);
+        if env.eight_bit {
             mail.push_str(" BODY=8BITMIME");
         }
-        if utf8 {
+        if env.smtputf8 {
             mail.push_str(" SMTPUTF8");
         }
-        if require_tls {
+        if env.require_tls {
             mail.push_str(" REQUIRETLS");
         }
+        if self.dsn {
+            match env.dsn.ret {
+                Some(Ret::Full) => mail.push_str(" RET=FULL"),
+                Some(Ret::Hdrs) => mail.push_str(" RET=HDRS"),
+                None => {}
+            }
+            if let Some(envid) = &env.dsn.envid {
+                mail.push_str(&format!(" ENVID={}", xtext(envid)));
+            }
+        }
         mail.push_str("\r\n");
-        let rcpt_lines: Vec<String> = rcpts.iter().map(|r| format!("RCPT TO:<{r}>\r\n")).collect();
+        let rcpt_lines: Vec<String> = rcpts
+            .iter()
+            .map(|r| {
+                let mut line = format!("RCPT TO:<{r}>");
+                if self.dsn {
+                    let d = env.rcpt_dsn(r);
+                    if let Some(n) = d.notify {
+                        let words: Vec<&str> = [
+                            (n.success, "SUCCESS"),
+                            (n.failure, "FAILURE"),
+                            (n.delay, "DELAY"),
+                        ]
+                        .into_iter()
+                        .filter_map(|(on, w)| on.then_some(w))
+                        .collect();
+                        let list = if words.is_empty() {
+                            "NEVER".to_owned()
+                        } else {
+                            words.join(",")
+                        };
+                        line.push_str(&format!(" NOTIFY={list}"));
+                    }
+                    if let Some(addr) = d.orcpt.as_deref().and_then(|o| o.strip_prefix("rfc822;")) {
+                        line.push_str(&format!(" ORCPT=rfc822;{}", xtext(addr)));
+                    }
+                }
+                line.push_str("\r\n");
+                line
+            })
+            .collect();
 
         let (mail_reply, rcpt_replies, data_reply) = if self.pipelining {
             let mut group = mail.clone().into_bytes();
@@ -369,6 +413,19 @@ impl Client {
     }
 }
 
+/// RFC 3461 §4 xtext: "+" and "=" and anything outside printable ASCII as "+HH".
+fn xtext(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if (33..=126).contains(&b) && b != b'+' && b != b'=' {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("+{b:02X}"));
+        }
+    }
+    out
+}
+
 fn has(caps: &[String], keyword: &str) -> bool {
     caps.iter().any(|l| {
         l.split_whitespace()
@@ -409,6 +466,11 @@ pub fn dot_stuff(body: &[u8]) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn xtext_encodes_plus_equals_and_non_printables() {
+        assert_eq!(xtext("a+b=c d@x"), "a+2Bb+3Dc+20d@x");
+    }
 
     #[test]
     fn stuffing() {

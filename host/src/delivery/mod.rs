@@ -52,6 +52,8 @@ pub struct Attempt {
     pub tls: Option<String>,
     /// "ed25519-sha256 d=example.com s=s1" when the message went out signed.
     pub dkim: Option<String>,
+    /// The next hop took the DSN request over (it offered DSN): no "relayed" report.
+    pub dsn_passed: bool,
 }
 
 struct Deliverer {
@@ -238,6 +240,7 @@ impl Deliverer {
                     remote: None,
                     tls: None,
                     dkim: None,
+                    dsn_passed: false,
                 }),
                 Some(d) => match groups.iter_mut().find(|(g, _)| g == d) {
                     Some((_, rcpts)) => rcpts.push(rcpt.clone()),
@@ -422,16 +425,7 @@ impl Deliverer {
         rcpts: &[String],
         body: &[u8],
     ) -> Result<Vec<Attempt>, Failure> {
-        let outcomes = c
-            .send(
-                &env.mail_from,
-                rcpts,
-                body,
-                env.smtputf8,
-                env.eight_bit,
-                env.require_tls,
-            )
-            .await?;
+        let outcomes = c.send(env, rcpts, body).await?;
         Ok(rcpts
             .iter()
             .zip(outcomes)
@@ -441,6 +435,7 @@ impl Deliverer {
                 remote: Some(c.peer.clone()),
                 tls: c.tls.clone(),
                 dkim: None,
+                dsn_passed: c.dsn,
             })
             .collect())
     }
@@ -527,6 +522,7 @@ impl Deliverer {
                 remote: None,
                 tls: None,
                 dkim: None,
+                dsn_passed: false,
             })
             .collect()
     }
@@ -550,6 +546,7 @@ fn every(rcpts: &[String], outcome: RcptOutcome) -> Vec<Attempt> {
             remote: None,
             tls: None,
             dkim: None,
+            dsn_passed: false,
         })
         .collect()
 }

@@ -41,7 +41,7 @@ impl Deliverer {
                         rcpt = %rcpt, attempt, remote, tls, reply = %reply, tags,
                         dkim = a.dkim.as_deref().unwrap_or("none"),
                     );
-                    if dsn.wants_success() {
+                    if dsn.wants_success() && !a.dsn_passed {
                         relayed.push(entry(reply, None));
                     }
                     (Outcome::Delivered, reply)

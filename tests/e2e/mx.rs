@@ -22,6 +22,28 @@ fn zone(extra: serde_json::Value) -> serde_json::Value {
     z
 }
 
+/// A free port and a DNS server where dest.test's one MX, mx.dest.test, is at `ip`.
+fn dest_test_mx(ip: &str) -> (u16, Dns) {
+    let dns = Dns::start(zone(json!({
+        "dest.test": [mx(10, "mx.dest.test")],
+        "mx.dest.test": [a(ip)],
+    })));
+    (free_port(), dns)
+}
+
+/// mx.dest.test at `ip`, offering STARTTLS with a certificate from `ca`.
+fn verified_mx_sink(ca: &sluice_e2e::pki::TestCa, ip: &str, port: u16, extra: &[&str]) -> Sink {
+    let (cert, key) = ca.issue("mx.dest.test");
+    let mut args = vec![
+        "--tls-cert",
+        cert.to_str().unwrap(),
+        "--tls-key",
+        key.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    Sink::start_at(ip, port, &args)
+}
+
 fn send(relay: &Relay, rcpts: &[&str], subject: &str) {
     let mut c = Chat::authed(relay.port);
     let r = c.send_message(
@@ -116,11 +138,7 @@ with smtplib.SMTP("127.0.0.1", port, timeout=20) as s:
 
 #[test]
 fn a_rejected_recipient_gets_a_dsn_that_honours_notify_ret_envid_and_orcpt() {
-    let port = free_port();
-    let dns = Dns::start(zone(json!({
-        "dest.test": [mx(10, "mx.dest.test")],
-        "mx.dest.test": [a("127.0.0.7")],
-    })));
+    let (port, dns) = dest_test_mx("127.0.0.7");
     let dest = Sink::start_at(
         "127.0.0.7",
         port,
@@ -173,11 +191,7 @@ fn a_rejected_recipient_gets_a_dsn_that_honours_notify_ret_envid_and_orcpt() {
 
 #[test]
 fn a_tempfail_is_retried_and_the_event_names_host_and_next_retry() {
-    let port = free_port();
-    let dns = Dns::start(zone(json!({
-        "dest.test": [mx(10, "mx.dest.test")],
-        "mx.dest.test": [a("127.0.0.8")],
-    })));
+    let (port, dns) = dest_test_mx("127.0.0.8");
     let sink = Sink::start_at("127.0.0.8", port, &["--tempfail-first", "1"]);
     let relay = Relay::start(RelayConfig::default().mx(&dns, port, ""));
     send(&relay, &["later@dest.test"], "tempfail");
@@ -191,11 +205,7 @@ fn a_tempfail_is_retried_and_the_event_names_host_and_next_retry() {
 
 #[test]
 fn one_delay_notice_then_delivery_after_a_restart_mid_retry() {
-    let port = free_port();
-    let dns = Dns::start(zone(json!({
-        "dest.test": [mx(10, "mx.dest.test")],
-        "mx.dest.test": [a("127.0.0.9")],
-    })));
+    let (port, dns) = dest_test_mx("127.0.0.9");
     let sender_box = Sink::start_at(SENDER_MX, port, &[]);
     let mut relay =
         Relay::start(RelayConfig::default().mx(&dns, port, "delay_notice_after = \"1s\""));
@@ -216,11 +226,7 @@ fn one_delay_notice_then_delivery_after_a_restart_mid_retry() {
 
 #[test]
 fn a_tenant_max_age_expires_mail_instead_of_delivering_it_late() {
-    let port = free_port();
-    let dns = Dns::start(zone(json!({
-        "dest.test": [mx(10, "mx.dest.test")],
-        "mx.dest.test": [a("127.0.0.10")],
-    })));
+    let (port, dns) = dest_test_mx("127.0.0.10");
     let sender_box = Sink::start_at(SENDER_MX, port, &[]);
     let tenants = DEMO_TENANT.replace(
         "sender_domains = [\"example.com\"]",
@@ -243,11 +249,7 @@ fn a_tenant_max_age_expires_mail_instead_of_delivering_it_late() {
 
 #[test]
 fn tls_required_towards_an_mx_that_does_not_offer_it_means_no_delivery() {
-    let port = free_port();
-    let dns = Dns::start(zone(json!({
-        "dest.test": [mx(10, "mx.dest.test")],
-        "mx.dest.test": [a("127.0.0.11")],
-    })));
+    let (port, dns) = dest_test_mx("127.0.0.11");
     let sink = Sink::start_at("127.0.0.11", port, &[]);
     let relay = Relay::start(RelayConfig::default().mx(&dns, port, "tls = \"required\""));
     send(&relay, &["secret@dest.test"], "needs tls");
@@ -264,11 +266,7 @@ fn tls_required_towards_an_mx_that_does_not_offer_it_means_no_delivery() {
 
 #[test]
 fn starttls_offered_by_the_mx_is_used() {
-    let port = free_port();
-    let dns = Dns::start(zone(json!({
-        "dest.test": [mx(10, "mx.dest.test")],
-        "mx.dest.test": [a("127.0.0.12")],
-    })));
+    let (port, dns) = dest_test_mx("127.0.0.12");
     let relay = Relay::start(RelayConfig::default().mx(&dns, port, ""));
     let tls = relay.dir.path().join("tls");
     let sink = Sink::start_at(
@@ -289,11 +287,7 @@ fn starttls_offered_by_the_mx_is_used() {
 
 #[test]
 fn a_tenant_pool_sends_from_its_source_address() {
-    let port = free_port();
-    let dns = Dns::start(zone(json!({
-        "dest.test": [mx(10, "mx.dest.test")],
-        "mx.dest.test": [a("127.0.0.13")],
-    })));
+    let (port, dns) = dest_test_mx("127.0.0.13");
     let sink = Sink::start_at("127.0.0.13", port, &[]);
     let tenants = DEMO_TENANT.replace(
         "sender_domains = [\"example.com\"]",
@@ -322,11 +316,7 @@ fn cli(relay: &Relay, args: &[&str]) -> std::process::Output {
 
 #[test]
 fn operators_retry_now_and_delete_queued_messages() {
-    let port = free_port();
-    let dns = Dns::start(zone(json!({
-        "dest.test": [mx(10, "mx.dest.test")],
-        "mx.dest.test": [a("127.0.0.15")],
-    })));
+    let (port, dns) = dest_test_mx("127.0.0.15");
     let relay = Relay::start(RelayConfig::default().mx(&dns, port, "retry = [\"1h\"]"));
     send(&relay, &["wait@dest.test"], "retry me");
     let id = relay.wait_events("deferred", 1)[0]["queue_id"]
@@ -405,7 +395,6 @@ impl Drop for PolicyServer {
 fn mta_sts_enforce_requires_verified_tls_to_the_policy_mx() {
     let ca = sluice_e2e::pki::TestCa::new();
     let (sts_cert, sts_key) = ca.issue("mta-sts.dest.test");
-    let (mx_cert, mx_key) = ca.issue("mx.dest.test");
     let (port, https_port) = (free_port(), free_port());
     let dns = Dns::start(zone(json!({
         "dest.test": [mx(10, "mx.dest.test")],
@@ -438,16 +427,7 @@ fn mta_sts_enforce_requires_verified_tls_to_the_policy_mx() {
     );
     assert!(plain.messages().is_empty());
     drop(plain);
-    let secure = Sink::start_at(
-        "127.0.0.32",
-        port,
-        &[
-            "--tls-cert",
-            mx_cert.to_str().unwrap(),
-            "--tls-key",
-            mx_key.to_str().unwrap(),
-        ],
-    );
+    let secure = verified_mx_sink(&ca, "127.0.0.32", port, &[]);
     let got = secure.wait_messages(1);
     assert!(got[0].tls, "delivered without TLS");
     let ev = &relay.wait_events("delivered", 1)[0];
@@ -459,22 +439,8 @@ fn mta_sts_enforce_requires_verified_tls_to_the_policy_mx() {
 #[test]
 fn requiretls_is_never_downgraded() {
     let ca = sluice_e2e::pki::TestCa::new();
-    let (mx_cert, mx_key) = ca.issue("mx.dest.test");
-    let port = free_port();
-    let dns = Dns::start(zone(json!({
-        "dest.test": [mx(10, "mx.dest.test")],
-        "mx.dest.test": [a("127.0.0.33")],
-    })));
-    let sink = Sink::start_at(
-        "127.0.0.33",
-        port,
-        &[
-            "--tls-cert",
-            mx_cert.to_str().unwrap(),
-            "--tls-key",
-            mx_key.to_str().unwrap(),
-        ],
-    );
+    let (port, dns) = dest_test_mx("127.0.0.33");
+    let sink = verified_mx_sink(&ca, "127.0.0.33", port, &[]);
     let sender_box = Sink::start_at(SENDER_MX, port, &[]);
     let relay = Relay::start(RelayConfig::default().mx(
         &dns,
@@ -508,11 +474,7 @@ with smtplib.SMTP("127.0.0.1", int(sys.argv[1]), timeout=20) as s:
 /// `per_destination` caps connections to one destination however many workers are free.
 #[test]
 fn connections_per_destination_are_capped() {
-    let port = free_port();
-    let dns = Dns::start(zone(json!({
-        "dest.test": [mx(10, "mx.dest.test")],
-        "mx.dest.test": [a("127.0.0.34")],
-    })));
+    let (port, dns) = dest_test_mx("127.0.0.34");
     let sink = Sink::start_at("127.0.0.34", port, &["--slow", "0.3"]);
     let relay = Relay::start(RelayConfig::default().mx(
         &dns,
@@ -551,11 +513,7 @@ with smtplib.SMTP("127.0.0.1", int(sys.argv[1]), timeout=20) as s:
 /// NOTIFY=SUCCESS: the next hop does not speak DSN, so the sender gets a "relayed" report.
 #[test]
 fn notify_success_gets_a_relayed_report() {
-    let port = free_port();
-    let dns = Dns::start(zone(json!({
-        "dest.test": [mx(10, "mx.dest.test")],
-        "mx.dest.test": [a("127.0.0.35")],
-    })));
+    let (port, dns) = dest_test_mx("127.0.0.35");
     let dest = Sink::start_at("127.0.0.35", port, &[]);
     let sender_box = Sink::start_at(SENDER_MX, port, &[]);
     let relay = Relay::start(RelayConfig::default().mx(&dns, port, ""));
@@ -580,11 +538,7 @@ fn notify_success_gets_a_relayed_report() {
 /// mail; an untagged message to the same unreachable host keeps waiting.
 #[test]
 fn a_tag_max_age_expires_only_tagged_mail() {
-    let port = free_port();
-    let dns = Dns::start(zone(json!({
-        "dest.test": [mx(10, "mx.dest.test")],
-        "mx.dest.test": [a("127.0.0.36")],
-    })));
+    let (port, dns) = dest_test_mx("127.0.0.36");
     let plugins = format!(
         "\n[[tenant.plugin]]\nname = \"marketing-detector\"\npath = \"{}\"\n",
         sluice_e2e::shipped_plugin("marketing-detector").display()
@@ -638,24 +592,8 @@ with smtplib.SMTP("127.0.0.1", int(sys.argv[1]), timeout=20) as s:
 #[test]
 fn requiretls_and_dsn_requests_are_passed_to_a_next_hop_that_offers_them() {
     let ca = sluice_e2e::pki::TestCa::new();
-    let (mx_cert, mx_key) = ca.issue("mx.dest.test");
-    let port = free_port();
-    let dns = Dns::start(zone(json!({
-        "dest.test": [mx(10, "mx.dest.test")],
-        "mx.dest.test": [a("127.0.0.37")],
-    })));
-    let sink = Sink::start_at(
-        "127.0.0.37",
-        port,
-        &[
-            "--tls-cert",
-            mx_cert.to_str().unwrap(),
-            "--tls-key",
-            mx_key.to_str().unwrap(),
-            "--extensions",
-            "DSN,REQUIRETLS",
-        ],
-    );
+    let (port, dns) = dest_test_mx("127.0.0.37");
+    let sink = verified_mx_sink(&ca, "127.0.0.37", port, &["--extensions", "DSN,REQUIRETLS"]);
     let sender_box = Sink::start_at(SENDER_MX, port, &[]);
     let relay = Relay::start(RelayConfig::default().mx(
         &dns,

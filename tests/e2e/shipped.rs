@@ -3,8 +3,10 @@ use sluice_e2e::{free_port, Dns, Sink};
 use sluice_e2e::{shipped_plugin, Chat, Relay, RelayConfig};
 
 fn volume_limits(config: &str) -> Relay {
+    // 50 sessions doing argon2 AUTH at once saturate two cores; these tests are about exact
+    // counting, so the plugin gets a deadline that CPU starvation cannot reach.
     let plugins = format!(
-        "\n[[tenant.plugin]]\nname = \"volume-limits\"\npath = \"{}\"\n[tenant.plugin.config]\n{config}\n",
+        "\n[[tenant.plugin]]\nname = \"volume-limits\"\npath = \"{}\"\ntimeout = \"5s\"\n[tenant.plugin.config]\n{config}\n",
         shipped_plugin("volume-limits").display()
     );
     Relay::start(RelayConfig {

@@ -115,7 +115,7 @@ impl PluginInstance {
             .stdout(stdout.clone())
             .stderr(stderr.clone())
             .build();
-        let mut log = PluginLog::new(Arc::from(plugin.label()));
+        let mut log = PluginLog::new(plugin.shared_label());
         log.queue_id = queue_id.map(str::to_owned);
         let data = StoreData {
             wasi,
@@ -200,7 +200,10 @@ impl PluginInstance {
     }
 
     pub fn set_queue_id(&mut self, id: &str) {
-        self.store.data_mut().log.queue_id = Some(id.to_owned());
+        let current = &mut self.store.data_mut().log.queue_id;
+        if current.as_deref() != Some(id) {
+            *current = Some(id.to_owned());
+        }
     }
 
     /// Runs one hook. Everything the guest can do wrong comes back as a `Failure`.

@@ -271,7 +271,7 @@ fn reply_from(r: &wit::SmtpReply, permanent: bool, explain: &str) -> Reply {
 fn convert(plugin: &LoadedPlugin, d: wit::Decision) -> Result<Decision, Failure> {
     let explain = match &d.rule {
         Some(rule) => format!("{}: {}", plugin.label(), clean_text(rule)),
-        None => plugin.label(),
+        None => plugin.label().to_owned(),
     };
     let mut bytes = 0;
     for h in &d.add_headers {

@@ -89,6 +89,8 @@ pub struct LoadedPlugin {
     pub tenant: String,
     /// First 12 hex digits of the component's SHA-256: names the exact build in logs/replies.
     pub hash: String,
+    /// "name#hash", made once: it is named on every decision and in every plugin log line.
+    label: Arc<str>,
     pub pre: PolicyPre<super::store::StoreData>,
     pub hooks: Vec<Hook>,
     pub breaker: Breaker,
@@ -100,8 +102,13 @@ pub struct LoadedPlugin {
 
 impl LoadedPlugin {
     /// "name#hash", how the plugin is named in replies and logs.
-    pub fn label(&self) -> String {
-        format!("{}#{}", self.spec.name, self.hash)
+    pub fn label(&self) -> &str {
+        &self.label
+    }
+
+    /// The label, shared (no copy) by each instance's log.
+    pub fn shared_label(&self) -> Arc<str> {
+        self.label.clone()
     }
 
     pub fn implements(&self, hook: Hook) -> bool {
@@ -193,6 +200,7 @@ pub async fn load(
         .map_err(|e| world(describe_link_error(&e)))?;
     let pre = PolicyPre::new(pre).map_err(|e| world(format!("{e:#}")))?;
     let mut plugin = LoadedPlugin {
+        label: Arc::from(format!("{}#{}", spec.name, hash)),
         spec,
         tenant: tenant.to_owned(),
         hash,

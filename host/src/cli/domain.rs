@@ -2,6 +2,7 @@
 //! mail that this relay sends as DOMAIN, and what to fix. Records are looked up with the
 //! config's resolver and parsed and evaluated by mail-auth.
 
+use crate::config::resolved::within_domain;
 use crate::config::{Config, DnsConfig};
 use crate::delivery::mx::Resolver;
 use mail_auth::common::parse::TxtRecordParser;
@@ -79,7 +80,7 @@ pub async fn check(config: &Config, domain: &str) -> anyhow::Result<bool> {
         .tenants
         .iter()
         .flat_map(|t| t.dkim.iter().map(move |s| (t.name.clone(), s.clone())))
-        .filter(|(_, s)| domain == s.domain || domain.ends_with(&format!(".{}", s.domain)))
+        .filter(|(_, s)| within_domain(&domain, &s.domain))
         .collect();
     if signers.is_empty() {
         ok = false;

@@ -217,18 +217,23 @@ pub struct Tenant {
     pub dkim: Vec<Arc<crate::dkim::Signer>>,
 }
 
+/// Whether `domain` is `parent` or one of its subdomains (both lower-case, no trailing dot).
+pub fn within_domain(domain: &str, parent: &str) -> bool {
+    domain == parent
+        || domain
+            .strip_suffix(parent)
+            .is_some_and(|p| p.ends_with('.'))
+}
+
 impl Tenant {
     pub fn owns_sender(&self, address: &str) -> bool {
         let Some((_, domain)) = address.rsplit_once('@') else {
             return false;
         };
         let domain = domain.trim_end_matches('.').to_ascii_lowercase();
-        self.sender_domains.iter().any(|d| {
-            domain == *d
-                || domain
-                    .strip_suffix(d.as_str())
-                    .is_some_and(|p| p.ends_with('.'))
-        })
+        self.sender_domains
+            .iter()
+            .any(|d| within_domain(&domain, d))
     }
 }
 

@@ -12,6 +12,7 @@ pub mod mta_sts;
 pub mod mx;
 mod settle;
 
+use crate::config::resolved::within_domain;
 use crate::config::{Config, DeliveryMode, Tenant};
 use crate::pipeline::{RouteRequest, SharedPolicies};
 use crate::queue::envelope::unix_now;
@@ -184,8 +185,9 @@ impl Deliverer {
 
     async fn deliver(&self, message: Stored) {
         let env = message.envelope.clone();
+        // Shared by the signing, every transport and the settling: read once, never copied.
         let body = match self.spool.read(message.location).await {
-            Ok(b) => b,
+            Ok(b) => Arc::new(b),
             Err(e) => {
                 tracing::error!(queue_id = %env.id, error = %e, "cannot read message from spool");
                 let attempts = every(
@@ -194,7 +196,7 @@ impl Deliverer {
                         reason: e.to_string(),
                     },
                 );
-                return self.settle(message, Vec::new(), attempts).await;
+                return self.settle(message, Arc::default(), attempts).await;
             }
         };
         let max_age = self.max_age(&env);
@@ -262,9 +264,10 @@ impl Deliverer {
     }
 
     /// The message with a DKIM-Signature on top when the tenant has a key for its From
-    /// domain (or a parent of it). Signing runs on the blocking pool, off the SMTP sessions.
-    async fn sign(&self, env: &Envelope, body: &[u8]) -> (Arc<Vec<u8>>, Option<String>) {
-        let unsigned = || (Arc::new(body.to_vec()), None);
+    /// domain (or a parent of it); the message itself, shared, when not. Never on a session
+    /// task: ed25519 signs here, RSA on the blocking pool.
+    async fn sign(&self, env: &Envelope, body: &Arc<Vec<u8>>) -> (Arc<Vec<u8>>, Option<String>) {
+        let unsigned = || (body.clone(), None);
         let Some(tenant) = self.tenant(&env.tenant) else {
             return unsigned();
         };
@@ -278,12 +281,7 @@ impl Deliverer {
         let signer = tenant
             .dkim
             .iter()
-            .filter(|s| {
-                from == s.domain
-                    || from
-                        .strip_suffix(s.domain.as_str())
-                        .is_some_and(|p| p.ends_with('.'))
-            })
+            .filter(|s| within_domain(&from, &s.domain))
             .max_by_key(|s| s.domain.len());
         let Some(signer) = signer.cloned() else {
             return unsigned();
@@ -299,7 +297,7 @@ impl Deliverer {
             prepend_signature(&signer, body)
         } else {
             // RSA takes milliseconds: on the blocking pool, so no runtime thread stalls.
-            let bytes = body.to_vec();
+            let bytes = body.clone();
             tokio::task::spawn_blocking(move || prepend_signature(&signer, &bytes))
                 .await
                 .unwrap_or_else(|e| Err(format!("signing task failed: {e}")))

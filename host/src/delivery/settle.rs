@@ -7,9 +7,10 @@ use crate::pipeline::{DeliveryResult, Outcome};
 use crate::queue::envelope::unix_now;
 use crate::queue::schedule::retry_delay;
 use crate::queue::{Envelope, QueueId, Stored};
+use std::sync::Arc;
 
 impl Deliverer {
-    pub(super) async fn settle(&self, message: Stored, body: Vec<u8>, attempts: Vec<Attempt>) {
+    pub(super) async fn settle(&self, message: Stored, body: Arc<Vec<u8>>, attempts: Vec<Attempt>) {
         let env = &message.envelope;
         let attempt = env.attempts + 1;
         let now = unix_now();
@@ -146,6 +147,8 @@ impl Deliverer {
         }
         // Rewrite the record with what is left to do, so a restart resumes from here and old
         // segments can be reclaimed.
+        // The transports are done with the bytes by now: this takes them back without a copy.
+        let body = Arc::try_unwrap(body).unwrap_or_else(|shared| shared.as_ref().clone());
         match self.spool.commit(envelope.clone(), body).await {
             Ok(rewritten) => {
                 self.spool.complete(message.location);

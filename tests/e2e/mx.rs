@@ -6,6 +6,7 @@ use serde_json::json;
 use sluice_e2e::dns::{a, mx};
 use sluice_e2e::relay::DEMO_TENANT;
 use sluice_e2e::{free_port, python, sluice_bin, text, Chat, Dns, Relay, RelayConfig, Sink};
+use std::path::Path;
 use std::process::Command;
 
 /// The sender's own mail server (where DSNs go): example.com's MX.
@@ -346,45 +347,41 @@ fn operators_retry_now_and_delete_queued_messages() {
 }
 
 /// An HTTPS server for an MTA-STS policy (tests/tools/https.py), stopped when dropped.
-struct PolicyServer(std::process::Child);
+struct PolicyServer {
+    child: std::process::Child,
+    /// The served file, kept until the server stops.
+    _policy: tempfile::NamedTempFile,
+}
 
 impl PolicyServer {
-    fn start(
-        host: &str,
-        port: u16,
-        cert: &std::path::Path,
-        key: &std::path::Path,
-        policy: &str,
-    ) -> PolicyServer {
-        use std::io::BufRead;
+    fn start(host: &str, port: u16, cert: &Path, key: &Path, policy: &str) -> PolicyServer {
+        use std::ffi::OsStr;
         let file = tempfile::NamedTempFile::new().unwrap();
         std::fs::write(file.path(), policy).unwrap();
-        let (_file, path) = file.keep().unwrap();
-        let mut child = Command::new("python3")
-            .arg(sluice_e2e::workspace().join("tests/tools/https.py"))
-            .args(["--host", host, "--port", &port.to_string(), "--cert"])
-            .arg(cert)
-            .arg("--key")
-            .arg(key)
-            .arg("--policy")
-            .arg(&path)
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut first = String::new();
-        std::io::BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut first)
-            .unwrap();
-        assert_eq!(first.trim(), "ready");
-        PolicyServer(child)
+        let port = port.to_string();
+        let args = [
+            OsStr::new("--host"),
+            OsStr::new(host),
+            OsStr::new("--port"),
+            OsStr::new(&port),
+            OsStr::new("--cert"),
+            cert.as_os_str(),
+            OsStr::new("--key"),
+            key.as_os_str(),
+            OsStr::new("--policy"),
+            file.path().as_os_str(),
+        ];
+        PolicyServer {
+            child: sluice_e2e::start_tool("https.py", &args, "the standard library"),
+            _policy: file,
+        }
     }
 }
 
 impl Drop for PolicyServer {
     fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 
@@ -539,10 +536,7 @@ fn notify_success_gets_a_relayed_report() {
 #[test]
 fn a_tag_max_age_expires_only_tagged_mail() {
     let (port, dns) = dest_test_mx("127.0.0.36");
-    let plugins = format!(
-        "\n[[tenant.plugin]]\nname = \"marketing-detector\"\npath = \"{}\"\n",
-        sluice_e2e::shipped_plugin("marketing-detector").display()
-    );
+    let plugins = sluice_e2e::shipped_plugin_table("marketing-detector", "");
     let relay = Relay::start(RelayConfig {
         plugins,
         ..RelayConfig::default().mx(

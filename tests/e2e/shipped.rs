@@ -1,13 +1,12 @@
 use sluice_e2e::dns::{a, mx};
-use sluice_e2e::{free_port, Dns, Sink};
-use sluice_e2e::{shipped_plugin, Chat, Relay, RelayConfig};
+use sluice_e2e::{free_port, shipped_plugin_table, Chat, Dns, Relay, RelayConfig, Sink};
 
 fn volume_limits(config: &str) -> Relay {
     // 50 sessions doing argon2 AUTH at once saturate two cores; these tests are about exact
     // counting, so the plugin gets a deadline that CPU starvation cannot reach.
-    let plugins = format!(
-        "\n[[tenant.plugin]]\nname = \"volume-limits\"\npath = \"{}\"\ntimeout = \"5s\"\n[tenant.plugin.config]\n{config}\n",
-        shipped_plugin("volume-limits").display()
+    let plugins = shipped_plugin_table(
+        "volume-limits",
+        &format!("timeout = \"5s\"\n[tenant.plugin.config]\n{config}"),
     );
     Relay::start(RelayConfig {
         plugins,
@@ -66,9 +65,9 @@ fn volume_limits_per_recipient_domain_and_recipients() {
 }
 
 fn content_filter(config: &str) -> Relay {
-    let plugins = format!(
-        "\n[[tenant.plugin]]\nname = \"content-filter\"\npath = \"{}\"\n[tenant.plugin.config]\n{config}\n",
-        shipped_plugin("content-filter").display()
+    let plugins = shipped_plugin_table(
+        "content-filter",
+        &format!("[tenant.plugin.config]\n{config}"),
     );
     Relay::start(RelayConfig {
         plugins,
@@ -199,9 +198,9 @@ with smtplib.SMTP("127.0.0.1", port, timeout=30) as s:
 /// marketing ones must be.
 #[test]
 fn marketing_detector_precision_and_recall_on_the_corpus() {
-    let plugins = format!(
-        "\n[[tenant.plugin]]\nname = \"marketing-detector\"\npath = \"{}\"\n[tenant.plugin.config]\naction = \"tag\"\n",
-        shipped_plugin("marketing-detector").display()
+    let plugins = shipped_plugin_table(
+        "marketing-detector",
+        "[tenant.plugin.config]\naction = \"tag\"",
     );
     let relay = Relay::start(RelayConfig {
         plugins,
@@ -293,16 +292,17 @@ fn router_sends_marketing_through_its_own_pool() {
     }));
     let mx_sink = Sink::start_at("127.0.0.21", port, &[]);
     let partner = Sink::start(&[]);
-    let plugins = format!(
-        "\n[[tenant.plugin]]\nname = \"marketing-detector\"\npath = \"{}\"\n\
-         [[tenant.plugin]]\nname = \"router\"\npath = \"{}\"\n[tenant.plugin.config]\nrules = \"\"\"\n\
-         tag=marketing => mx pool=marketing\n\
-         domain=partner.test => smarthost 127.0.0.1:{} tls=none\n\
-         domain=held.test => hold\n\"\"\"\n",
-        shipped_plugin("marketing-detector").display(),
-        shipped_plugin("router").display(),
-        partner.port,
-    );
+    let plugins = shipped_plugin_table("marketing-detector", "")
+        + &shipped_plugin_table(
+            "router",
+            &format!(
+                "[tenant.plugin.config]\nrules = \"\"\"\n\
+                 tag=marketing => mx pool=marketing\n\
+                 domain=partner.test => smarthost 127.0.0.1:{} tls=none\n\
+                 domain=held.test => hold\n\"\"\"",
+                partner.port
+            ),
+        );
     let relay = Relay::start(RelayConfig {
         plugins,
         ..RelayConfig::default().mx(
@@ -358,11 +358,15 @@ fn router_refuses_bad_rules_at_load() {
     std::fs::write(
         &config,
         format!(
-            "[server]\nlisten = [\"127.0.0.1:0\"]\n[plugins]\ncache_dir = \"{}\"\n{}\n\
-             [[tenant.plugin]]\nname = \"router\"\npath = \"{}\"\n[tenant.plugin.config]\nrules = \"tag=x => teleport\"\n",
-            sluice_e2e::workspace().join("target/plugin-cache-tests").display(),
+            "[server]\nlisten = [\"127.0.0.1:0\"]\n[plugins]\ncache_dir = \"{}\"\n{}\n{}",
+            sluice_e2e::workspace()
+                .join("target/plugin-cache-tests")
+                .display(),
             sluice_e2e::relay::DEMO_TENANT,
-            shipped_plugin("router").display()
+            shipped_plugin_table(
+                "router",
+                "[tenant.plugin.config]\nrules = \"tag=x => teleport\""
+            )
         ),
     )
     .unwrap();

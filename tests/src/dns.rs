@@ -1,8 +1,8 @@
 //! A real DNS server on loopback (tests/tools/dns.py, dnslib) serving a zone the test writes.
 
-use crate::{free_port, workspace};
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use crate::{free_port, start_tool};
+use std::ffi::OsStr;
+use std::process::Child;
 
 pub struct Dns {
     pub port: u16,
@@ -16,19 +16,17 @@ impl Dns {
         let port = free_port();
         let file = tempfile::NamedTempFile::new().expect("zone file");
         std::fs::write(file.path(), zone.to_string()).expect("write zone");
-        let mut child = Command::new("python3")
-            .arg(workspace().join("tests/tools/dns.py"))
-            .args(["--port", &port.to_string(), "--zone"])
-            .arg(file.path())
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("python3 with dnslib (make test installs it)");
-        let mut first = String::new();
-        BufReader::new(child.stdout.take().expect("stdout"))
-            .read_line(&mut first)
-            .expect("dns output");
-        assert_eq!(first.trim(), "ready", "DNS server did not start");
+        let port_text = port.to_string();
+        let child = start_tool(
+            "dns.py",
+            &[
+                OsStr::new("--port"),
+                OsStr::new(&port_text),
+                OsStr::new("--zone"),
+                file.path().as_os_str(),
+            ],
+            "dnslib",
+        );
         Dns {
             port,
             zone: file,

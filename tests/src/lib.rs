@@ -15,9 +15,11 @@ pub use dns::Dns;
 pub use relay::{Relay, RelayConfig};
 pub use sink::Sink;
 
+use std::ffi::OsStr;
+use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicU16, Ordering};
 use std::time::{Duration, Instant};
 
@@ -113,6 +115,24 @@ pub fn swaks(port: u16, args: &[&str]) -> Output {
         .expect("swaks is installed (make test installs it)")
 }
 
+/// Starts one of the tests/tools/*.py servers (`python3 tests/tools/TOOL ARGS…`), which prints
+/// "ready" once it listens and runs until its stdin closes; `needs` names what it imports.
+pub fn start_tool(tool: &str, args: &[&OsStr], needs: &str) -> Child {
+    let mut child = Command::new("python3")
+        .arg(workspace().join("tests/tools").join(tool))
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("python3 with {needs} (make test installs it): {e}"));
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().expect("stdout"))
+        .read_line(&mut first)
+        .expect("tool output");
+    assert_eq!(first.trim(), "ready", "{tool} did not start");
+    child
+}
+
 /// Runs `python3 -c SCRIPT ARGS…`.
 pub fn python(script: &str, args: &[&str]) -> Output {
     Command::new("python3")
@@ -161,6 +181,15 @@ pub fn shipped_plugin(name: &str) -> PathBuf {
 /// A plugin in another language: `python` (componentize-py) or `js` (componentize-js).
 pub fn foreign_plugin(language: &str, name: &str) -> PathBuf {
     built(&format!("{language}/{name}.wasm"))
+}
+
+/// A `[[tenant.plugin]]` table for a shipped plugin, named as its directory, with extra lines
+/// (settings, then `[tenant.plugin.config]` and its keys).
+pub fn shipped_plugin_table(name: &str, extra: &str) -> String {
+    format!(
+        "\n[[tenant.plugin]]\nname = \"{name}\"\npath = \"{}\"\n{extra}\n",
+        shipped_plugin(name).display()
+    )
 }
 
 /// A `[[tenant.plugin]]` table for a fixture, with extra lines (settings, then `[tenant.plugin.config]`).

@@ -1,9 +1,9 @@
 //! aiosmtpd as the next hop (tests/tools/sink.py).
 
-use crate::{free_port, wait_for, workspace};
-use std::io::{BufRead, BufReader};
+use crate::{free_port, start_tool, wait_for};
+use std::ffi::OsStr;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::time::Duration;
 
 pub struct Sink {
@@ -39,20 +39,12 @@ impl Sink {
     /// A sink on another loopback address, e.g. an MX host at 127.0.0.2.
     pub fn start_at(host: &str, port: u16, args: &[&str]) -> Sink {
         let dir = tempfile::tempdir().expect("tempdir");
-        let mut child = Command::new("python3")
-            .arg(workspace().join("tests/tools/sink.py"))
-            .args(["--host", host, "--port", &port.to_string(), "--dir"])
-            .arg(dir.path())
-            .args(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("python3 with aiosmtpd (make test installs it)");
-        let mut first = String::new();
-        BufReader::new(child.stdout.take().expect("stdout"))
-            .read_line(&mut first)
-            .expect("sink output");
-        assert_eq!(first.trim(), "ready", "sink did not start");
+        let port_text = port.to_string();
+        let named = ["--host", host, "--port", &port_text, "--dir"];
+        let mut full: Vec<&OsStr> = named.iter().map(OsStr::new).collect();
+        full.push(dir.path().as_os_str());
+        full.extend(args.iter().map(OsStr::new));
+        let child = start_tool("sink.py", &full, "aiosmtpd");
         Sink { port, dir, child }
     }
 

@@ -39,6 +39,8 @@ fn spec(name: &str, path: PathBuf, config: &[(&str, &str)]) -> PluginSpec {
         shadow: false,
         timeout: Duration::from_secs(5),
         memory: 64 << 20,
+        reuse: 0,
+        keep_idle: 0,
     }
 }
 
@@ -125,8 +127,13 @@ async fn main() {
     let cache = std::env::temp_dir().join("sluice-bench-cache");
     let engine = PluginEngine::new(EngineSettings {
         cache_dir: cache,
-        max_instances: 100,
+        // Fewer slots (so less address space) for valgrind: SLUICE_BENCH_SLOTS=2.
+        max_instances: std::env::var("SLUICE_BENCH_SLOTS")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(100),
         max_memory: 256 << 20,
+        fuel: false,
     })
     .unwrap();
     let rust = [
@@ -148,18 +155,28 @@ async fn main() {
         ),
     ];
     let mut loaded = Vec::new();
+    let mut reusing = Vec::new();
     for s in rust {
+        // The same plugins with `reuse` (an operator's opt-in: instances kept between
+        // transactions), for the rows that show what the default's fresh instance costs.
+        let kept = PluginSpec {
+            reuse: 1000,
+            keep_idle: 64,
+            ..s.clone()
+        };
         loaded.push(registry::load(&engine, "bench", s).await.unwrap());
+        reusing.push(registry::load(&engine, "bench", kept).await.unwrap());
     }
-    let chain = |n: usize| -> Pipeline {
+    let chain_of = |plugins: &[Arc<registry::LoadedPlugin>], n: usize| -> Pipeline {
         Pipeline::new(
-            loaded
+            plugins
                 .iter()
                 .take(n)
                 .map(|p| Arc::new(WasmPolicy::new(p.clone())) as Arc<dyn Policy>)
                 .collect(),
         )
     };
+    let chain = |n: usize| chain_of(&loaded, n);
     let msg = message();
     if std::env::var("SLUICE_BENCH_SPLIT").is_ok() {
         use sluice::plugin::instance::PluginInstance;
@@ -168,26 +185,17 @@ async fn main() {
         let mut call_t = Vec::new();
         let mut drop_t = Vec::new();
         let mut call2_t = Vec::new();
-        let session = sluice::plugin::wit::Session {
-            client_ip: "127.0.0.1".into(),
-            helo: "h".into(),
-            tenant: "bench".into(),
-            auth_user: None,
-            tls: None,
-            mail_from: Some("a@b.example".into()),
-            rcpts: vec![],
-        };
         for _ in 0..2000 {
             let t = Instant::now();
             let mut i = PluginInstance::new(p, None).await.unwrap();
             inst_t.push(t.elapsed());
             let t = Instant::now();
-            i.call(sluice::plugin::wit::Hook::MailFrom, &session, None, None)
+            i.call(sluice::plugin::wit::Hook::MailFrom, None, None)
                 .await
                 .unwrap();
             call_t.push(t.elapsed());
             let t = Instant::now();
-            i.call(sluice::plugin::wit::Hook::MailFrom, &session, None, None)
+            i.call(sluice::plugin::wit::Hook::MailFrom, None, None)
                 .await
                 .unwrap();
             call2_t.push(t.elapsed());
@@ -223,6 +231,14 @@ async fn main() {
             format!("{:.1}", med / n as f64)
         };
         println!("| {n} Rust plugin(s) | {med:.1} | {p99:.1} | {per} |");
+    }
+    for n in [1usize, 4] {
+        let t = per_message(&chain_of(&reusing, n), &msg).await;
+        let (med, p99) = (micros(t[t.len() / 2]), micros(t[t.len() * 99 / 100]));
+        println!(
+            "| {n} Rust plugin(s), `reuse = 1000` (opt-in) | {med:.1} | {p99:.1} | {:.1} |",
+            med / n as f64
+        );
     }
     shipped_on_corpus(&engine).await;
     if python.exists() {

@@ -1,5 +1,7 @@
 use sluice_e2e::relay::DEMO_TENANT;
-use sluice_e2e::{plugin_table, sluice_bin, text, wait_for, Chat, Relay, RelayConfig, Sink};
+use sluice_e2e::{
+    fixture, plugin_table, sluice_bin, text, wait_for, Chat, Relay, RelayConfig, Sink,
+};
 use std::process::Command;
 use std::time::Duration;
 
@@ -8,6 +10,16 @@ fn with_plugins(plugins: String) -> Relay {
         plugins,
         ..Default::default()
     })
+}
+
+/// `sluice plugin check FILE`: whether it succeeded, and what it printed.
+fn plugin_check(wasm: &std::path::Path) -> (bool, String) {
+    let out = Command::new(sluice_bin())
+        .args(["plugin", "check"])
+        .arg(wasm)
+        .output()
+        .unwrap();
+    (out.status.success(), text(&out))
 }
 
 fn send(relay: &Relay, subject: &str, rcpt: &str) -> String {
@@ -67,6 +79,28 @@ fn every_verdict_and_action_end_to_end() {
 }
 
 #[test]
+fn plugins_read_the_session_through_its_accessors() {
+    let relay = with_plugins(plugin_table("verdicts", "verdicts", ""));
+    let mut c = Chat::authed(relay.port);
+    let r = c.send_message(
+        "app@example.com",
+        &["one@dest.test", "two@dest.test"],
+        "Subject: SESSION\r\n\r\nbody\r\n",
+    );
+    assert!(r.starts_with("250 2.0.0"), "{r}");
+    let m = &relay.wait_mailbox("one@dest.test", 1)[0];
+    let header = m
+        .lines()
+        .find(|l| l.starts_with("X-Session: "))
+        .unwrap_or_else(|| panic!("no X-Session header: {m}"));
+    assert_eq!(
+        header,
+        "X-Session: ip=127.0.0.1 helo=client.test tenant=demo auth=demo tls=- \
+         from=app@example.com rcpts=2:one@dest.test,two@dest.test"
+    );
+}
+
+#[test]
 fn quarantined_mail_is_held_until_released() {
     let relay = with_plugins(plugin_table("verdicts", "verdicts", ""));
     let r = send(&relay, "QUARANTINE me", "held@dest.test");
@@ -118,6 +152,11 @@ fn hostile_plugins_are_contained_by_their_limits() {
         assert!(r.contains(&format!(": {kind}]")), "{mode}: {r}");
         let failed = relay.wait_events("plugin_failed", 1);
         assert_eq!(failed[0]["failure"], kind, "{mode}");
+        if mode == "trap" {
+            // The panic message the guest printed on its way down is in the plugin's log.
+            let log = relay.log();
+            assert!(log.contains("hostile plugin panics on purpose"), "{log}");
+        }
         // The relay itself is fine: a session still works and the RSS stays small.
         Chat::authed(relay.port).cmd("NOOP", "250");
         let rss_kib: u64 = std::fs::read_to_string(format!("/proc/{}/status", relay.pid()))
@@ -128,6 +167,50 @@ fn hostile_plugins_are_contained_by_their_limits() {
             .unwrap();
         assert!(rss_kib < 200 * 1024, "{mode}: relay RSS {rss_kib} KiB");
     }
+}
+
+#[test]
+fn plugin_output_is_logged_once_and_capped() {
+    let relay = with_plugins(plugin_table(
+        "verdicts",
+        "verdicts",
+        "[tenant.plugin.config]\nchatty = \"yes\"\n",
+    ));
+    for n in 0..2 {
+        let r = send(&relay, "x", &format!("rcpt{n}@dest.test"));
+        assert!(r.starts_with("250 2.0.0"), "{r}");
+    }
+    relay.wait_mailbox("rcpt1@dest.test", 1);
+    let log = relay.log();
+    let lines: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("sluice::plugin"))
+        .collect();
+    // One instance per message prints once at mail-from; what it printed is logged once,
+    // not again after its rcpt-to and data hooks.
+    let hello = lines
+        .iter()
+        .filter(|l| l.contains("chatty says hello"))
+        .count();
+    assert_eq!(hello, 2, "{lines:#?}");
+    // 10 KiB on stderr: captured up to 4 KiB, logged as one line of at most 1 KiB.
+    let runs: Vec<usize> = lines
+        .iter()
+        .map(|l| l.matches('x').count())
+        .filter(|&n| n > 100)
+        .collect();
+    assert_eq!(runs.len(), 2, "{runs:?}");
+    assert!(runs.iter().all(|&n| (1000..=1030).contains(&n)), "{runs:?}");
+}
+
+#[test]
+fn a_plugin_importing_anything_else_is_refused_at_load() {
+    let (ok, t) = plugin_check(&fixture("foreign"));
+    assert!(!ok, "{t}");
+    assert!(
+        t.contains("it imports `acme:evil/net`, which Sluice does not provide"),
+        "{t}"
+    );
 }
 
 #[test]
@@ -257,6 +340,59 @@ fn send_as(port: u16, demo: bool) -> String {
     }
 }
 
+/// The `X-Seq` the verdicts fixture added to a message sent with subject `SEQ` (`demo` tenant,
+/// or the `other` one), or the reply if the message was refused.
+fn seq(relay: &Relay, demo: bool, rcpt: &str) -> Result<u32, String> {
+    let (mut c, from) = if demo {
+        (Chat::authed(relay.port), "app@example.com")
+    } else {
+        (Chat::ehlo(relay.port), "shop@other.test")
+    };
+    let r = c.send_message(from, &[rcpt], "Subject: SEQ\r\n\r\nx\r\n");
+    if !r.starts_with("250") {
+        return Err(r);
+    }
+    let m = &relay.wait_mailbox(rcpt, 1)[0];
+    let v = m.lines().find_map(|l| l.strip_prefix("X-Seq: "));
+    Ok(v.unwrap_or_else(|| panic!("no X-Seq: {m}"))
+        .parse()
+        .unwrap())
+}
+
+#[test]
+fn instances_are_fresh_per_transaction_unless_reuse_is_set() {
+    // Two tenants with the same plugin, `extra` added to its table.
+    let start = |extra: &str| {
+        let p = plugin_table("verdicts", "verdicts", extra);
+        Relay::start(RelayConfig {
+            tenants: format!("{DEMO_TENANT}{p}\n[[tenant]]\nname = \"other\"\nsender_domains = [\"other.test\"]\ntrusted_networks = [\"127.0.0.0/8\"]\n{p}"),
+            ..Default::default()
+        })
+    };
+    // Default: whatever a plugin keeps in its memory dies with the transaction.
+    let relay = start("");
+    let seen: Vec<_> = (0..3)
+        .map(|i| seq(&relay, true, &format!("fresh{i}@dest.test")))
+        .collect();
+    assert_eq!(seen, [Ok(1), Ok(1), Ok(1)]);
+    drop(relay);
+
+    // `reuse`: a clean instance serves the tenant's next transactions...
+    let relay = start("reuse = 3\n");
+    let seen: Vec<_> = (0..4)
+        .map(|i| seq(&relay, true, &format!("kept{i}@dest.test")))
+        .collect();
+    // ...up to 3 of them, then a new instance takes over.
+    assert_eq!(seen, [Ok(1), Ok(2), Ok(3), Ok(1)]);
+    // Another tenant with the same plugin never gets this tenant's instance.
+    assert_eq!(seq(&relay, false, "other@dest.test"), Ok(1));
+    assert_eq!(seq(&relay, true, "kept4@dest.test"), Ok(2));
+    // An instance that failed is never kept: the next transaction starts afresh.
+    let r = send(&relay, "PANIC", "panic@dest.test");
+    assert!(r.starts_with("451 4.3.0"), "{r}");
+    assert_eq!(seq(&relay, true, "after@dest.test"), Ok(1));
+}
+
 #[test]
 fn counters_are_per_tenant_whatever_the_plugin_asks() {
     let counter = plugin_table("counter", "counter", "[tenant.plugin.config]\nlimit = 2\n");
@@ -364,15 +500,10 @@ fn hot_reload_under_traffic_swaps_plugins_and_refuses_a_broken_one() {
 
 #[test]
 fn plugin_check_and_dry_run() {
-    let fixture = sluice_e2e::fixture("verdicts");
-    let out = Command::new(sluice_bin())
-        .args(["plugin", "check"])
-        .arg(&fixture)
-        .output()
-        .unwrap();
-    let t = text(&out);
+    let fixture = fixture("verdicts");
+    let (ok, t) = plugin_check(&fixture);
     assert!(
-        out.status.success() && t.contains("hooks:      Hook::MailFrom, Hook::RcptTo, Hook::Data"),
+        ok && t.contains("hooks:      Hook::MailFrom, Hook::RcptTo, Hook::Data"),
         "{t}"
     );
     let dir = tempfile::tempdir().unwrap();
@@ -396,18 +527,22 @@ fn plugin_check_and_dry_run() {
         t.contains("Data       reject: 550 5.7.1 subject says reject"),
         "{t}"
     );
+    // Each hook the plugin implements reports the fuel it burned; the others are not called.
+    let fuel = |prefix: &str| -> Option<u64> {
+        let line = t.lines().find(|l| l.starts_with(prefix))?;
+        line.split(", fuel ")
+            .nth(1)?
+            .trim_end_matches(')')
+            .parse()
+            .ok()
+    };
+    assert!(fuel("MailFrom").is_some_and(|f| f > 0), "{t}");
+    assert!(fuel("Data").is_some_and(|f| f > 0), "{t}");
+    assert_eq!(fuel("Connect"), None, "{t}");
     let bogus = dir.path().join("bogus.wasm");
     std::fs::write(&bogus, "not a component").unwrap();
-    let out = Command::new(sluice_bin())
-        .args(["plugin", "check"])
-        .arg(&bogus)
-        .output()
-        .unwrap();
-    assert!(
-        !out.status.success() && text(&out).contains("is not a valid component"),
-        "{}",
-        text(&out)
-    );
+    let (ok, t) = plugin_check(&bogus);
+    assert!(!ok && t.contains("is not a valid component"), "{t}");
     let _ = wait_for(Duration::from_millis(1), || Some(()));
 }
 

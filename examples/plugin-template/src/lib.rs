@@ -9,7 +9,7 @@ struct BlockDomains;
 impl Plugin for BlockDomains {
     const HOOKS: &'static [Hook] = &[Hook::RcptTo, Hook::Data];
 
-    fn on_rcpt_to(_session: Session, rcpt: String) -> Decision {
+    fn on_rcpt_to(_session: &Session, rcpt: String) -> Decision {
         let domain = rcpt.rsplit('@').next().unwrap_or_default().to_ascii_lowercase();
         let blocked = config("blocked_domains").unwrap_or_default();
         if blocked.split(',').any(|d| d.trim().eq_ignore_ascii_case(&domain)) {
@@ -18,7 +18,7 @@ impl Plugin for BlockDomains {
         Decision::proceed()
     }
 
-    fn on_data(_session: Session, message: &Message) -> Decision {
+    fn on_data(_session: &Session, message: &Message) -> Decision {
         log(Level::Debug, &format!("checked a message of {} bytes", message.raw_size()));
         Decision::proceed().tag("template-checked")
     }

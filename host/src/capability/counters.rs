@@ -81,18 +81,19 @@ impl Counters {
     }
 }
 
-/// One plugin's view of the counters: its tenant's and its own names only.
+/// One plugin's view of the counters: its tenant's and its own names only. Made once per
+/// loaded plugin; each instance gets a cheap clone.
 #[derive(Clone)]
 pub struct CounterScope {
     counters: Arc<Counters>,
-    prefix: String,
+    prefix: Arc<str>,
 }
 
 impl CounterScope {
     pub fn new(counters: Arc<Counters>, tenant: &str, plugin: &str) -> CounterScope {
         CounterScope {
             counters,
-            prefix: format!("{tenant}\u{0}{plugin}\u{0}"),
+            prefix: Arc::from(format!("{tenant}\u{0}{plugin}\u{0}")),
         }
     }
 

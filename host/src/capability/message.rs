@@ -3,7 +3,7 @@
 //! Each accessor copies out only what it returns.
 
 use crate::plugin::wit::{Attachment, Header};
-use mail_parser::{MessageParser, MimeHeaders};
+use mail_parser::{MessageParser, MimeHeaders, PartType};
 use std::sync::{Arc, OnceLock};
 
 /// Longest list or string an accessor returns; bigger answers are cut.
@@ -76,7 +76,16 @@ fn parse(raw: &[u8]) -> Parsed {
         headers,
         subject: m.subject().map(str::to_owned),
         text: m.body_text(0).map(|t| cut(t.into_owned())),
-        html: m.body_html(0).map(|t| cut(t.into_owned())),
+        // Only a real text/html part: mail-parser would otherwise render plain text as
+        // HTML (a copy of the body no plugin asked for, made for every message).
+        html: m
+            .html_body
+            .first()
+            .and_then(|&i| m.part(i))
+            .and_then(|part| match &part.body {
+                PartType::Html(html) => Some(cut(html.clone().into_owned())),
+                _ => None,
+            }),
         attachments: m
             .attachments()
             .map(|a| {
@@ -213,6 +222,21 @@ mod tests {
         assert_eq!(links, vec!["http://b.test/y", "https://ex.test/x"]);
         assert_eq!(m.raw(0, 8), b"Subject:");
         assert_eq!(m.raw(10_000, 5), b"");
+    }
+
+    #[test]
+    fn html_body_is_only_real_html() {
+        let plain = MessageView(ParsedMessage::new(Arc::new(
+            b"Subject: s\r\n\r\nplain words\r\n".to_vec(),
+        )));
+        assert_eq!(plain.html_body(), None);
+        assert_eq!(plain.text_body().as_deref(), Some("plain words\r\n"));
+        let html_only = MessageView(ParsedMessage::new(Arc::new(
+            b"Content-Type: text/html\r\n\r\n<p>hello <b>there</b></p>\r\n".to_vec(),
+        )));
+        assert!(html_only.html_body().unwrap().contains("<b>there</b>"));
+        // Text is still offered for an HTML-only message, converted.
+        assert!(html_only.text_body().unwrap().contains("hello there"));
     }
 }
 

@@ -4,6 +4,8 @@
 pub mod counters;
 pub mod log;
 pub mod message;
+pub mod output;
+pub mod session;
 
 use crate::plugin::gen_::sluice::policy::{host, types};
 use crate::plugin::store::StoreData;
@@ -50,6 +52,37 @@ impl host::Host for StoreData {
 
     fn counter_get(&mut self, name: String, window_secs: u32) -> wasmtime::Result<u64> {
         Ok(self.counters.get(&name, window_secs))
+    }
+}
+
+impl host::HostSession for StoreData {
+    fn client_ip(&mut self, _: Resource<session::SessionView>) -> wasmtime::Result<String> {
+        Ok(self.session.client_ip.to_string())
+    }
+    fn helo(&mut self, _: Resource<session::SessionView>) -> wasmtime::Result<String> {
+        Ok(self.session.helo.clone())
+    }
+    fn tenant(&mut self, _: Resource<session::SessionView>) -> wasmtime::Result<String> {
+        Ok(self.session.tenant.clone())
+    }
+    fn auth_user(&mut self, _: Resource<session::SessionView>) -> wasmtime::Result<Option<String>> {
+        Ok(self.session.auth_user.clone())
+    }
+    fn tls(&mut self, _: Resource<session::SessionView>) -> wasmtime::Result<Option<String>> {
+        Ok(self.session.tls.clone())
+    }
+    fn mail_from(&mut self, _: Resource<session::SessionView>) -> wasmtime::Result<Option<String>> {
+        Ok(self.session.mail_from.clone())
+    }
+    fn rcpt_count(&mut self, _: Resource<session::SessionView>) -> wasmtime::Result<u32> {
+        Ok(u32::try_from(self.session.rcpts.len()).unwrap_or(u32::MAX))
+    }
+    fn rcpts(&mut self, _: Resource<session::SessionView>) -> wasmtime::Result<Vec<String>> {
+        Ok(self.session.rcpts.clone())
+    }
+    fn drop(&mut self, _: Resource<session::SessionView>) -> wasmtime::Result<()> {
+        // Only ever lent to a hook call; nothing to free.
+        Ok(())
     }
 }
 

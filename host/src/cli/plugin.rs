@@ -32,6 +32,7 @@ async fn load(
         cache_dir: cache.clone(),
         max_instances: 16,
         max_memory: 256 << 20,
+        fuel: true,
     })
     .map_err(|e| anyhow::anyhow!("starting the plugin runtime: {e:#}"))?;
     let name = path
@@ -46,6 +47,8 @@ async fn load(
         shadow: false,
         timeout: Duration::from_millis(500),
         memory: 64 << 20,
+        reuse: 0,
+        keep_idle: 0,
     };
     let plugin = registry::load(&engine, tenant, spec).await;
     let _ = std::fs::remove_dir_all(&cache);
@@ -93,8 +96,9 @@ fn verdict_text(v: &Verdict) -> String {
 }
 
 fn show(stage: &str, d: &Decision, took: Duration) {
+    let fuel = d.fuel.map(|f| format!(", fuel {f}")).unwrap_or_default();
     println!(
-        "{stage:<10} {}  ({:.3} ms)",
+        "{stage:<10} {}  ({:.3} ms{fuel})",
         verdict_text(&d.verdict),
         took.as_secs_f64() * 1000.0
     );

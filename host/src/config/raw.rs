@@ -72,6 +72,12 @@ pub struct Plugin {
     /// Linear-memory cap of one instance.
     #[serde(default = "default_plugin_memory")]
     pub memory: ByteSize,
+    /// Transactions one instance may serve before it is replaced. 0 (the default): a fresh
+    /// instance for every transaction, so nothing a plugin keeps in memory outlives the
+    /// message. Above 1, instances are kept (for this tenant only) and reused: faster, but the
+    /// plugin's globals and heap carry over from one message to the next.
+    #[serde(default)]
+    pub reuse: u32,
     /// Free-form settings handed to the plugin (`host.config`).
     #[serde(default)]
     pub config: toml::Table,

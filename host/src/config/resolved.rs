@@ -111,7 +111,16 @@ pub struct PluginSpec {
     pub shadow: bool,
     pub timeout: Duration,
     pub memory: u64,
+    /// Transactions one instance serves before it is replaced; 0 or 1: fresh every time.
+    pub reuse: u32,
+    /// With `reuse`, how many idle instances to keep (this plugin's share of half the
+    /// pooling allocator's slots, at most [`MAX_KEPT_IDLE`]).
+    pub keep_idle: u32,
 }
+
+/// Idle instances one `reuse` plugin keeps at most: about the busiest tenant's concurrent
+/// transactions.
+pub const MAX_KEPT_IDLE: u32 = 64;
 
 #[derive(Debug, Clone)]
 pub struct Limits {
@@ -335,6 +344,28 @@ impl Resolver<'_> {
             _ => return Err(self.invalid_key("tls", "set both `cert` and `key`, or neither")),
         };
         let delivery = self.delivery(raw.delivery)?;
+        // Instances kept for `reuse` hold pooling-allocator slots between transactions. They
+        // may take half the slots at most, shared evenly, so live transactions always find one.
+        let max_instances = raw.plugins.max_instances.max(16);
+        let reusing = raw
+            .tenants
+            .iter()
+            .flat_map(|t| &t.plugins)
+            .filter(|p| p.reuse > 1)
+            .count() as u32;
+        let keep_idle = match reusing {
+            0 => 0,
+            n if n > max_instances / 2 => {
+                return Err(self.invalid_key(
+                    "plugins.max_instances",
+                    format!(
+                        "{n} plugins set `reuse`, each keeping at least one idle instance: raise max_instances to at least {}",
+                        n * 2
+                    ),
+                ))
+            }
+            n => (max_instances / 2 / n).min(MAX_KEPT_IDLE),
+        };
         let mut tenants = Vec::new();
         let mut seen_users: HashMap<String, String> = HashMap::new();
         for (i, t) in raw.tenants.into_iter().enumerate() {
@@ -369,7 +400,7 @@ impl Resolver<'_> {
                 }
                 users.insert(u.username, hash);
             }
-            let plugins = self.plugins(i, t.plugins, raw.plugins.max_memory.0)?;
+            let plugins = self.plugins(i, t.plugins, raw.plugins.max_memory.0, keep_idle)?;
             if let Some(p) = &t.pool {
                 if !delivery.pools.iter().any(|q| &q.name == p) {
                     return Err(self.invalid_key(
@@ -442,7 +473,7 @@ impl Resolver<'_> {
             },
             plugins: PluginRuntime {
                 cache_dir: raw.plugins.cache_dir,
-                max_instances: raw.plugins.max_instances.max(16),
+                max_instances,
                 max_memory: raw.plugins.max_memory.0,
             },
             tenants,
@@ -455,6 +486,7 @@ impl Resolver<'_> {
         tenant: usize,
         raw: Vec<raw::Plugin>,
         max_memory: u64,
+        keep_idle: u32,
     ) -> Result<Vec<PluginSpec>, ConfigError> {
         let mut out: Vec<PluginSpec> = Vec::new();
         for (j, p) in raw.into_iter().enumerate() {
@@ -497,6 +529,8 @@ impl Resolver<'_> {
                 shadow: p.shadow,
                 timeout: p.timeout.0,
                 memory: p.memory.0,
+                keep_idle: if p.reuse > 1 { keep_idle } else { 0 },
+                reuse: p.reuse,
             });
         }
         Ok(out)

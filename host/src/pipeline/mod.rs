@@ -68,6 +68,8 @@ pub struct Decision {
     pub tags: Vec<String>,
     /// Who decided and by which rule ("name#hash: rule"), for logs and replies.
     pub explain: Option<String>,
+    /// Fuel the plugins' hooks burned, when the engine meters it (the dry run).
+    pub fuel: Option<u64>,
 }
 
 impl Decision {
@@ -77,6 +79,7 @@ impl Decision {
             add_headers: Vec::new(),
             tags: Vec::new(),
             explain: None,
+            fuel: None,
         }
     }
 
@@ -212,6 +215,9 @@ impl PipelineRun {
             let d = run.check(input).await;
             folded.add_headers.extend(d.add_headers);
             folded.tags.extend(d.tags);
+            if let Some(f) = d.fuel {
+                folded.fuel = Some(folded.fuel.unwrap_or(0) + f);
+            }
             if d.verdict != Verdict::Continue {
                 folded.verdict = d.verdict;
                 folded.explain = d.explain;
@@ -274,6 +280,7 @@ mod tests {
             add_headers: vec![(h.into(), "1".into())],
             tags: vec![h.into()],
             explain: Some(h.into()),
+            fuel: None,
         }
     }
 

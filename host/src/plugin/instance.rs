@@ -1,24 +1,23 @@
 //! One plugin instance for one SMTP transaction: a fresh `Store`, the limits armed for every
 //! hook call, and every way a guest can fail turned into a [`Failure`].
 
+use super::exports::HookExports;
 use super::gen_::Policy;
 use super::registry::LoadedPlugin;
 use super::store::{MemoryCap, StoreData};
-use super::wit::{Decision, DeliveryResult, Hook, Route, RouteRequest, Session};
-use crate::capability::counters::CounterScope;
+use super::wit::{Decision, DeliveryResult, Hook, Route, RouteRequest};
 use crate::capability::log::PluginLog;
 use crate::capability::message::{MessageView, ParsedMessage};
+use crate::capability::session::{SessionInfo, SessionView};
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::Instant;
-use wasmtime::component::ResourceTable;
+use wasmtime::component::{
+    ComponentExportIndex, ComponentNamedList, Func, Instance, Lift, Lower, Resource, ResourceTable,
+    TypedFunc,
+};
 use wasmtime::{Store, UpdateDeadline};
-use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
-use wasmtime_wasi::WasiCtx;
-
-/// Bytes of a guest's stdout and stderr kept (and logged) per instance.
-const CAPTURE: usize = 4096;
 
 /// How a hook call failed. Each maps to the plugin's configured failure action.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -91,11 +90,18 @@ fn classify(data: &StoreData, timeout: Duration, memory_cap: u64, e: wasmtime::E
 
 pub struct PluginInstance {
     store: Store<StoreData>,
-    policy: Policy,
+    instance: Instance,
+    exports: HookExports,
     timeout: Duration,
     memory_cap: u64,
-    stdout: MemoryOutputPipe,
-    stderr: MemoryOutputPipe,
+    /// Whether the engine meters fuel; then what the last hook burned.
+    metered: bool,
+    fuel_used: Option<u64>,
+    /// Transactions this instance has served, the current one included.
+    transactions: u32,
+    /// Hook functions looked up so far (by `Hook` ordinal): an instance kept for `reuse`
+    /// calls each many times.
+    funcs: [Option<Func>; 8],
 }
 
 impl PluginInstance {
@@ -105,24 +111,15 @@ impl PluginInstance {
         queue_id: Option<&str>,
     ) -> Result<PluginInstance, Failure> {
         let engine = &plugin.engine;
-        let (stdout, stderr) = (
-            MemoryOutputPipe::new(CAPTURE),
-            MemoryOutputPipe::new(CAPTURE),
-        );
-        // Deny-all WASI: no preopened directories, no environment or arguments, stdin closed,
-        // no sockets (every address is refused) and no name lookups.
-        let wasi = WasiCtx::builder()
-            .stdout(stdout.clone())
-            .stderr(stderr.clone())
-            .build();
         let mut log = PluginLog::new(plugin.shared_label());
         log.queue_id = queue_id.map(str::to_owned);
         let data = StoreData {
-            wasi,
+            wasi: None,
             table: ResourceTable::new(),
+            session: SessionInfo::default(),
             log,
             config: plugin.spec.config.clone(),
-            counters: CounterScope::new(engine.counters.clone(), &plugin.tenant, &plugin.spec.name),
+            counters: plugin.counters.clone(),
             limits: MemoryCap {
                 max_bytes: plugin.spec.memory as usize,
                 denied: false,
@@ -132,6 +129,12 @@ impl PluginInstance {
         let mut store = Store::new(&engine.engine, data);
         store.limiter(|d| &mut d.limits);
         store.set_epoch_deadline(1);
+        // Fuel is only counted (the dry run's report), never a limit: each hook, and the
+        // instantiation before them, starts with a full tank.
+        let metered = engine.settings.fuel;
+        if metered {
+            let _ = store.set_fuel(u64::MAX);
+        }
         store.epoch_deadline_callback(|ctx| {
             if Instant::now() >= ctx.data().deadline {
                 return Err(DeadlineExceeded.into());
@@ -139,8 +142,8 @@ impl PluginInstance {
             // Give the thread back to other sessions every tick.
             Ok(UpdateDeadline::Yield(1))
         });
-        let policy = match plugin.pre.instantiate_async(&mut store).await {
-            Ok(p) => p,
+        let instance = match plugin.pre.instantiate_async(&mut store).await {
+            Ok(i) => i,
             Err(e) => {
                 return Err(classify(
                     store.data(),
@@ -152,28 +155,90 @@ impl PluginInstance {
         };
         Ok(PluginInstance {
             store,
-            policy,
+            instance,
+            exports: plugin.exports,
+            metered,
+            fuel_used: None,
+            transactions: 1,
+            funcs: [None; 8],
             timeout: plugin.spec.timeout,
             memory_cap: plugin.spec.memory,
-            stdout,
-            stderr,
         })
     }
 
-    /// Asks a freshly loaded plugin which hooks it implements.
+    /// Asks a freshly loaded plugin which hooks it implements, after checking the types of
+    /// all its hook functions against the world (once: later instances trust them).
     pub async fn implemented(plugin: &LoadedPlugin) -> Result<Vec<Hook>, Failure> {
         let mut i = PluginInstance::new(plugin, None).await?;
+        if let Err(e) = Policy::new(&mut i.store, &i.instance) {
+            return Err(Failure::Invalid(format!("{e:#}")));
+        }
         i.arm();
-        let r = i
-            .policy
-            .sluice_policy_hooks()
-            .call_implemented(&mut i.store)
-            .await;
+        let index = i.exports.implemented;
+        let r = async {
+            let f = i.func::<(), (Vec<Hook>,)>(&index)?;
+            Ok(f.call_async(&mut i.store, ()).await?.0)
+        }
+        .await;
         i.finish(r)
     }
 
+    /// An exported function, typed. Its type was checked when the plugin loaded
+    /// (`implemented`); debug builds, which the tests run, check it again on every call.
+    fn func<P, R>(&mut self, index: &ComponentExportIndex) -> wasmtime::Result<TypedFunc<P, R>>
+    where
+        P: ComponentNamedList + Lower,
+        R: ComponentNamedList + Lift,
+    {
+        let func = self.lookup(index)?;
+        self.typed(func)
+    }
+
+    fn lookup(&mut self, index: &ComponentExportIndex) -> wasmtime::Result<Func> {
+        self.instance
+            .get_func(&mut self.store, index)
+            .ok_or_else(|| wasmtime::Error::msg("hook function missing"))
+    }
+
+    /// The function of `hook`, typed (see [`Self::func`]), found once per instance.
+    fn hook_func<P, R>(&mut self, hook: Hook) -> wasmtime::Result<TypedFunc<P, R>>
+    where
+        P: ComponentNamedList + Lower,
+        R: ComponentNamedList + Lift,
+    {
+        let slot = hook as usize;
+        if let Some(Some(f)) = self.funcs.get(slot) {
+            return self.typed(*f);
+        }
+        let f = self.lookup(&self.exports.of(hook))?;
+        if let Some(cached) = self.funcs.get_mut(slot) {
+            *cached = Some(f);
+        }
+        self.typed(f)
+    }
+
+    fn typed<P, R>(&self, func: Func) -> wasmtime::Result<TypedFunc<P, R>>
+    where
+        P: ComponentNamedList + Lower,
+        R: ComponentNamedList + Lift,
+    {
+        if cfg!(debug_assertions) {
+            return func.typed(&self.store);
+        }
+        // SAFETY: `implemented` type-checked every hook function of this same component with
+        // the generated bindings (`Policy::new`) before the plugin was put in service, and the
+        // parameter and result types used here are those of the generated bindings.
+        Ok(unsafe { TypedFunc::new_unchecked(func) })
+    }
+
     fn arm(&mut self) {
+        if self.metered {
+            let _ = self.store.set_fuel(u64::MAX);
+        }
         self.store.data_mut().deadline = Instant::now() + self.timeout;
+        // Count epochs from now: an instance waits for the client between hooks, and a
+        // deadline left over from the last hook would make this one yield as it starts.
+        self.store.set_epoch_deadline(1);
     }
 
     fn classify(&self, e: wasmtime::Error) -> Failure {
@@ -181,22 +246,52 @@ impl PluginInstance {
     }
 
     fn finish<T>(&mut self, r: wasmtime::Result<T>) -> Result<T, Failure> {
+        if self.metered {
+            self.fuel_used = self.store.get_fuel().ok().map(|left| u64::MAX - left);
+        }
         self.drain_output();
         r.map_err(|e| self.classify(e))
     }
 
-    /// Moves what the guest printed into the plugin's log.
+    /// Moves what the guest printed since the last hook into the plugin's log, a line per
+    /// line: stdout at info, stderr (panic messages) at warn.
     fn drain_output(&mut self) {
-        for pipe in [&self.stdout, &self.stderr] {
-            let bytes = pipe.contents();
-            if !bytes.is_empty() {
-                let text = String::from_utf8_lossy(&bytes).into_owned();
-                self.store
-                    .data_mut()
-                    .log
-                    .write(super::wit::Level::Info, text.trim_end());
+        let Some(wasi) = &self.store.data().wasi else {
+            return;
+        };
+        let printed = [
+            (super::wit::Level::Info, wasi.stdout.take()),
+            (super::wit::Level::Warn, wasi.stderr.take()),
+        ];
+        for (level, bytes) in printed {
+            for line in String::from_utf8_lossy(&bytes).lines() {
+                if !line.trim().is_empty() {
+                    self.store.data_mut().log.write(level, line.trim_end());
+                }
             }
         }
+    }
+
+    /// Readies an instance kept from an earlier transaction (`reuse`) for the next one. What
+    /// the host holds per transaction starts over; the guest's own memory does not, which is
+    /// the trade the operator chose.
+    pub fn recycle(&mut self, queue_id: Option<&str>) {
+        let data = self.store.data_mut();
+        data.session = SessionInfo::default();
+        data.log.queue_id = queue_id.map(str::to_owned);
+        data.limits.denied = false;
+        self.fuel_used = None;
+        self.transactions += 1;
+    }
+
+    /// Transactions this instance has served, the current one included.
+    pub fn transactions(&self) -> u32 {
+        self.transactions
+    }
+
+    /// Fuel the last hook burned, when the engine meters fuel (the dry run).
+    pub fn fuel_used(&self) -> Option<u64> {
+        self.fuel_used
     }
 
     pub fn set_queue_id(&mut self, id: &str) {
@@ -206,42 +301,51 @@ impl PluginInstance {
         }
     }
 
+    /// The session the next hook is about (the guest reads it through `session`).
+    pub fn session_mut(&mut self) -> &mut SessionInfo {
+        &mut self.store.data_mut().session
+    }
+
     /// Runs one hook. Everything the guest can do wrong comes back as a `Failure`.
     pub async fn call(
         &mut self,
         hook: Hook,
-        session: &Session,
         rcpt: Option<&str>,
         message: Option<&Arc<ParsedMessage>>,
     ) -> Result<Decision, Failure> {
         let deadline = self.arm_with_deadline();
-        let hooks = self.policy.sluice_policy_hooks();
+        // The handle is only lent for the call; its accessors read the store's SessionInfo.
+        let session = Resource::<SessionView>::new_borrow(0);
         let call = async {
-            match hook {
-                Hook::Connect => hooks.call_on_connect(&mut self.store, session).await,
-                Hook::Helo => hooks.call_on_helo(&mut self.store, session).await,
-                Hook::Auth => hooks.call_on_auth(&mut self.store, session).await,
-                Hook::MailFrom => hooks.call_on_mail_from(&mut self.store, session).await,
+            let (decision,) = match hook {
+                Hook::Connect | Hook::Helo | Hook::Auth | Hook::MailFrom => {
+                    let f = self.hook_func::<(Resource<SessionView>,), (Decision,)>(hook)?;
+                    f.call_async(&mut self.store, (session,)).await?
+                }
                 Hook::RcptTo => {
-                    hooks
-                        .call_on_rcpt_to(&mut self.store, session, rcpt.unwrap_or_default())
-                        .await
+                    let f = self.hook_func::<(Resource<SessionView>, &str), (Decision,)>(hook)?;
+                    let rcpt = rcpt.unwrap_or_default();
+                    f.call_async(&mut self.store, (session, rcpt)).await?
                 }
                 Hook::Data => {
                     let parsed = message
                         .cloned()
                         .unwrap_or_else(|| ParsedMessage::new(Arc::new(Vec::new())));
                     let handle = self.store.data_mut().table.push(MessageView(parsed))?;
-                    let borrowed =
-                        wasmtime::component::Resource::<MessageView>::new_borrow(handle.rep());
-                    let r = hooks.call_on_data(&mut self.store, session, borrowed).await;
+                    let borrowed = Resource::<MessageView>::new_borrow(handle.rep());
+                    let f = self
+                        .hook_func::<(Resource<SessionView>, Resource<MessageView>), (Decision,)>(
+                            hook,
+                        )?;
+                    let r = f.call_async(&mut self.store, (session, borrowed)).await;
                     let _ = self.store.data_mut().table.delete(handle);
-                    r
+                    r?
                 }
                 Hook::Route | Hook::DeliveryResult => {
-                    Err(wasmtime::Error::msg("not a decision hook"))
+                    return Err(wasmtime::Error::msg("not a decision hook"))
                 }
-            }
+            };
+            Ok(decision)
         };
         let r = bounded(deadline, call).await;
         self.finish(r)
@@ -250,20 +354,22 @@ impl PluginInstance {
     /// The routing hook.
     pub async fn route(&mut self, request: &RouteRequest) -> Result<Option<Route>, Failure> {
         let deadline = self.arm_with_deadline();
-        let hooks = self.policy.sluice_policy_hooks();
-        let r = bounded(deadline, hooks.call_on_route(&mut self.store, request)).await;
+        let call = async {
+            let f = self.hook_func::<(&RouteRequest,), (Option<Route>,)>(Hook::Route)?;
+            Ok(f.call_async(&mut self.store, (request,)).await?.0)
+        };
+        let r = bounded(deadline, call).await;
         self.finish(r)
     }
 
     /// The delivery-result hook, once per recipient.
     pub async fn delivery_result(&mut self, result: &DeliveryResult) -> Result<(), Failure> {
         let deadline = self.arm_with_deadline();
-        let hooks = self.policy.sluice_policy_hooks();
-        let r = bounded(
-            deadline,
-            hooks.call_on_delivery_result(&mut self.store, result),
-        )
-        .await;
+        let call = async {
+            let f = self.hook_func::<(&DeliveryResult,), ()>(Hook::DeliveryResult)?;
+            f.call_async(&mut self.store, (result,)).await
+        };
+        let r = bounded(deadline, call).await;
         self.finish(r)
     }
 

@@ -8,12 +8,16 @@
 //!   compiled once (cached on disk by content hash), validated against the world, and
 //!   pre-instantiated.
 //! - [`instance::PluginInstance`]: one per SMTP transaction — a fresh `Store` and instance,
-//!   cheap, dropped after the message (or at once if it traps).
+//!   cheap, dropped after the message (or at once if it traps). A plugin configured with
+//!   `reuse = N` keeps clean instances for up to N of its tenant's transactions
+//!   ([`spares::Spares`]).
 
 pub mod engine;
+pub mod exports;
 pub mod instance;
 pub mod policy;
 pub mod registry;
+pub mod spares;
 pub mod store;
 
 /// Host bindings for the `sluice:policy/policy` world, generated once, here.
@@ -24,7 +28,8 @@ pub(crate) mod gen_ {
         imports: { default: trappable },
         exports: { default: async },
         with: {
-            "sluice:policy/host/message": crate::capability::message::MessageView,
+            "sluice:policy/host.message": crate::capability::message::MessageView,
+            "sluice:policy/host.session": crate::capability::session::SessionView,
         },
     });
 }
@@ -32,7 +37,7 @@ pub(crate) mod gen_ {
 pub use gen_::sluice::policy::types as wit;
 
 /// The version of `wit/` this host is built from; plugins must match its 0.x minor.
-pub const WIT_VERSION: &str = "0.2.0";
+pub const WIT_VERSION: &str = "0.3.0";
 
 use crate::config::Config;
 use crate::pipeline::{Pipeline, Policies, Policy};
@@ -45,6 +50,7 @@ pub fn engine_settings(config: &Config) -> engine::EngineSettings {
         cache_dir: config.plugins.cache_dir.clone(),
         max_instances: config.plugins.max_instances,
         max_memory: config.plugins.max_memory,
+        fuel: false,
     }
 }
 

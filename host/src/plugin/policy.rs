@@ -55,8 +55,14 @@ impl Policy for WasmPolicy {
                 domain: request.domain.to_owned(),
                 tags: request.tags.to_vec(),
             };
-            let routed = match PluginInstance::new(&self.plugin, Some(request.queue_id)).await {
-                Ok(mut i) => i.route(&asked).await,
+            let routed = match self.plugin.instance(Some(request.queue_id)).await {
+                Ok(mut i) => {
+                    let r = i.route(&asked).await;
+                    if r.is_ok() {
+                        self.plugin.release(i);
+                    }
+                    r
+                }
                 Err(f) => Err(f),
             };
             match routed {
@@ -76,8 +82,7 @@ impl Policy for WasmPolicy {
             if !self.plugin.implements(wit::Hook::DeliveryResult) || self.plugin.breaker.is_open() {
                 return;
             }
-            let mut instance = match PluginInstance::new(&self.plugin, Some(&first.queue_id)).await
-            {
+            let mut instance = match self.plugin.instance(Some(&first.queue_id)).await {
                 Ok(i) => i,
                 Err(f) => {
                     tracing::warn!(queue_id = %first.queue_id, plugin = %self.plugin.label(), failure = %f, "delivery-result hook failed");
@@ -108,6 +113,7 @@ impl Policy for WasmPolicy {
                     return;
                 }
             }
+            self.plugin.release(instance);
         })
     }
 }
@@ -141,6 +147,16 @@ struct WasmRun {
     /// Created at the first hook this plugin implements; dropped with the transaction, or at
     /// once after a failure (a trapped instance cannot be entered again).
     instance: Option<PluginInstance>,
+}
+
+impl Drop for WasmRun {
+    /// The transaction is over: a clean instance may serve another (`reuse`). A failed one
+    /// was already dropped.
+    fn drop(&mut self) {
+        if let Some(instance) = self.instance.take() {
+            self.plugin.release(instance);
+        }
+    }
 }
 
 fn hook_of(stage: Stage) -> wit::Hook {
@@ -202,25 +218,17 @@ impl WasmRun {
             return Err(Failure::BreakerOpen);
         }
         if self.instance.is_none() {
-            self.instance = Some(PluginInstance::new(&self.plugin, input.queue_id).await?);
+            self.instance = Some(self.plugin.instance(input.queue_id).await?);
         }
         let instance = self.instance.as_mut().expect("just created");
         if let Some(id) = input.queue_id {
             instance.set_queue_id(id);
         }
-        let session = wit::Session {
-            client_ip: input.client_ip.to_string(),
-            helo: input.helo.to_owned(),
-            tenant: input.tenant.to_owned(),
-            auth_user: input.auth_user.map(str::to_owned),
-            tls: input.tls.map(str::to_owned),
-            mail_from: input.mail_from.map(str::to_owned),
-            rcpts: input.rcpts.to_vec(),
-        };
-        let d = instance
-            .call(hook, &session, input.rcpt, input.message)
-            .await?;
-        convert(&self.plugin, d)
+        instance.session_mut().update(input);
+        let d = instance.call(hook, input.rcpt, input.message).await?;
+        let mut d = convert(&self.plugin, d)?;
+        d.fuel = instance.fuel_used();
+        Ok(d)
     }
 }
 
@@ -312,6 +320,7 @@ fn convert(plugin: &LoadedPlugin, d: wit::Decision) -> Result<Decision, Failure>
             .take(32)
             .collect(),
         explain: Some(explain),
+        fuel: None,
     })
 }
 

@@ -2,16 +2,19 @@
 //! pre-instantiate, and ask which hooks the plugin implements.
 
 use super::engine::PluginEngine;
-use super::gen_::PolicyPre;
-use super::instance::PluginInstance;
+use super::exports::HookExports;
+use super::instance::{Failure, PluginInstance};
+use super::spares::Spares;
+use super::store::StoreData;
 use super::wit::Hook;
+use crate::capability::counters::CounterScope;
 use crate::config::resolved::PluginSpec;
 use sha2::{Digest, Sha256};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use wasmtime::component::Component;
+use wasmtime::component::{Component, InstancePre};
 
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
@@ -91,9 +94,15 @@ pub struct LoadedPlugin {
     pub hash: String,
     /// "name#hash", made once: it is named on every decision and in every plugin log line.
     label: Arc<str>,
-    pub pre: PolicyPre<super::store::StoreData>,
+    pub pre: InstancePre<StoreData>,
+    /// Its hook functions, found (and, by `PluginInstance::implemented`, type-checked) once.
+    pub exports: HookExports,
+    /// Its counters (this tenant's and this plugin's names only), handed to each instance.
+    pub counters: CounterScope,
     pub hooks: Vec<Hook>,
     pub breaker: Breaker,
+    /// Instances kept between transactions when the operator asked for `reuse`.
+    pub spares: Spares,
     pub engine: Arc<PluginEngine>,
     /// How long compiling (or loading the cached compilation) took.
     pub compile_time: Duration,
@@ -113,6 +122,22 @@ impl LoadedPlugin {
 
     pub fn implements(&self, hook: Hook) -> bool {
         self.hooks.contains(&hook)
+    }
+
+    /// An instance for one transaction: a kept one when `reuse` allows, else a fresh one.
+    pub async fn instance(&self, queue_id: Option<&str>) -> Result<PluginInstance, Failure> {
+        match self.spares.take() {
+            Some(mut kept) => {
+                kept.recycle(queue_id);
+                Ok(kept)
+            }
+            None => PluginInstance::new(self, queue_id).await,
+        }
+    }
+
+    /// Hands back an instance whose transaction ended without a failure.
+    pub fn release(&self, instance: PluginInstance) {
+        self.spares.put(instance);
     }
 }
 
@@ -198,15 +223,19 @@ pub async fn load(
         .linker
         .instantiate_pre(&component)
         .map_err(|e| world(describe_link_error(&e)))?;
-    let pre = PolicyPre::new(pre).map_err(|e| world(format!("{e:#}")))?;
+    let exports = HookExports::find(&component).map_err(world)?;
+    let (reuse, keep) = (spec.reuse, spec.keep_idle);
     let mut plugin = LoadedPlugin {
         label: Arc::from(format!("{}#{}", spec.name, hash)),
         spec,
         tenant: tenant.to_owned(),
         hash,
         pre,
+        exports,
+        counters: CounterScope::new(engine.counters.clone(), tenant, &name),
         hooks: Vec::new(),
         breaker: Breaker::default(),
+        spares: Spares::new(reuse, keep),
         engine: engine.clone(),
         compile_time,
         cached,
@@ -237,7 +266,9 @@ fn describe_link_error(e: &wasmtime::Error) -> String {
             "it was built against sluice:policy@{version}; this host speaks sluice:policy@{} (rebuild the plugin against wit/)",
             super::WIT_VERSION
         )
-    } else if text.contains("wrong type") || text.contains("type mismatch") {
+    } else if (text.contains("wrong type") || text.contains("type mismatch"))
+        && (import.starts_with("sluice:policy/") || import.starts_with("wasi:"))
+    {
         format!("its `{import}` does not match this host's (built against another version of wit/?): {text}")
     } else if text.contains("import") && !import.is_empty() {
         format!("it imports `{import}`, which Sluice does not provide (plugins may use WASI and sluice:policy/host only): {text}")

@@ -1,6 +1,7 @@
 //! What a plugin's `Store` holds: one field per capability, plus the limits.
 
-use crate::capability::{counters::CounterScope, log::PluginLog};
+use crate::capability::output::Capture;
+use crate::capability::{counters::CounterScope, log::PluginLog, session::SessionInfo};
 use std::collections::HashMap;
 use std::sync::Arc;
 use tokio::time::Instant;
@@ -8,10 +9,13 @@ use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 pub struct StoreData {
-    /// Deny-all WASI: no files, sockets, environment; stdin closed, stdout/stderr captured.
-    pub wasi: WasiCtx,
+    /// Deny-all WASI, made when the guest first calls a WASI function (most plugins never
+    /// do: std only reaches for it to print or to exit).
+    pub wasi: Option<DenyAllWasi>,
     /// Handles of the host resources the guest holds (the message).
     pub table: ResourceTable,
+    /// The SMTP session the hooks are about; the `session` resource reads it.
+    pub session: SessionInfo,
     /// The plugin's log, tagged with its name and the queue id.
     pub log: PluginLog,
     /// The plugin's `[config]` table from the operator's file.
@@ -24,10 +28,35 @@ pub struct StoreData {
     pub deadline: Instant,
 }
 
+/// WASI with nothing granted: no preopened directories, no environment or arguments, stdin
+/// closed, no sockets (every address is refused) and no name lookups; stdout and stderr are
+/// captured for the plugin's log (`capability::output`).
+pub struct DenyAllWasi {
+    ctx: WasiCtx,
+    pub stdout: Capture,
+    pub stderr: Capture,
+}
+
+impl DenyAllWasi {
+    fn new() -> DenyAllWasi {
+        let (stdout, stderr) = (Capture::default(), Capture::default());
+        let ctx = WasiCtx::builder()
+            .stdout(stdout.clone())
+            .stderr(stderr.clone())
+            .build();
+        DenyAllWasi {
+            ctx,
+            stdout,
+            stderr,
+        }
+    }
+}
+
 impl WasiView for StoreData {
     fn ctx(&mut self) -> WasiCtxView<'_> {
+        let wasi = self.wasi.get_or_insert_with(DenyAllWasi::new);
         WasiCtxView {
-            ctx: &mut self.wasi,
+            ctx: &mut wasi.ctx,
             table: &mut self.table,
         }
     }

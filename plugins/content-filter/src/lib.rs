@@ -152,10 +152,10 @@ fn findings(session: &Session, message: &Message) -> Vec<(&'static str, String)>
         }
     }
     if let Some(max) = number("max_recipients") {
-        if session.rcpts.len() as u64 > max {
+        if u64::from(session.rcpt_count()) > max {
             found.push((
                 "max-recipients",
-                format!("{} recipients is over {max}", session.rcpts.len()),
+                format!("{} recipients is over {max}", session.rcpt_count()),
             ));
         }
     }
@@ -219,8 +219,8 @@ struct ContentFilter;
 impl Plugin for ContentFilter {
     const HOOKS: &'static [Hook] = &[Hook::Data];
 
-    fn on_data(session: Session, message: &Message) -> Decision {
-        let found = findings(&session, message);
+    fn on_data(session: &Session, message: &Message) -> Decision {
+        let found = findings(session, message);
         let score_only = config("mode").as_deref() == Some("score");
         match found.first() {
             None if score_only => Decision::proceed().header("X-Content-Filter", "score=0"),

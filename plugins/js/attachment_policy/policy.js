@@ -1,7 +1,7 @@
 // attachment-policy: a Sluice plugin in JavaScript. Refuses attachments whose declared type
 // is not in the tenant's `allowed_types` (comma-separated; default application/pdf,text/plain)
 // and tags the rest. Built with componentize-js from the same WIT as every plugin.
-import { config } from 'sluice:policy/host@0.2.0';
+import { config } from 'sluice:policy/host@0.3.0';
 
 function proceed() {
   return { verdict: { tag: 'continue' }, addHeaders: [], tags: [], rule: undefined };

@@ -221,7 +221,7 @@ fn features(session: &Session, message: &Message) -> Features {
         subject: message.subject().unwrap_or_default(),
         body: body.to_lowercase(),
         links: message.links().len(),
-        recipients: session.rcpts.len(),
+        recipients: session.rcpt_count() as usize,
     }
 }
 
@@ -258,15 +258,15 @@ impl Plugin for Detector {
         }
     }
 
-    fn on_data(session: Session, message: &Message) -> Decision {
-        let f = features(&session, message);
+    fn on_data(session: &Session, message: &Message) -> Decision {
+        let f = features(session, message);
         let threshold = number("threshold", 5) as i32;
         let window = number("bulk_window_secs", 3600) as u32;
         let bulk_limit = number("bulk_recipients", 200);
         let seen = sluice_sdk::host::counter_add(
             &format!("fp:{:016x}", fingerprint(&f)),
             window,
-            session.rcpts.len().max(1) as u64,
+            u64::from(session.rcpt_count().max(1)),
         );
         let (total, signals) = score(&f, seen > bulk_limit);
         let fired: Vec<String> = signals

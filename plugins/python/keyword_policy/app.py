@@ -18,7 +18,7 @@ class Hooks(exports.Hooks):
     def implemented(self) -> List[types.Hook]:
         return [types.Hook.DATA]
 
-    def on_data(self, session: types.Session, message: host.Message) -> types.Decision:
+    def on_data(self, session: host.Session, message: host.Message) -> types.Decision:
         keywords = [k.strip().lower() for k in (host.config("keywords") or "").split(",") if k.strip()]
         text = ((message.subject() or "") + "\n" + (message.text_body() or "")).lower()
         for k in keywords:
@@ -33,19 +33,19 @@ class Hooks(exports.Hooks):
         )
 
     # Hooks not listed in implemented() are never called; they answer "continue" anyway.
-    def on_connect(self, session: types.Session) -> types.Decision:
+    def on_connect(self, session: host.Session) -> types.Decision:
         return proceed()
 
-    def on_helo(self, session: types.Session) -> types.Decision:
+    def on_helo(self, session: host.Session) -> types.Decision:
         return proceed()
 
-    def on_auth(self, session: types.Session) -> types.Decision:
+    def on_auth(self, session: host.Session) -> types.Decision:
         return proceed()
 
-    def on_mail_from(self, session: types.Session) -> types.Decision:
+    def on_mail_from(self, session: host.Session) -> types.Decision:
         return proceed()
 
-    def on_rcpt_to(self, session: types.Session, rcpt: str) -> types.Decision:
+    def on_rcpt_to(self, session: host.Session, rcpt: str) -> types.Decision:
         return proceed()
 
     def on_route(self, request: types.RouteRequest) -> Optional[types.Route]:

@@ -8,7 +8,7 @@
 //!
 //! impl Plugin for NoInvoices {
 //!     const HOOKS: &'static [Hook] = &[Hook::Data];
-//!     fn on_data(_session: Session, message: &Message) -> Decision {
+//!     fn on_data(_session: &Session, message: &Message) -> Decision {
 //!         match message.subject() {
 //!             Some(s) if s.contains("invoice") => Decision::reject(550, "5.7.1", "no invoices here").rule("subject"),
 //!             _ => Decision::proceed(),
@@ -30,10 +30,10 @@ pub mod bindings {
     });
 }
 
-pub use bindings::sluice::policy::host::{self, Message};
+pub use bindings::sluice::policy::host::{self, Message, Session};
 pub use bindings::sluice::policy::types::{
     Attachment, Decision, DeliveryOutcome, DeliveryResult, Header, Hook, Level, MxRoute, Route,
-    RouteRequest, Session, SmarthostRoute, SmtpReply, TlsMode, Verdict,
+    RouteRequest, SmarthostRoute, SmtpReply, TlsMode, Verdict,
 };
 
 /// Everything a plugin usually needs.
@@ -46,6 +46,9 @@ pub mod prelude {
 
 /// A policy plugin. Every hook defaults to "continue"; list the ones you implement in
 /// [`Plugin::HOOKS`] so the host calls only those.
+///
+/// The [`Session`] a hook gets is read through accessors (`session.mail_from()`,
+/// `session.rcpt_count()`, …): each asks the host for that one field, so read what you need.
 pub trait Plugin {
     const HOOKS: &'static [Hook];
 
@@ -53,22 +56,22 @@ pub trait Plugin {
     /// host refuse a bad config at load time instead of at the first message.
     fn validate() {}
 
-    fn on_connect(_session: Session) -> Decision {
+    fn on_connect(_session: &Session) -> Decision {
         Decision::proceed()
     }
-    fn on_helo(_session: Session) -> Decision {
+    fn on_helo(_session: &Session) -> Decision {
         Decision::proceed()
     }
-    fn on_auth(_session: Session) -> Decision {
+    fn on_auth(_session: &Session) -> Decision {
         Decision::proceed()
     }
-    fn on_mail_from(_session: Session) -> Decision {
+    fn on_mail_from(_session: &Session) -> Decision {
         Decision::proceed()
     }
-    fn on_rcpt_to(_session: Session, _rcpt: String) -> Decision {
+    fn on_rcpt_to(_session: &Session, _rcpt: String) -> Decision {
         Decision::proceed()
     }
-    fn on_data(_session: Session, _message: &Message) -> Decision {
+    fn on_data(_session: &Session, _message: &Message) -> Decision {
         Decision::proceed()
     }
     /// Where one recipient domain of a message goes; `None` leaves it to the next plugin.
@@ -158,22 +161,22 @@ macro_rules! export_plugin {
                 <$plugin as $crate::Plugin>::validate();
                 <$plugin as $crate::Plugin>::HOOKS.to_vec()
             }
-            fn on_connect(s: $crate::Session) -> $crate::Decision {
+            fn on_connect(s: &$crate::Session) -> $crate::Decision {
                 <$plugin as $crate::Plugin>::on_connect(s)
             }
-            fn on_helo(s: $crate::Session) -> $crate::Decision {
+            fn on_helo(s: &$crate::Session) -> $crate::Decision {
                 <$plugin as $crate::Plugin>::on_helo(s)
             }
-            fn on_auth(s: $crate::Session) -> $crate::Decision {
+            fn on_auth(s: &$crate::Session) -> $crate::Decision {
                 <$plugin as $crate::Plugin>::on_auth(s)
             }
-            fn on_mail_from(s: $crate::Session) -> $crate::Decision {
+            fn on_mail_from(s: &$crate::Session) -> $crate::Decision {
                 <$plugin as $crate::Plugin>::on_mail_from(s)
             }
-            fn on_rcpt_to(s: $crate::Session, rcpt: ::std::string::String) -> $crate::Decision {
+            fn on_rcpt_to(s: &$crate::Session, rcpt: ::std::string::String) -> $crate::Decision {
                 <$plugin as $crate::Plugin>::on_rcpt_to(s, rcpt)
             }
-            fn on_data(s: $crate::Session, m: &$crate::Message) -> $crate::Decision {
+            fn on_data(s: &$crate::Session, m: &$crate::Message) -> $crate::Decision {
                 <$plugin as $crate::Plugin>::on_data(s, m)
             }
             fn on_route(r: $crate::RouteRequest) -> ::std::option::Option<$crate::Route> {

@@ -86,7 +86,7 @@ struct VolumeLimits;
 impl Plugin for VolumeLimits {
     const HOOKS: &'static [Hook] = &[Hook::RcptTo, Hook::Data];
 
-    fn on_rcpt_to(_session: Session, rcpt: String) -> Decision {
+    fn on_rcpt_to(_session: &Session, rcpt: String) -> Decision {
         // The most specific limit first, so a recipient refused for its domain is not counted
         // against the tenant's overall recipient limits.
         if let Some(max) = limit("domain_recipients_per_hour") {
@@ -108,7 +108,7 @@ impl Plugin for VolumeLimits {
         check(&RECIPIENT_LIMITS, "rcpts", "recipients", 1).unwrap_or_else(Decision::proceed)
     }
 
-    fn on_data(_session: Session, _message: &Message) -> Decision {
+    fn on_data(_session: &Session, _message: &Message) -> Decision {
         if let Some(d) = check(&MESSAGE_LIMITS, "messages", "messages", 1) {
             return d;
         }

@@ -235,3 +235,57 @@ fn queue_list_and_show_read_the_spool_of_a_running_relay() {
         "{show}"
     );
 }
+
+#[test]
+fn a_second_relay_on_the_same_spool_refuses_to_start_and_loses_nothing() {
+    let (mut relay, hop) = relay_with_absent_next_hop();
+    let mut c = Chat::authed(relay.port);
+    for i in 0..3 {
+        let r = c.send_message(
+            "app@example.com",
+            &[&format!("kept{i}@dest.test")],
+            "Subject: must survive\r\n\r\nx\r\n",
+        );
+        assert!(r.starts_with("250 2.0.0"), "{r}");
+    }
+    relay.wait_events("deferred", 3);
+    // The same config on other ports: an ordinary operator's mistake.
+    let config = std::fs::read_to_string(&relay.config_path).unwrap();
+    let second = relay.dir.path().join("second.toml");
+    std::fs::write(
+        &second,
+        config
+            .replace(&relay.port.to_string(), &free_port().to_string())
+            .replace(&relay.tls_port.to_string(), &free_port().to_string()),
+    )
+    .unwrap();
+    let out = std::process::Command::new(sluice_e2e::sluice_bin())
+        .args(["serve", "--config"])
+        .arg(&second)
+        .current_dir(relay.dir.path())
+        .output()
+        .unwrap();
+    let text = sluice_e2e::text(&out);
+    assert!(!out.status.success(), "second relay started: {text}");
+    assert!(
+        text.contains("in use by another relay")
+            && text.contains(&format!("(pid {})", relay.pid())),
+        "{text}"
+    );
+    // The running relay still owns its messages; read-only CLI commands still work.
+    let list = std::process::Command::new(sluice_e2e::sluice_bin())
+        .args(["queue", "list", "--config"])
+        .arg(&relay.config_path)
+        .output()
+        .unwrap();
+    assert!(
+        sluice_e2e::text(&list).contains("3 message(s)"),
+        "{}",
+        sluice_e2e::text(&list)
+    );
+    relay.kill9();
+    let sink = Sink::start_on(hop, &[]);
+    relay.spawn();
+    assert_eq!(spool_opened(&relay).0, 3);
+    assert_eq!(sink.wait_messages(3).len(), 3);
+}

@@ -55,6 +55,11 @@ pub enum SpoolError {
     },
     #[error("spool is shut down")]
     Closed,
+    #[error(
+        "spool directory {dir} is in use by another relay{}; stop it first, or give this one its own [spool] dir",
+        holder.map(|p| format!(" (pid {p})")).unwrap_or_default()
+    )]
+    Locked { dir: PathBuf, holder: Option<u32> },
 }
 
 /// Where a message record lives.
@@ -101,6 +106,8 @@ pub struct Spool {
 
 struct Inner {
     dir: PathBuf,
+    /// The exclusive lock on `DIR/lock`, held for as long as the spool is open.
+    _lock: Arc<File>,
     ops: Mutex<Option<mpsc::Sender<Op>>>,
     /// Open segment files for reading message bytes back.
     readers: Mutex<HashMap<u64, Arc<File>>>,
@@ -122,6 +129,7 @@ impl Spool {
             source,
         };
         fs::create_dir_all(dir).map_err(err)?;
+        let lock = Arc::new(lock(dir)?);
         let segments = list_segments(dir).map_err(err)?;
 
         let mut recovery = Recovery::default();
@@ -143,6 +151,7 @@ impl Spool {
         let (tx, rx) = mpsc::channel();
         let inner = Arc::new(Inner {
             dir: dir.to_owned(),
+            _lock: lock.clone(),
             ops: Mutex::new(Some(tx)),
             readers: Mutex::new(HashMap::new()),
         });
@@ -154,6 +163,7 @@ impl Spool {
             active_len: SEGMENT_MAGIC.len() as u64,
             live,
             inner: Arc::downgrade(&inner),
+            _lock: lock,
         };
         committer.drop_drained_segments();
         std::thread::Builder::new()
@@ -251,6 +261,43 @@ pub fn free_space(dir: &Path) -> io::Result<u64> {
         return Err(io::Error::last_os_error());
     }
     Ok(st.f_bavail as u64 * st.f_frsize as u64)
+}
+
+/// Takes the spool's exclusive lock (`DIR/lock`), so one process owns it for its whole life:
+/// a second relay on the same directory would otherwise recover live messages and delete
+/// segments still in use. The file keeps the holder's pid for the error message; it is never
+/// deleted, and the lock goes with the process however it ends.
+fn lock(dir: &Path) -> Result<File, SpoolError> {
+    let path = dir.join("lock");
+    let err = |source| SpoolError::Open {
+        dir: dir.to_owned(),
+        source,
+    };
+    let mut file = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .read(true)
+        .write(true)
+        .open(&path)
+        .map_err(err)?;
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(fs::TryLockError::WouldBlock) => {
+            let holder = fs::read_to_string(&path)
+                .ok()
+                .and_then(|s| s.trim().parse().ok());
+            return Err(SpoolError::Locked {
+                dir: dir.to_owned(),
+                holder,
+            });
+        }
+        Err(fs::TryLockError::Error(e)) => return Err(err(e)),
+    }
+    // Best effort: on a full disk the lock still holds without the pid in it.
+    let _ = file
+        .set_len(0)
+        .and_then(|_| file.write_all(format!("{}\n", std::process::id()).as_bytes()));
+    Ok(file)
 }
 
 fn create_segment(dir: &Path, n: u64) -> io::Result<File> {
@@ -428,6 +475,8 @@ struct Committer {
     /// Live message count per segment, oldest first; drives deletion.
     live: BTreeMap<u64, usize>,
     inner: std::sync::Weak<Inner>,
+    /// Kept until the last batch is synced, even when every handle is gone.
+    _lock: Arc<File>,
 }
 
 impl Committer {

@@ -46,7 +46,7 @@ impl Session {
 
     pub(super) async fn data(&mut self) -> Result<(), Ended> {
         match &self.tx {
-            None => return self.answer(reply::NEED_MAIL),
+            None => return self.answer(reply::NEED_MAIL_FIRST),
             Some(tx) if tx.rcpts.is_empty() => return self.answer(reply::NO_VALID_RCPTS),
             Some(_) => {}
         }
@@ -87,7 +87,7 @@ impl Session {
 
     pub(super) async fn bdat(&mut self, size: usize, last: bool) -> Result<(), Ended> {
         let refusal = match &self.tx {
-            None => Some(reply::NEED_MAIL),
+            None => Some(reply::NEED_MAIL_FIRST),
             Some(tx) if tx.rcpts.is_empty() => Some(reply::NEED_RCPT),
             Some(_) => None,
         };
@@ -118,7 +118,7 @@ impl Session {
             self.read_more(self.data_deadline(), false).await?;
         }
         let (Some(mut chunks), None) = (chunks, refusal.clone()) else {
-            return self.answer(refusal.unwrap_or(reply::NEED_MAIL));
+            return self.answer(refusal.unwrap_or(reply::NEED_MAIL_FIRST));
         };
         if chunks.decoder.violation() == Some(Violation::TooBig) {
             self.end_transaction();

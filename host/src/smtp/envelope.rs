@@ -1,5 +1,7 @@
 //! MAIL FROM and RCPT TO: who may send, from which addresses, to how many recipients.
 
+use super::params;
+use super::path::{PathError, Split};
 use super::reply::{self, Reply};
 use super::session::{Session, Transaction};
 use crate::pipeline::Stage;
@@ -28,15 +30,15 @@ fn check_address(addr: &str, smtputf8: bool) -> Result<(), Reply> {
     Ok(())
 }
 
-/// The raw path between `<` and `>` as the client sent it, for checks the parser smooths over.
-fn raw_path(line: &[u8]) -> &[u8] {
-    let start = line.iter().position(|&b| b == b'<').map_or(0, |p| p + 1);
-    let end = line
-        .iter()
-        .rposition(|&b| b == b'>')
-        .unwrap_or(line.len())
-        .max(start);
-    &line[start..end]
+/// The reply for a path that is not a usable mailbox.
+fn path_reply(path: Option<&Split>, bad_syntax: Reply) -> Result<String, Reply> {
+    match path.map(|s| &s.path) {
+        Some(Ok(p)) => Ok(p.mailbox.clone()),
+        Some(Err(PathError::SourceRoute)) => Err(reply::SOURCE_ROUTE),
+        Some(Err(PathError::TooLong)) => Err(reply::ADDRESS_TOO_LONG),
+        Some(Err(PathError::InvalidUtf8)) => Err(reply::INVALID_UTF8_ADDRESS),
+        Some(Err(PathError::Syntax)) | None => Err(bad_syntax),
+    }
 }
 
 /// NOTIFY and ORCPT of one RCPT (RFC 3461 §4.1, §4.2).
@@ -72,7 +74,7 @@ fn rcpt_dsn(to: &RcptTo<Cow<'_, str>>) -> Result<RcptDsn, Reply> {
 }
 
 impl Session {
-    pub(super) async fn mail_from(&mut self, from: MailFrom<Cow<'_, str>>, line: &[u8]) {
+    pub(super) async fn mail_from(&mut self, from: MailFrom<Cow<'_, str>>, path: Option<&Split>) {
         if self.helo.is_none() {
             return self.reply(reply::NEED_HELO);
         }
@@ -89,13 +91,14 @@ impl Session {
             },
         };
         let smtputf8 = from.flags & MAIL_SMTPUTF8 != 0;
-        let address = from.address.as_ref();
-        if raw_path(line).len() > 256 {
-            return self.reply(reply::ADDRESS_TOO_LONG);
+        let address = match path_reply(path, reply::BAD_SENDER) {
+            Ok(a) => a,
+            Err(r) => return self.reply(r),
+        };
+        if let Err(r) = params::check_mail(path.map_or("", |p| &p.params)) {
+            return self.reply(r);
         }
-        if raw_path(line).starts_with(b"@") {
-            return self.reply(reply::SOURCE_ROUTE);
-        }
+        let address = address.as_str();
         if let Err(r) = check_address(address, smtputf8) {
             return self.reply(r);
         }
@@ -153,24 +156,22 @@ impl Session {
         self.reply(reply::SENDER_OK);
     }
 
-    pub(super) async fn rcpt_to(&mut self, to: RcptTo<Cow<'_, str>>, line: &[u8]) {
+    pub(super) async fn rcpt_to(&mut self, to: RcptTo<Cow<'_, str>>, path: Option<&Split>) {
         let Some(tx) = &self.tx else {
             return self.reply(reply::NEED_MAIL);
         };
         if tx.rcpts.len() >= self.relay.config.limits.max_recipients {
             return self.reply(reply::TOO_MANY_RCPTS);
         }
-        let raw = raw_path(line);
-        if raw.len() > 256 {
-            return self.reply(reply::ADDRESS_TOO_LONG);
+        let address = match path_reply(path, reply::BAD_RCPT) {
+            Ok(a) if !a.is_empty() => a,
+            Ok(_) => return self.reply(reply::BAD_RCPT),
+            Err(r) => return self.reply(r),
+        };
+        if let Err(r) = params::check_rcpt(path.map_or("", |p| &p.params)) {
+            return self.reply(r);
         }
-        if raw.starts_with(b"@") {
-            return self.reply(reply::SOURCE_ROUTE);
-        }
-        let address = to.address.as_ref();
-        if !address.contains('@') || address.starts_with('@') || address.ends_with('@') {
-            return self.reply(reply::BAD_RCPT);
-        }
+        let address = address.as_str();
         if let Err(r) = check_address(address, tx.smtputf8) {
             return self.reply(if r == reply::BAD_SENDER {
                 reply::BAD_RCPT
@@ -216,9 +217,5 @@ mod tests {
         );
         assert_eq!(check_address("jörg@example.com", true), Ok(()));
         assert_eq!(check_address("a@example.com", false), Ok(()));
-        assert_eq!(
-            raw_path(b"RCPT TO:<@a.example:b@c.example>\r\n"),
-            b"@a.example:b@c.example"
-        );
     }
 }

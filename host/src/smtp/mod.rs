@@ -10,6 +10,8 @@ mod auth;
 mod data;
 mod ehlo;
 mod envelope;
+mod params;
+mod path;
 mod starttls;
 
 pub use session::Session;

@@ -123,6 +123,7 @@ pub const NEED_HELO: Reply = Reply::new(503, "5.5.1", "Send EHLO or HELO first")
 pub const BAD_HELO: Reply = Reply::new(501, "5.5.2", "Invalid EHLO/HELO domain");
 pub const NESTED_MAIL: Reply = Reply::new(503, "5.5.1", "Sender already specified");
 pub const NEED_MAIL: Reply = Reply::new(503, "5.5.1", "Need MAIL before RCPT");
+pub const NEED_MAIL_FIRST: Reply = Reply::new(503, "5.5.1", "Need MAIL command first");
 pub const NEED_RCPT: Reply = Reply::new(503, "5.5.1", "Need RCPT before DATA");
 pub const BDAT_IN_PROGRESS: Reply =
     Reply::new(503, "5.5.1", "DATA not allowed during a BDAT transfer");
@@ -163,6 +164,7 @@ pub const BAD_NOTIFY: Reply = Reply::new(
 );
 pub const REQUIRETLS_WITHOUT_TLS: Reply =
     Reply::new(530, "5.7.10", "REQUIRETLS needs a TLS session");
+pub const INVALID_UTF8_ADDRESS: Reply = Reply::new(553, "5.6.7", "Address is not valid UTF-8");
 pub const SOURCE_ROUTE: Reply = Reply::new(553, "5.1.3", "Source routes are not accepted");
 pub const NEED_SMTPUTF8: Reply = Reply::new(
     553,
@@ -171,6 +173,11 @@ pub const NEED_SMTPUTF8: Reply = Reply::new(
 );
 pub const BAD_PARAMETER: Reply =
     Reply::new(555, "5.5.4", "Unsupported or invalid MAIL/RCPT parameter");
+pub const BAD_PARAMETER_VALUE: Reply =
+    Reply::new(501, "5.5.4", "Syntax error in MAIL/RCPT parameter");
+pub const DUPLICATE_PARAMETER: Reply = Reply::new(501, "5.5.4", "Duplicate MAIL/RCPT parameter");
+pub const NO_ARGUMENTS: Reply = Reply::new(501, "5.5.4", "Syntax error: no arguments allowed");
+pub const BAD_BDAT: Reply = Reply::new(501, "5.5.4", "Syntax: BDAT <size> [LAST]");
 
 // Content.
 pub const BARE_LINE_ENDING: Reply = Reply::new(

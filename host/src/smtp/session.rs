@@ -271,7 +271,14 @@ impl Session {
     }
 
     async fn dispatch(&mut self, line: &[u8]) -> Result<Option<Next>, Ended> {
-        let request = match Request::parse(&mut line.iter()) {
+        if let Some(r) = super::params::check_arguments(line) {
+            self.reply(r);
+            return Ok(None);
+        }
+        // MAIL and RCPT: the path is read here, in its wire form; the parser sees the rest.
+        let split = super::path::split(line);
+        let for_parser = split.as_ref().map_or(line, |s| &s.for_parser[..]);
+        let request = match Request::parse(&mut for_parser.iter()) {
             Ok(r) => r,
             Err(e) => {
                 self.reply(parse_error(e));
@@ -292,8 +299,8 @@ impl Session {
             Request::Ehlo { host } => self.ehlo(&host, true).await,
             Request::Helo { host } => self.ehlo(&host, false).await,
             Request::Lhlo { .. } => self.reply(reply::UNKNOWN_COMMAND),
-            Request::Mail { from } => self.mail_from(from, line).await,
-            Request::Rcpt { to } => self.rcpt_to(to, line).await,
+            Request::Mail { from } => self.mail_from(from, split.as_ref()).await,
+            Request::Rcpt { to } => self.rcpt_to(to, split.as_ref()).await,
             Request::Data => self.data().await?,
             Request::Bdat {
                 chunk_size,

@@ -37,7 +37,10 @@ fn repeated_or_malformed_parameters_and_stray_arguments_get_501() {
         "501 5.5.4",
     );
     c.cmd("MAIL FROM:<app@example.com>", "250");
-    c.cmd("RCPT TO:<a@dest.test> NOTIFY=NEVER NOTIFY=SUCCESS", "501 5.5.4");
+    c.cmd(
+        "RCPT TO:<a@dest.test> NOTIFY=NEVER NOTIFY=SUCCESS",
+        "501 5.5.4",
+    );
     c.cmd("RCPT TO:<a@dest.test>", "250");
     c.cmd("DATA now", "501 5.5.4");
     c.cmd("BDAT 5 LAST please", "501 5.5.4");
@@ -58,4 +61,22 @@ fn data_and_bdat_before_mail_name_the_missing_command() {
     assert!(r.contains("Need MAIL command first"), "{r}");
     let r = c.cmd("BDAT 0 LAST", "503 5.5.1");
     assert!(r.contains("Need MAIL command first"), "{r}");
+}
+
+#[test]
+fn postmaster_without_a_domain_reaches_the_configured_mailbox() {
+    let relay = Relay::start(RelayConfig {
+        server: "postmaster = \"ops@relay.test\"\n".into(),
+        ..RelayConfig::default()
+    });
+    let mut c = Chat::authed(relay.port);
+    c.cmd("MAIL FROM:<Postmaster>", "501 5.1.7");
+    let r = c.send_message(
+        "app@example.com",
+        &["Postmaster"],
+        "Subject: to the postmaster\r\n\r\nx\r\n",
+    );
+    assert!(r.starts_with("250 2.0.0"), "{r}");
+    let got = relay.wait_mailbox("ops@relay.test", 1);
+    assert!(got[0].contains("Subject: to the postmaster"));
 }

@@ -1,12 +1,12 @@
 //! End-to-end tests: the real `sluice` binary on loopback, real clients (swaks, Python's
 //! smtplib), real next hops (aiosmtpd), and a raw transcript client for hostile input.
 
-/// Strict command arguments and MAIL/RCPT parameters.
-mod commands;
 /// Addresses kept in their wire form: quoted local parts, escapes, UTF-8.
 mod addresses;
 /// The operator CLI: config validation and password hashing.
 mod cli;
+/// Strict command arguments and MAIL/RCPT parameters.
+mod commands;
 /// DKIM signing verified by dkimpy; `sluice domain check`.
 mod dkim;
 /// What a durable relay promises: 250 means on disk, crashes and restarts lose nothing.

@@ -141,6 +141,9 @@ pub struct Server {
     pub max_connections_per_ip: usize,
     pub max_message_size: ByteSize,
     pub max_recipients: usize,
+    /// Where mail to the reserved recipient `<Postmaster>` goes (RFC 5321 §4.5.1);
+    /// `postmaster@<hostname>` when unset.
+    pub postmaster: Option<String>,
     /// `reject` (default) or `normalize` bare CR / LF inside DATA.
     pub bare_line_endings: BareLineEndings,
     /// Wait this long before the banner and drop clients that talk first.
@@ -158,6 +161,7 @@ impl Default for Server {
             max_connections_per_ip: 500,
             max_message_size: ByteSize(25_000_000),
             max_recipients: 100,
+            postmaster: None,
             bare_line_endings: BareLineEndings::Reject,
             greeting_delay: HumanDuration(Duration::ZERO),
             timeouts: Timeouts::default(),

@@ -42,6 +42,8 @@ pub enum ConfigError {
 #[derive(Debug, Clone)]
 pub struct Config {
     pub hostname: String,
+    /// The mailbox `RCPT TO:<Postmaster>` is delivered to.
+    pub postmaster: String,
     pub listen: Vec<SocketAddr>,
     pub listen_tls: Vec<SocketAddr>,
     pub limits: Limits,
@@ -324,6 +326,17 @@ impl Resolver<'_> {
         if s.listen.is_empty() && s.listen_tls.is_empty() {
             return Err(self.invalid_key("server.listen", "at least one listener is needed"));
         }
+        if let Some(p) = &s.postmaster {
+            let ok = p.rsplit_once('@').is_some_and(|(l, d)| {
+                !l.is_empty() && !d.is_empty() && !p.contains(char::is_whitespace)
+            });
+            if !ok {
+                return Err(self.invalid_key(
+                    "server.postmaster",
+                    format!("{p:?} is not a mailbox (expected local@domain)"),
+                ));
+            }
+        }
         if s.max_recipients < 1 {
             return Err(self.invalid_key(
                 "server.max_recipients",
@@ -437,6 +450,12 @@ impl Resolver<'_> {
             }));
         }
         Ok(Config {
+            postmaster: s.postmaster.clone().unwrap_or_else(|| {
+                format!(
+                    "postmaster@{}",
+                    s.hostname.clone().unwrap_or_else(default_hostname)
+                )
+            }),
             hostname: s.hostname.unwrap_or_else(default_hostname),
             listen: s.listen,
             listen_tls: s.listen_tls,

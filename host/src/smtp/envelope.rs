@@ -92,7 +92,8 @@ impl Session {
         };
         let smtputf8 = from.flags & MAIL_SMTPUTF8 != 0;
         let address = match path_reply(path, reply::BAD_SENDER) {
-            Ok(a) => a,
+            Ok(a) if a.is_empty() || a.contains('@') => a,
+            Ok(_) => return self.reply(reply::BAD_SENDER),
             Err(r) => return self.reply(r),
         };
         if let Err(r) = params::check_mail(path.map_or("", |p| &p.params)) {
@@ -164,6 +165,7 @@ impl Session {
             return self.reply(reply::TOO_MANY_RCPTS);
         }
         let address = match path_reply(path, reply::BAD_RCPT) {
+            Ok(a) if a.eq_ignore_ascii_case("postmaster") => self.relay.config.postmaster.clone(),
             Ok(a) if !a.is_empty() => a,
             Ok(_) => return self.reply(reply::BAD_RCPT),
             Err(r) => return self.reply(r),

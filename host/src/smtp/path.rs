@@ -114,6 +114,12 @@ fn check(raw: &[u8]) -> Result<WirePath, PathError> {
             mailbox: String::new(),
         });
     }
+    // The one mailbox without a domain (RFC 5321 §4.5.1); only RCPT accepts it.
+    if raw.eq_ignore_ascii_case(b"postmaster") {
+        return Ok(WirePath {
+            mailbox: String::from_utf8_lossy(raw).into_owned(),
+        });
+    }
     if raw[0] == b'@' {
         return Err(PathError::SourceRoute);
     }

@@ -289,3 +289,46 @@ fn a_second_relay_on_the_same_spool_refuses_to_start_and_loses_nothing() {
     assert_eq!(spool_opened(&relay).0, 3);
     assert_eq!(sink.wait_messages(3).len(), 3);
 }
+
+#[test]
+fn a_relay_on_a_full_disk_starts_delivers_its_backlog_and_refuses_new_mail() {
+    let (mut relay, hop) = relay_with_absent_next_hop();
+    let mut c = Chat::authed(relay.port);
+    for i in 0..2 {
+        let r = c.send_message(
+            "app@example.com",
+            &[&format!("backlog{i}@dest.test")],
+            "Subject: backlog\r\n\r\nx\r\n",
+        );
+        assert!(r.starts_with("250 2.0.0"), "{r}");
+    }
+    relay.wait_events("deferred", 2);
+    relay.kill9();
+    // Not one more byte may be written to any file: the spool cannot start a segment.
+    relay.limit_file_size(Some(0));
+    let sink = Sink::start_on(hop, &[]);
+    relay.spawn();
+    assert_eq!(spool_opened(&relay).0, 2);
+    assert_eq!(sink.wait_messages(2).len(), 2);
+    let mut c = Chat::authed(relay.port);
+    c.cmd("MAIL FROM:<app@example.com>", "250");
+    c.cmd("RCPT TO:<new@dest.test>", "250");
+    c.cmd("DATA", "354");
+    c.send_raw(b"Subject: no room\r\n\r\nx\r\n.\r\n");
+    c.expect("451 4.3.0");
+    // With room again, nothing was set aside as damage and new mail is accepted.
+    relay.kill9();
+    relay.limit_file_size(None);
+    relay.spawn();
+    let (recovered, _, corrupt) = spool_opened(&relay);
+    assert_eq!((recovered, corrupt), (0, 0));
+    assert!(!relay.spool().join("corrupt").exists());
+    let mut c = Chat::authed(relay.port);
+    let r = c.send_message(
+        "app@example.com",
+        &["later@dest.test"],
+        "Subject: later\r\n\r\nx\r\n",
+    );
+    assert!(r.starts_with("250 2.0.0"), "{r}");
+    sink.wait_messages(3);
+}

@@ -140,6 +140,11 @@ impl Relay {
         relay
     }
 
+    /// Sets the `ulimit -f` of the next [`Relay::spawn`]: `Some(0)` is a disk with no room left.
+    pub fn limit_file_size(&mut self, kib: Option<u64>) {
+        self.cfg.file_size_limit_kib = kib;
+    }
+
     /// Starts the process (again) on the same directory and ports, and waits until it listens.
     pub fn spawn(&mut self) {
         let bin = sluice_bin();

@@ -38,6 +38,8 @@ const RECORD_MAGIC: &[u8; 4] = b"SLQR";
 const HEADER_LEN: u64 = 13;
 const KIND_MESSAGE: u8 = 1;
 const KIND_DONE: u8 = 2;
+/// A drained active segment at least this long is retired so its space comes back.
+const RECLAIM_BYTES: u64 = 1 << 20;
 /// Upper bound of one batch's bytes, so a burst of large messages is synced in pieces.
 const MAX_BATCH_BYTES: usize = 16 << 20;
 
@@ -144,9 +146,9 @@ impl Spool {
         }
         recovery.messages = found.into_values().collect();
 
+        // The first batch creates the next segment: a relay on a full disk still starts,
+        // delivers what it holds and frees space, and refuses new mail meanwhile.
         let active_no = segments.last().map_or(1, |n| n + 1);
-        let active = create_segment(dir, active_no).map_err(err)?;
-        live.insert(active_no, 0);
 
         let (tx, rx) = mpsc::channel();
         let inner = Arc::new(Inner {
@@ -158,7 +160,7 @@ impl Spool {
         let mut committer = Committer {
             dir: dir.to_owned(),
             segment_size,
-            active,
+            active: None,
             active_no,
             active_len: SEGMENT_MAGIC.len() as u64,
             live,
@@ -300,15 +302,23 @@ fn lock(dir: &Path) -> Result<File, SpoolError> {
     Ok(file)
 }
 
+/// Creates segment `n`, synced with its directory entry; on failure (a full disk) nothing
+/// is left behind for the next start to mistake for damage.
 fn create_segment(dir: &Path, n: u64) -> io::Result<File> {
+    let path = segment_path(dir, n);
     let mut f = OpenOptions::new()
         .create_new(true)
         .append(true)
         .read(true)
-        .open(segment_path(dir, n))?;
-    f.write_all(SEGMENT_MAGIC)?;
-    f.sync_all()?;
-    sync_dir(dir)?;
+        .open(&path)?;
+    let written = f
+        .write_all(SEGMENT_MAGIC)
+        .and_then(|_| f.sync_all())
+        .and_then(|_| sync_dir(dir));
+    if let Err(e) = written {
+        let _ = fs::remove_file(&path);
+        return Err(e);
+    }
     Ok(f)
 }
 
@@ -337,6 +347,14 @@ fn scan(
 ) -> io::Result<()> {
     let path = segment_path(dir, seg);
     let data = fs::read(&path)?;
+    if data.len() < SEGMENT_MAGIC.len() && SEGMENT_MAGIC.starts_with(&data) {
+        // Created but never written whole (a crash or a full disk): it holds nothing.
+        if repair.is_some() {
+            tracing::warn!(segment = %path.display(), bytes = data.len(), "empty spool segment removed");
+            fs::remove_file(&path)?;
+        }
+        return Ok(());
+    }
     if data.len() < SEGMENT_MAGIC.len() || &data[..SEGMENT_MAGIC.len()] != SEGMENT_MAGIC {
         if repair.is_none() {
             return Ok(());
@@ -469,7 +487,10 @@ fn set_aside(dir: &Path, seg: u64, offset: u64, bytes: &[u8]) -> io::Result<()> 
 struct Committer {
     dir: PathBuf,
     segment_size: u64,
-    active: File,
+    /// The segment being appended to; none until the first batch needs one, and again after
+    /// a drained segment is retired to give its space back.
+    active: Option<File>,
+    /// The active segment's number, or the number the next one will get.
     active_no: u64,
     active_len: u64,
     /// Live message count per segment, oldest first; drives deletion.
@@ -499,7 +520,9 @@ impl Committer {
             self.write_batch(batch, &mut buf);
         }
         // The sender is gone: a final sync so done records reach the disk.
-        let _ = self.active.sync_data();
+        if let Some(active) = &self.active {
+            let _ = active.sync_data();
+        }
     }
 
     fn write_batch(&mut self, batch: Vec<Op>, buf: &mut Vec<u8>) {
@@ -538,9 +561,17 @@ impl Committer {
             }
         }
         let synced = (|| {
-            self.active.write_all(buf)?;
+            if buf.is_empty() {
+                // Only flushes: sync what done records are already written, if any.
+                if let (Some(active), false) = (&self.active, flushes.is_empty()) {
+                    active.sync_data()?;
+                }
+                return Ok(());
+            }
+            let active = self.active()?;
+            active.write_all(buf)?;
             if !commits.is_empty() || !flushes.is_empty() {
-                self.active.sync_data()?;
+                active.sync_data()?;
             }
             Ok::<_, io::Error>(())
         })();
@@ -561,12 +592,11 @@ impl Committer {
                 tracing::error!(error = %e, "spool write failed; answering 451 to this batch");
                 // Cut the partial append so the log stays well formed; if even that fails,
                 // move on to a fresh segment.
-                if self
+                let cut = self
                     .active
-                    .set_len(start)
-                    .and_then(|_| self.active.sync_data())
-                    .is_err()
-                {
+                    .as_ref()
+                    .map(|a| a.set_len(start).and_then(|_| a.sync_data()));
+                if matches!(cut, Some(Err(_))) {
                     let _ = self.rotate();
                 }
                 for (_, reply) in commits {
@@ -588,15 +618,43 @@ impl Committer {
             if let Err(e) = self.rotate() {
                 tracing::error!(error = %e, "cannot start a new spool segment; appending to the current one");
             }
+        } else if self.active_len >= RECLAIM_BYTES
+            && self.live.get(&self.active_no).is_some_and(|&n| n == 0)
+        {
+            // Everything in the active segment is done: retire it, whatever its size, so its
+            // space comes back; the next batch starts a new one.
+            self.retire_active();
         }
         self.drop_drained_segments();
+    }
+
+    /// The active segment, created on first use.
+    fn active(&mut self) -> io::Result<&mut File> {
+        if self.active.is_none() {
+            let file = create_segment(&self.dir, self.active_no)?;
+            self.active_len = SEGMENT_MAGIC.len() as u64;
+            self.live.insert(self.active_no, 0);
+            self.active = Some(file);
+        }
+        Ok(self.active.as_mut().expect("just created"))
+    }
+
+    /// Closes the active segment; the next batch opens a new one.
+    fn retire_active(&mut self) {
+        if let Some(old) = self.active.take() {
+            let _ = old.sync_data();
+            self.active_no += 1;
+            self.active_len = SEGMENT_MAGIC.len() as u64;
+        }
     }
 
     fn rotate(&mut self) -> io::Result<()> {
         let next = self.active_no + 1;
         let file = create_segment(&self.dir, next)?;
-        let _ = self.active.sync_data();
-        self.active = file;
+        if let Some(old) = &self.active {
+            let _ = old.sync_data();
+        }
+        self.active = Some(file);
         self.active_no = next;
         self.active_len = SEGMENT_MAGIC.len() as u64;
         self.live.insert(next, 0);
@@ -607,7 +665,7 @@ impl Committer {
     /// every done record at least as long as the message record it retires.
     fn drop_drained_segments(&mut self) {
         while let Some((&seg, &n)) = self.live.first_key_value() {
-            if seg == self.active_no || n > 0 {
+            if (seg == self.active_no && self.active.is_some()) || n > 0 {
                 break;
             }
             self.live.remove(&seg);
@@ -622,5 +680,100 @@ impl Committer {
                 tracing::warn!(segment = seg, error = %e, "cannot delete drained spool segment");
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::queue::envelope::Envelope;
+
+    fn segment_files(dir: &Path) -> Vec<(u64, u64)> {
+        list_segments(dir)
+            .unwrap()
+            .into_iter()
+            .map(|n| (n, fs::metadata(segment_path(dir, n)).unwrap().len()))
+            .collect()
+    }
+
+    #[test]
+    fn opening_creates_no_segment_until_the_first_commit() {
+        let dir = tempfile::tempdir().unwrap();
+        let (spool, recovery) = Spool::open(dir.path(), 64 << 20).unwrap();
+        assert!(recovery.messages.is_empty());
+        assert!(segment_files(dir.path()).is_empty());
+        spool.close();
+    }
+
+    #[test]
+    fn a_segment_cut_within_its_header_is_removed_not_set_aside() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(segment_path(dir.path(), 7), &SEGMENT_MAGIC[..3]).unwrap();
+        let (spool, recovery) = Spool::open(dir.path(), 64 << 20).unwrap();
+        assert_eq!(recovery.corrupt_records, 0);
+        assert!(!dir.path().join("corrupt").exists());
+        assert!(segment_files(dir.path()).is_empty());
+        spool.close();
+    }
+
+    #[test]
+    fn a_second_open_of_the_same_directory_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let (spool, _) = Spool::open(dir.path(), 64 << 20).unwrap();
+        match Spool::open(dir.path(), 64 << 20) {
+            Err(SpoolError::Locked { holder, .. }) => {
+                assert_eq!(holder, Some(std::process::id()))
+            }
+            other => panic!("second open: {:?}", other.map(|_| ())),
+        }
+        spool.close();
+    }
+
+    #[tokio::test]
+    async fn a_drained_active_segment_gives_its_space_back_whatever_its_size() {
+        let dir = tempfile::tempdir().unwrap();
+        // Segments of 64 MB: far more than what is written, so only draining can reclaim it.
+        let (spool, _) = Spool::open(dir.path(), 64 << 20).unwrap();
+        let mut stored = Vec::new();
+        for _ in 0..5 {
+            let env = Envelope {
+                id: crate::queue::QueueId("0000000000000001".into()),
+                tenant: "t".into(),
+                mail_from: "a@b.example".into(),
+                rcpts: vec!["c@d.example".into()],
+                received_at: 0,
+                attempts: 0,
+                client_ip: "127.0.0.1".into(),
+                helo: "h".into(),
+                auth_user: None,
+                tls: None,
+                smtputf8: false,
+                eight_bit: false,
+                tags: vec![],
+                dsn: Default::default(),
+                require_tls: false,
+                delay_notified: false,
+            };
+            stored.push(spool.commit(env, vec![b'x'; 300_000]).await.unwrap());
+        }
+        let files = segment_files(dir.path());
+        assert_eq!(files.len(), 1);
+        assert!(files[0].1 > 1_500_000, "{files:?}");
+        for s in &stored {
+            spool.complete(s.location);
+        }
+        // Two flushes: the second is answered only after the batch of the first is finished.
+        spool.flush().await;
+        spool.flush().await;
+        assert!(
+            segment_files(dir.path()).is_empty(),
+            "{:?}",
+            segment_files(dir.path())
+        );
+        // The next message starts a new segment.
+        let env = stored[0].envelope.clone();
+        spool.commit(env, b"again".to_vec()).await.unwrap();
+        assert_eq!(segment_files(dir.path()).len(), 1);
+        spool.close();
     }
 }

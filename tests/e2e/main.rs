@@ -1,6 +1,8 @@
 //! End-to-end tests: the real `sluice` binary on loopback, real clients (swaks, Python's
 //! smtplib), real next hops (aiosmtpd), and a raw transcript client for hostile input.
 
+/// AUTH under a burst of hostile clients: bounded password checks, memory, lockouts.
+mod auth;
 /// The operator CLI: config validation and password hashing.
 mod cli;
 /// DKIM signing verified by dkimpy; `sluice domain check`.

@@ -3,7 +3,7 @@
 use super::framing::{self, CommandLine};
 use super::reply::{self, Reply};
 use super::session::{Ended, Login, Session};
-use crate::auth::verify_password;
+use crate::auth::{Attempt, Checked};
 use crate::pipeline::Stage;
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
@@ -43,17 +43,18 @@ impl Session {
             Step::Got(c) => c,
             Step::Refused(r) => return self.answer(r),
         };
-        if self.relay.auth_failures.is_locked(ip, Some(&user)) {
-            return self.answer(reply::AUTH_LOCKED);
-        }
+        // Counted before the check, so that attempts in flight at once cannot exceed the
+        // allowance; a success takes it back.
+        let last = match self.relay.auth_failures.attempt(ip, &user) {
+            Attempt::Locked => return self.answer(reply::AUTH_LOCKED),
+            Attempt::Counted { last } => last,
+        };
         // One argon2 verification whether or not the user exists: same code, same time.
         let account = config.user(&user).map(|(t, h)| (t.clone(), h.to_owned()));
         let hash = account.as_ref().map(|(_, h)| h.clone());
-        let ok = tokio::task::spawn_blocking(move || verify_password(hash.as_deref(), &password))
-            .await
-            .unwrap_or(false);
-        match (ok, account) {
-            (true, Some((tenant, _))) => {
+        let checked = self.relay.password_checks.verify(hash, password).await;
+        match (checked, account) {
+            (Checked::Valid, Some((tenant, _))) => {
                 self.relay.auth_failures.succeeded(ip, &user);
                 tracing::info!(peer = %self.peer, user = %user, tenant = %tenant.name, "authenticated");
                 self.login = Some(Login { user, tenant });
@@ -63,10 +64,13 @@ impl Session {
                 }
                 self.reply(reply::AUTH_OK);
             }
+            (Checked::Busy, _) => {
+                tracing::warn!(peer = %self.peer, user = %user, "no password check free in time");
+                self.reply(reply::AUTH_BUSY);
+            }
             _ => {
                 tracing::warn!(peer = %self.peer, user = %user, "authentication failed");
-                let locked = self.relay.auth_failures.failed(ip, Some(&user));
-                self.reply(if locked {
+                self.reply(if last {
                     reply::AUTH_LOCKED
                 } else {
                     reply::AUTH_FAILED

@@ -125,7 +125,7 @@ pub async fn serve(config: Config, shutdown: impl Future<Output = ()>) -> anyhow
         connections: Arc::new(Semaphore::new(config.limits.max_connections)),
         per_ip: Mutex::new(HashMap::new()),
         auth_failures: FailureLimiter::new(config.auth.clone()),
-        password_checks: PasswordChecks::new(config.auth.concurrent_checks, config.auth.check_wait),
+        password_checks: PasswordChecks::new(config.auth.concurrent_checks),
         policies,
         quarantine: Quarantine::new(&config.spool.dir),
         shutdown: stop_rx,

@@ -51,9 +51,9 @@ fn a_burst_of_failing_auth_keeps_memory_flat_and_the_relay_serving() {
 }
 
 /// Ten failing AUTHs for one user from one client at the same moment, with `max_failures = 3`:
-/// attempts count when they start, so only three passwords are checked (the third failure
-/// starts the lockout) and the other seven are refused before any check. Counted when they
-/// finished, all ten were checked before the first failure was recorded.
+/// attempts count while they are checked, so only three passwords are checked (the third
+/// failure starts the lockout) and the other seven wait, then are refused without a check.
+/// Counted only once they had failed, all ten were checked before the first was recorded.
 #[test]
 fn a_burst_from_one_client_checks_no_more_passwords_than_the_allowance() {
     let relay = Relay::start(RelayConfig {

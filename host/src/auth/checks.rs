@@ -7,12 +7,12 @@
 //! the blocking pool (tens of milliseconds of CPU must not stall a session worker), and each
 //! reuses one of that many argon2 buffers instead of allocating its own: the relay's memory
 //! for AUTH is bounded by `concurrent_checks` x 19 MiB, whatever the burst. A session that
-//! finds no free check within `check_wait` is answered 454 4.7.0 (RFC 4954 §6).
+//! finds no free check by its deadline (`check_wait`) is answered 454 4.7.0 (RFC 4954 §6).
 
 use argon2::Block;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 use tokio::sync::Semaphore;
+use tokio::time::Instant;
 
 /// The outcome of [`PasswordChecks::verify`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,24 +34,26 @@ pub struct PasswordChecks {
     permits: Arc<Semaphore>,
     /// Argon2 working memory left by finished checks; never more buffers than permits.
     buffers: Arc<Mutex<Vec<Vec<Block>>>>,
-    /// How long a session waits for a permit before the 454.
-    wait: Duration,
 }
 
 impl PasswordChecks {
-    pub fn new(concurrent: usize, wait: Duration) -> PasswordChecks {
+    pub fn new(concurrent: usize) -> PasswordChecks {
         PasswordChecks {
             permits: Arc::new(Semaphore::new(concurrent.max(1))),
             buffers: Arc::new(Mutex::new(Vec::new())),
-            wait,
         }
     }
 
     /// Checks `password` against `hash` (the dummy hash when the user is unknown) once a
-    /// check is free, on the blocking pool.
-    pub async fn verify(&self, hash: Option<String>, password: Vec<u8>) -> Checked {
+    /// check is free, on the blocking pool; [`Checked::Busy`] if none is free by `deadline`.
+    pub async fn verify(
+        &self,
+        hash: Option<String>,
+        password: Vec<u8>,
+        deadline: Instant,
+    ) -> Checked {
         let permit =
-            match tokio::time::timeout(self.wait, self.permits.clone().acquire_owned()).await {
+            match tokio::time::timeout_at(deadline, self.permits.clone().acquire_owned()).await {
                 Ok(Ok(permit)) => permit,
                 Ok(Err(_)) | Err(_) => return Checked::Busy,
             };
@@ -80,26 +82,40 @@ impl PasswordChecks {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
+
+    fn in_a_minute() -> Instant {
+        Instant::now() + Duration::from_secs(60)
+    }
 
     #[tokio::test]
     async fn a_check_waits_for_a_free_permit_then_gives_up() {
-        let checks = PasswordChecks::new(1, Duration::from_millis(50));
+        let checks = PasswordChecks::new(1);
         let held = checks.permits.clone().acquire_owned().await.unwrap();
-        assert_eq!(checks.verify(None, b"x".to_vec()).await, Checked::Busy);
+        let soon = Instant::now() + Duration::from_millis(50);
+        assert_eq!(
+            checks.verify(None, b"x".to_vec(), soon).await,
+            Checked::Busy
+        );
         drop(held);
-        assert_eq!(checks.verify(None, b"x".to_vec()).await, Checked::Invalid);
+        assert_eq!(
+            checks.verify(None, b"x".to_vec(), in_a_minute()).await,
+            Checked::Invalid
+        );
     }
 
     #[tokio::test]
     async fn checks_at_once_share_as_many_buffers_as_permits() {
-        let checks = Arc::new(PasswordChecks::new(2, Duration::from_secs(60)));
+        let checks = Arc::new(PasswordChecks::new(2));
         let hash = crate::auth::hash_password("s3cret").unwrap();
         let mut running = Vec::new();
         for i in 0..6 {
             let (checks, hash) = (checks.clone(), hash.clone());
             let password = if i == 0 { "s3cret" } else { "wrong" };
             running.push(tokio::spawn(async move {
-                checks.verify(Some(hash), password.into()).await
+                checks
+                    .verify(Some(hash), password.into(), in_a_minute())
+                    .await
             }));
         }
         let mut outcomes = Vec::new();

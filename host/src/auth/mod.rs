@@ -2,16 +2,13 @@
 //! limiter.
 
 mod checks;
+mod limiter;
 
 pub use checks::{Checked, PasswordChecks};
+pub use limiter::{Begin, FailureLimiter, Pending};
 
-use crate::config::resolved::AuthPolicy;
 use argon2::password_hash::{Output, PasswordHash};
 use argon2::{Algorithm, Argon2, Block, Params, Version};
-use std::collections::HashMap;
-use std::net::IpAddr;
-use std::sync::Mutex;
-use std::time::Instant;
 
 /// Checked when the user is unknown, so that an unknown user costs the same time as a wrong
 /// password (the hash of a random string with the default parameters).
@@ -65,126 +62,9 @@ pub fn hash_password(password: &str) -> Result<String, argon2::password_hash::Er
         .to_string())
 }
 
-/// What the limiter says about an AUTH attempt that is about to be checked.
-#[derive(Debug, PartialEq, Eq)]
-pub enum Attempt {
-    /// The client IP or the user is locked out: refuse without checking.
-    Locked,
-    /// Counted as a failure unless it succeeds; `last` when it used up the allowance, so that
-    /// a failure closes the session with the lockout reply.
-    Counted { last: bool },
-}
-
-#[derive(Debug)]
-struct Window {
-    failures: u32,
-    started: Instant,
-    locked_until: Option<Instant>,
-}
-
-/// Counts AUTH attempts per client IP and per username — from when they start, until one
-/// succeeds; past the limit within the window, that IP or user is locked out for a while.
-#[derive(Debug)]
-pub struct FailureLimiter {
-    policy: AuthPolicy,
-    windows: Mutex<HashMap<String, Window>>,
-}
-
-impl FailureLimiter {
-    pub fn new(policy: AuthPolicy) -> FailureLimiter {
-        FailureLimiter {
-            policy,
-            windows: Mutex::new(HashMap::new()),
-        }
-    }
-
-    fn keys(ip: IpAddr, user: Option<&str>) -> Vec<String> {
-        let mut k = vec![format!("ip:{ip}")];
-        if let Some(u) = user {
-            k.push(format!("user:{u}"));
-        }
-        k
-    }
-
-    /// Whether this IP (or user) is locked out now.
-    pub fn is_locked(&self, ip: IpAddr, user: Option<&str>) -> bool {
-        let now = Instant::now();
-        let windows = self.windows.lock().unwrap_or_else(|e| e.into_inner());
-        Self::keys(ip, user).iter().any(|k| {
-            windows
-                .get(k)
-                .and_then(|w| w.locked_until)
-                .is_some_and(|t| t > now)
-        })
-    }
-
-    /// Counts an AUTH attempt as it starts, before its password is checked, and takes it back
-    /// if it succeeds ([`FailureLimiter::succeeded`]). Counting at the start means attempts
-    /// running at once cannot exceed the allowance: the one that reaches `max_failures` starts
-    /// the lockout, and every later one is refused without a check.
-    pub fn attempt(&self, ip: IpAddr, user: &str) -> Attempt {
-        let now = Instant::now();
-        let mut windows = self.windows.lock().unwrap_or_else(|e| e.into_inner());
-        if windows.len() > 100_000 {
-            windows.retain(|_, w| now.duration_since(w.started) < self.policy.failure_window);
-        }
-        let keys = Self::keys(ip, Some(user));
-        let locked = keys.iter().any(|k| {
-            windows
-                .get(k)
-                .and_then(|w| w.locked_until)
-                .is_some_and(|t| t > now)
-        });
-        if locked {
-            return Attempt::Locked;
-        }
-        let mut last = false;
-        for k in keys {
-            let w = windows.entry(k).or_insert(Window {
-                failures: 0,
-                started: now,
-                locked_until: None,
-            });
-            if now.duration_since(w.started) > self.policy.failure_window {
-                *w = Window {
-                    failures: 0,
-                    started: now,
-                    locked_until: None,
-                };
-            }
-            w.failures += 1;
-            if w.failures >= self.policy.max_failures {
-                w.locked_until = Some(now + self.policy.lockout);
-                last = true;
-            }
-        }
-        Attempt::Counted { last }
-    }
-
-    /// Takes back the attempt that succeeded, and every failure before it.
-    pub fn succeeded(&self, ip: IpAddr, user: &str) {
-        let mut windows = self.windows.lock().unwrap_or_else(|e| e.into_inner());
-        for k in Self::keys(ip, Some(user)) {
-            windows.remove(&k);
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
-
-    fn policy(max_failures: u32) -> AuthPolicy {
-        AuthPolicy {
-            require_tls: true,
-            max_failures,
-            failure_window: Duration::from_secs(60),
-            lockout: Duration::from_secs(60),
-            concurrent_checks: 1,
-            check_wait: Duration::from_secs(1),
-        }
-    }
 
     #[test]
     fn dummy_hash_parses_and_never_matches() {
@@ -215,45 +95,5 @@ mod tests {
         // A larger buffer left over from the dummy check: only its first 64 blocks are used.
         assert!(verify_password(Some(&small), b"pw", &mut memory));
         assert!(!verify_password(Some(&small), b"pW", &mut memory));
-    }
-
-    #[test]
-    fn lockout_after_max_failures() {
-        let l = FailureLimiter::new(policy(3));
-        let ip: IpAddr = "127.0.0.9".parse().unwrap();
-        assert_eq!(l.attempt(ip, "u"), Attempt::Counted { last: false });
-        assert_eq!(l.attempt(ip, "v"), Attempt::Counted { last: false });
-        assert!(!l.is_locked(ip, None));
-        assert_eq!(l.attempt(ip, "w"), Attempt::Counted { last: true });
-        assert!(l.is_locked(ip, None));
-        assert_eq!(l.attempt(ip, "x"), Attempt::Locked);
-        assert!(!l.is_locked("127.0.0.10".parse().unwrap(), Some("u")));
-    }
-
-    /// Attempts count when they start: a burst of them in flight at once cannot check more
-    /// passwords than the allowance, whatever order they finish in.
-    #[test]
-    fn attempts_in_flight_count_before_they_finish() {
-        let l = FailureLimiter::new(policy(3));
-        let ip: IpAddr = "127.0.0.9".parse().unwrap();
-        let started: Vec<Attempt> = (0..10).map(|_| l.attempt(ip, "demo")).collect();
-        let checked = started.iter().filter(|a| **a != Attempt::Locked).count();
-        assert_eq!(checked, 3);
-        // The user is locked from any address too.
-        assert_eq!(
-            l.attempt("127.0.0.10".parse().unwrap(), "demo"),
-            Attempt::Locked
-        );
-    }
-
-    #[test]
-    fn a_success_takes_its_attempt_and_earlier_failures_back() {
-        let l = FailureLimiter::new(policy(3));
-        let ip: IpAddr = "127.0.0.9".parse().unwrap();
-        l.attempt(ip, "demo");
-        l.attempt(ip, "demo");
-        l.succeeded(ip, "demo");
-        assert_eq!(l.attempt(ip, "demo"), Attempt::Counted { last: false });
-        assert_eq!(l.attempt(ip, "demo"), Attempt::Counted { last: false });
     }
 }

@@ -3,7 +3,7 @@
 use super::framing::{self, CommandLine};
 use super::reply::{self, Reply};
 use super::session::{Ended, Login, Session};
-use crate::auth::{Attempt, Checked};
+use crate::auth::{Begin, Checked};
 use crate::pipeline::Stage;
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
@@ -43,19 +43,22 @@ impl Session {
             Step::Got(c) => c,
             Step::Refused(r) => return self.answer(r),
         };
-        // Counted before the check, so that attempts in flight at once cannot exceed the
-        // allowance; a success takes it back.
-        let last = match self.relay.auth_failures.attempt(ip, &user) {
-            Attempt::Locked => return self.answer(reply::AUTH_LOCKED),
-            Attempt::Counted { last } => last,
+        // Counted while it is checked, so that attempts in flight at once cannot exceed the
+        // allowance; waits for room (and then for a free checker) until one deadline.
+        let relay = self.relay.clone();
+        let deadline = Instant::now() + config.auth.check_wait;
+        let pending = match relay.auth_failures.begin(ip, &user, deadline).await {
+            Begin::Locked => return self.answer(reply::AUTH_LOCKED),
+            Begin::Busy => return self.answer(reply::AUTH_BUSY),
+            Begin::Started(p) => p,
         };
         // One argon2 verification whether or not the user exists: same code, same time.
         let account = config.user(&user).map(|(t, h)| (t.clone(), h.to_owned()));
         let hash = account.as_ref().map(|(_, h)| h.clone());
-        let checked = self.relay.password_checks.verify(hash, password).await;
+        let checked = relay.password_checks.verify(hash, password, deadline).await;
         match (checked, account) {
             (Checked::Valid, Some((tenant, _))) => {
-                self.relay.auth_failures.succeeded(ip, &user);
+                pending.succeeded();
                 tracing::info!(peer = %self.peer, user = %user, tenant = %tenant.name, "authenticated");
                 self.login = Some(Login { user, tenant });
                 if let Err(r) = self.hook(Stage::Auth, None, None, None).await {
@@ -65,12 +68,13 @@ impl Session {
                 self.reply(reply::AUTH_OK);
             }
             (Checked::Busy, _) => {
+                pending.abandoned();
                 tracing::warn!(peer = %self.peer, user = %user, "no password check free in time");
                 self.reply(reply::AUTH_BUSY);
             }
             _ => {
                 tracing::warn!(peer = %self.peer, user = %user, "authentication failed");
-                self.reply(if last {
+                self.reply(if pending.failed() {
                     reply::AUTH_LOCKED
                 } else {
                     reply::AUTH_FAILED

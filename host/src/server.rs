@@ -1,6 +1,6 @@
 //! The relay as a whole: listeners, connection limits, delivery workers and graceful shutdown.
 
-use crate::auth::FailureLimiter;
+use crate::auth::{FailureLimiter, PasswordChecks};
 use crate::config::Config;
 use crate::net::MaybeTls;
 use crate::pipeline::SharedPolicies;
@@ -33,6 +33,8 @@ pub struct Relay {
     pub queue: Queue,
     /// Failed AUTH attempts per IP and user, for lockouts.
     pub auth_failures: FailureLimiter,
+    /// Bounds the argon2 checks running at once, and the memory they hold.
+    pub password_checks: PasswordChecks,
     /// Every tenant's policy chain; a reload swaps the whole set.
     pub policies: SharedPolicies,
     /// Where policy-held messages wait for an operator.
@@ -123,6 +125,7 @@ pub async fn serve(config: Config, shutdown: impl Future<Output = ()>) -> anyhow
         connections: Arc::new(Semaphore::new(config.limits.max_connections)),
         per_ip: Mutex::new(HashMap::new()),
         auth_failures: FailureLimiter::new(config.auth.clone()),
+        password_checks: PasswordChecks::new(config.auth.concurrent_checks),
         policies,
         quarantine: Quarantine::new(&config.spool.dir),
         shutdown: stop_rx,

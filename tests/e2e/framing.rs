@@ -171,3 +171,23 @@ fn garbage_bytes_get_error_replies_not_a_crash() {
     c.cmd("BDAT notanumber", "5");
     c.cmd("NOOP", "250");
 }
+
+/// The greeting line names the client, but reply text stays printable ASCII whatever the
+/// client called itself: no UTF-8, no bidi overrides (U+202E) or zero-width characters
+/// echoed back to a terminal or a log that renders them.
+#[test]
+fn reply_text_never_echoes_non_ascii_or_bidi_controls() {
+    let relay = Relay::start(RelayConfig::default());
+    for verb in ["EHLO", "HELO"] {
+        let mut c = Chat::connect(relay.port);
+        let r = c.cmd(
+            &format!("{verb} caf\u{e9}.\u{202e}tset\u{200b}.example"),
+            "250",
+        );
+        assert!(
+            r.chars().all(|ch| ch == '\n' || (' '..='~').contains(&ch)),
+            "{verb} reply holds non-printable or non-ASCII text: {r:?}"
+        );
+        c.cmd("NOOP", "250 2.0.0");
+    }
+}

@@ -1,25 +1,56 @@
-//! SMTP AUTH: password checks against argon2 hashes and the failure limiter.
+//! SMTP AUTH: password checks against argon2 hashes, how many run at once, and the failure
+//! limiter.
 
-use crate::config::resolved::AuthPolicy;
-use argon2::password_hash::{PasswordHash, PasswordVerifier};
-use argon2::Argon2;
-use std::collections::HashMap;
-use std::net::IpAddr;
-use std::sync::Mutex;
-use std::time::Instant;
+mod checks;
+mod limiter;
+
+pub use checks::{Checked, PasswordChecks};
+pub use limiter::{Begin, FailureLimiter, Pending};
+
+use argon2::password_hash::{Output, PasswordHash};
+use argon2::{Algorithm, Argon2, Block, Params, Version};
 
 /// Checked when the user is unknown, so that an unknown user costs the same time as a wrong
 /// password (the hash of a random string with the default parameters).
 const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$QY9+OiVwDVhCgJkuz+sHGw$ILAYnsDtvVFqf3kC7t0DsFgJ2X1/VJtWWe7UCFX9geE";
 
-/// Verifies `password` against `hash` (or the dummy when the user is unknown). CPU-heavy:
-/// call from a blocking thread.
-pub fn verify_password(hash: Option<&str>, password: &[u8]) -> bool {
+/// Verifies `password` against `hash` (or the dummy when the user is unknown), filling
+/// `memory` with argon2's working blocks (grown to what the hash's parameters ask, and kept
+/// by the caller for the next check: one 19 MiB allocation per checker, not per attempt).
+/// CPU-heavy: call from a blocking thread.
+pub fn verify_password(hash: Option<&str>, password: &[u8], memory: &mut Vec<Block>) -> bool {
     let known = hash.is_some();
     let Ok(parsed) = PasswordHash::new(hash.unwrap_or(DUMMY_HASH)) else {
         return false;
     };
-    Argon2::default().verify_password(password, &parsed).is_ok() && known
+    let (Some(salt), Some(expected)) = (parsed.salt, parsed.hash) else {
+        return false;
+    };
+    let algorithm = Algorithm::try_from(parsed.algorithm);
+    let version = parsed
+        .version
+        .map_or(Ok(Version::default()), Version::try_from);
+    let (Ok(algorithm), Ok(version), Ok(params)) = (algorithm, version, Params::try_from(&parsed))
+    else {
+        return false;
+    };
+    let mut salt_bytes = [0u8; 64];
+    let Ok(salt) = salt.decode_b64(&mut salt_bytes) else {
+        return false;
+    };
+    let blocks = params.block_count();
+    if memory.len() < blocks {
+        memory.resize(blocks, Block::default());
+    }
+    let mut computed = vec![0u8; expected.len()];
+    let hashed = Argon2::new(algorithm, version, params).hash_password_into_with_memory(
+        password,
+        salt,
+        &mut computed,
+        &mut memory[..blocks],
+    );
+    // `Output`'s comparison is constant-time.
+    hashed.is_ok() && Output::new(&computed).is_ok_and(|c| c == expected) && known
 }
 
 /// Hashes a password for the config file.
@@ -31,115 +62,38 @@ pub fn hash_password(password: &str) -> Result<String, argon2::password_hash::Er
         .to_string())
 }
 
-#[derive(Debug)]
-struct Window {
-    failures: u32,
-    started: Instant,
-    locked_until: Option<Instant>,
-}
-
-/// Counts failed AUTH attempts per client IP and per username; past the limit within the
-/// window, that IP or user is locked out for a while.
-#[derive(Debug)]
-pub struct FailureLimiter {
-    policy: AuthPolicy,
-    windows: Mutex<HashMap<String, Window>>,
-}
-
-impl FailureLimiter {
-    pub fn new(policy: AuthPolicy) -> FailureLimiter {
-        FailureLimiter {
-            policy,
-            windows: Mutex::new(HashMap::new()),
-        }
-    }
-
-    fn keys(ip: IpAddr, user: Option<&str>) -> Vec<String> {
-        let mut k = vec![format!("ip:{ip}")];
-        if let Some(u) = user {
-            k.push(format!("user:{u}"));
-        }
-        k
-    }
-
-    /// Whether this IP (or user) is locked out now.
-    pub fn is_locked(&self, ip: IpAddr, user: Option<&str>) -> bool {
-        let now = Instant::now();
-        let windows = self.windows.lock().unwrap_or_else(|e| e.into_inner());
-        Self::keys(ip, user).iter().any(|k| {
-            windows
-                .get(k)
-                .and_then(|w| w.locked_until)
-                .is_some_and(|t| t > now)
-        })
-    }
-
-    /// Records a failure; returns true when it starts a lockout.
-    pub fn failed(&self, ip: IpAddr, user: Option<&str>) -> bool {
-        let now = Instant::now();
-        let mut windows = self.windows.lock().unwrap_or_else(|e| e.into_inner());
-        if windows.len() > 100_000 {
-            windows.retain(|_, w| now.duration_since(w.started) < self.policy.failure_window);
-        }
-        let mut locked = false;
-        for k in Self::keys(ip, user) {
-            let w = windows.entry(k).or_insert(Window {
-                failures: 0,
-                started: now,
-                locked_until: None,
-            });
-            if now.duration_since(w.started) > self.policy.failure_window {
-                *w = Window {
-                    failures: 0,
-                    started: now,
-                    locked_until: None,
-                };
-            }
-            w.failures += 1;
-            if w.failures >= self.policy.max_failures {
-                w.locked_until = Some(now + self.policy.lockout);
-                locked = true;
-            }
-        }
-        locked
-    }
-
-    pub fn succeeded(&self, ip: IpAddr, user: &str) {
-        let mut windows = self.windows.lock().unwrap_or_else(|e| e.into_inner());
-        for k in Self::keys(ip, Some(user)) {
-            windows.remove(&k);
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
 
     #[test]
     fn dummy_hash_parses_and_never_matches() {
         assert!(PasswordHash::new(DUMMY_HASH).is_ok());
-        assert!(!verify_password(None, b"anything"));
+        let mut memory = Vec::new();
+        assert!(!verify_password(None, b"anything", &mut memory));
+        assert_eq!(memory.len(), 19456, "one block per KiB of m_cost");
         let h = hash_password("s3cret").unwrap();
-        assert!(verify_password(Some(&h), b"s3cret"));
-        assert!(!verify_password(Some(&h), b"wrong"));
+        assert!(verify_password(Some(&h), b"s3cret", &mut memory));
+        assert!(!verify_password(Some(&h), b"wrong", &mut memory));
+        assert!(!verify_password(Some("not a hash"), b"s3cret", &mut memory));
     }
 
     #[test]
-    fn lockout_after_max_failures() {
-        let l = FailureLimiter::new(AuthPolicy {
-            require_tls: true,
-            max_failures: 3,
-            failure_window: Duration::from_secs(60),
-            lockout: Duration::from_secs(60),
-        });
-        let ip: IpAddr = "127.0.0.9".parse().unwrap();
-        assert!(!l.failed(ip, Some("u")));
-        assert!(!l.failed(ip, Some("v")));
-        assert!(!l.is_locked(ip, None));
-        assert!(l.failed(ip, Some("w")));
-        assert!(l.is_locked(ip, None));
-        assert!(!l.is_locked("127.0.0.10".parse().unwrap(), Some("u")));
+    fn reused_memory_gives_the_same_answers_for_other_parameters() {
+        use argon2::password_hash::{PasswordHasher, SaltString};
+        let salt = SaltString::encode_b64(b"sixteen byte salt").unwrap();
+        let small = Argon2::new(
+            Algorithm::Argon2id,
+            Version::V0x13,
+            Params::new(64, 3, 1, None).unwrap(),
+        )
+        .hash_password(b"pw", &salt)
+        .unwrap()
+        .to_string();
+        let mut memory = Vec::new();
+        assert!(!verify_password(None, b"pw", &mut memory));
+        // A larger buffer left over from the dummy check: only its first 64 blocks are used.
+        assert!(verify_password(Some(&small), b"pw", &mut memory));
+        assert!(!verify_password(Some(&small), b"pW", &mut memory));
     }
 }

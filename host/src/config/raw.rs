@@ -232,6 +232,11 @@ pub struct Auth {
     pub max_failures: u32,
     pub failure_window: HumanDuration,
     pub lockout: HumanDuration,
+    /// Password checks that may run at once (each argon2 check holds ~19 MiB); 0 means one
+    /// per CPU, at most 8.
+    pub max_concurrent_checks: usize,
+    /// How long an AUTH waits for a free check before it is answered 454 4.7.0.
+    pub check_wait: HumanDuration,
 }
 
 impl Default for Auth {
@@ -241,6 +246,8 @@ impl Default for Auth {
             max_failures: 5,
             failure_window: HumanDuration(Duration::from_secs(600)),
             lockout: HumanDuration(Duration::from_secs(600)),
+            max_concurrent_checks: 0,
+            check_wait: HumanDuration(Duration::from_secs(10)),
         }
     }
 }

@@ -154,6 +154,10 @@ pub struct AuthPolicy {
     pub max_failures: u32,
     pub failure_window: Duration,
     pub lockout: Duration,
+    /// Password checks that may run at once: each holds its argon2 memory (~19 MiB).
+    pub concurrent_checks: usize,
+    /// How long an AUTH waits for a free check before 454 4.7.0.
+    pub check_wait: Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -479,6 +483,11 @@ impl Resolver<'_> {
                 max_failures: raw.auth.max_failures.max(1),
                 failure_window: raw.auth.failure_window.0,
                 lockout: raw.auth.lockout.0,
+                concurrent_checks: match raw.auth.max_concurrent_checks {
+                    0 => std::thread::available_parallelism().map_or(2, |n| n.get().min(8)),
+                    n => n,
+                },
+                check_wait: raw.auth.check_wait.0,
             },
             spool: SpoolConfig {
                 dir: raw.spool.dir,

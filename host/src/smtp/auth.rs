@@ -3,7 +3,7 @@
 use super::framing::{self, CommandLine};
 use super::reply::{self, Reply};
 use super::session::{Ended, Login, Session};
-use crate::auth::verify_password;
+use crate::auth::{Begin, Checked};
 use crate::pipeline::Stage;
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
@@ -43,18 +43,22 @@ impl Session {
             Step::Got(c) => c,
             Step::Refused(r) => return self.answer(r),
         };
-        if self.relay.auth_failures.is_locked(ip, Some(&user)) {
-            return self.answer(reply::AUTH_LOCKED);
-        }
+        // Counted while it is checked, so that attempts in flight at once cannot exceed the
+        // allowance; waits for room (and then for a free checker) until one deadline.
+        let relay = self.relay.clone();
+        let deadline = Instant::now() + config.auth.check_wait;
+        let pending = match relay.auth_failures.begin(ip, &user, deadline).await {
+            Begin::Locked => return self.answer(reply::AUTH_LOCKED),
+            Begin::Busy => return self.answer(reply::AUTH_BUSY),
+            Begin::Started(p) => p,
+        };
         // One argon2 verification whether or not the user exists: same code, same time.
         let account = config.user(&user).map(|(t, h)| (t.clone(), h.to_owned()));
         let hash = account.as_ref().map(|(_, h)| h.clone());
-        let ok = tokio::task::spawn_blocking(move || verify_password(hash.as_deref(), &password))
-            .await
-            .unwrap_or(false);
-        match (ok, account) {
-            (true, Some((tenant, _))) => {
-                self.relay.auth_failures.succeeded(ip, &user);
+        let checked = relay.password_checks.verify(hash, password, deadline).await;
+        match (checked, account) {
+            (Checked::Valid, Some((tenant, _))) => {
+                pending.succeeded();
                 tracing::info!(peer = %self.peer, user = %user, tenant = %tenant.name, "authenticated");
                 self.login = Some(Login { user, tenant });
                 if let Err(r) = self.hook(Stage::Auth, None, None, None).await {
@@ -63,10 +67,14 @@ impl Session {
                 }
                 self.reply(reply::AUTH_OK);
             }
+            (Checked::Busy, _) => {
+                pending.abandoned();
+                tracing::warn!(peer = %self.peer, user = %user, "no password check free in time");
+                self.reply(reply::AUTH_BUSY);
+            }
             _ => {
                 tracing::warn!(peer = %self.peer, user = %user, "authentication failed");
-                let locked = self.relay.auth_failures.failed(ip, Some(&user));
-                self.reply(if locked {
+                self.reply(if pending.failed() {
                     reply::AUTH_LOCKED
                 } else {
                     reply::AUTH_FAILED

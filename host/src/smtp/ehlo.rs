@@ -25,6 +25,8 @@ impl Session {
             return;
         }
         let config = &self.relay.config;
+        // The name is echoed as the client sent it; the reply escapes anything but printable
+        // ASCII on the wire (reply.rs).
         let mut lines = vec![format!("{} greets {host}", config.hostname)];
         if extended {
             lines.extend(

@@ -41,12 +41,15 @@ impl Reply {
         self
     }
 
-    /// Appends the reply in wire form; multi-line text becomes continuation lines.
+    /// Appends the reply in wire form; multi-line text becomes continuation lines. The text
+    /// goes out as printable ASCII whatever it holds (an EHLO name, a plugin's words): any
+    /// other character is written as an escape such as `\u{202e}`, so a client's bytes can
+    /// never put a control, a bidi override or UTF-8 into a reply.
     pub fn write_to(&self, out: &mut Vec<u8>) {
         let lines: Vec<&str> = self.text.split('\n').collect();
         for (i, line) in lines.iter().enumerate() {
             let sep = if i + 1 == lines.len() { ' ' } else { '-' };
-            let line = line.trim_end_matches('\r');
+            let line = printable(line.trim_end_matches('\r'));
             if self.status.is_empty() {
                 out.extend_from_slice(format!("{}{sep}{line}\r\n", self.code).as_bytes());
             } else {
@@ -56,6 +59,21 @@ impl Reply {
             }
         }
     }
+}
+
+/// `text` with every character outside printable ASCII (space to `~`) escaped.
+fn printable(text: &str) -> Cow<'_, str> {
+    if text.bytes().all(|b| (b' '..=b'~').contains(&b)) {
+        return Cow::Borrowed(text);
+    }
+    Cow::Owned(
+        text.chars()
+            .map(|c| match c {
+                ' '..='~' => c.to_string(),
+                _ => c.escape_unicode().to_string(),
+            })
+            .collect(),
+    )
 }
 
 impl fmt::Display for Reply {
@@ -211,6 +229,8 @@ pub const AUTH_LOCKED: Reply = Reply::new(
     "Too many failed authentication attempts; try again later",
 )
 .closing();
+/// RFC 4954 §6: no password check was free in time (a burst of AUTHs); nothing was checked.
+pub const AUTH_BUSY: Reply = Reply::new(454, "4.7.0", "Temporary authentication failure");
 pub const AUTH_ALREADY: Reply = Reply::new(503, "5.5.1", "Already authenticated");
 pub const AUTH_IN_TRANSACTION: Reply =
     Reply::new(503, "5.5.1", "AUTH not allowed during a mail transaction");
@@ -262,5 +282,16 @@ mod tests {
         out.clear();
         Reply::dynamic(250, "", "a\nb".into()).write_to(&mut out);
         assert_eq!(out, b"250-a\r\n250 b\r\n");
+    }
+
+    #[test]
+    fn text_is_printable_ascii_on_the_wire() {
+        let mut out = Vec::new();
+        Reply::dynamic(250, "", "greets caf\u{e9}.\u{202e}x\tz\u{7f}\ntwo".into())
+            .write_to(&mut out);
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "250-greets caf\\u{e9}.\\u{202e}x\\u{9}z\\u{7f}\r\n250 two\r\n"
+        );
     }
 }

@@ -113,3 +113,27 @@ fn utf8_local_parts_pass_through_under_smtputf8() {
         delivered[0]
     );
 }
+
+#[test]
+fn a_bounce_for_a_quoted_recipient_names_it_exactly_in_the_dsn_to_a_quoted_sender() {
+    let gone = r#""gone x"@dest.example"#;
+    let sink = Sink::start(&["--reject-rcpt", gone]);
+    let relay = shop_relay(&sink);
+    let mut c = Chat::authed(relay.port);
+    let from = r#""billing dept"@shop.example"#;
+    let r = c.send_message(from, &[gone], "Subject: will bounce\r\n\r\nx\r\n");
+    assert!(r.starts_with("250 2.0.0"), "{r}");
+    let bounced = relay.wait_events("bounced", 1);
+    assert_eq!(bounced[0]["rcpt"], gone, "{}", bounced[0]);
+    // The DSN goes to the quoted sender, through the same next hop, naming the recipient.
+    let got = sink.wait_messages(1);
+    assert_eq!(got[0].rcpts, vec![from.to_string()]);
+    assert_eq!(got[0].mail_from, "<>");
+    assert!(
+        got[0]
+            .content
+            .contains(&format!("Final-Recipient: rfc822; {gone}")),
+        "{}",
+        got[0].content
+    );
+}

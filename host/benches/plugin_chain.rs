@@ -41,6 +41,8 @@ fn spec(name: &str, path: PathBuf, config: &[(&str, &str)]) -> PluginSpec {
         memory: 64 << 20,
         reuse: 0,
         keep_idle: 0,
+        breaker_cooldown: Duration::from_secs(30),
+        max_counters: sluice::capability::counters::DEFAULT_MAX_COUNTERS,
     }
 }
 

@@ -23,6 +23,9 @@ mod mx;
 mod plugins;
 /// No open relay: AUTH, tenants, sender domains, trusted networks.
 mod relaying;
+/// The plugin sandbox: a hostile plugin cannot grow the relay, slip past its breaker or forge
+/// the log, while another tenant's mail flows.
+mod sandbox;
 /// The plugins that ship in plugins/: volume-limits, content-filter.
 mod shipped;
 /// Delivery to a smarthost: pipelining, STARTTLS, retries.

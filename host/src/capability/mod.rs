@@ -1,5 +1,8 @@
-//! Host capabilities offered to plugins. Each is a context (state in the `StoreData`), an
-//! implementation of its generated `Host` trait, and a part of `add_to_linker`.
+//! Host capabilities offered to plugins. Each is a context that owns its state and limits
+//! (`log::PluginLog`, `counters::CounterScope`, the config table, `session::SessionInfo`, the
+//! message views in the resource table); [`HostCtx`] is the accessor that borrows them from
+//! a store for one host call, and [`add_to_linker`] links the host interface through it.
+//! Nothing here knows the store's type (as wasmtime's wasi-config).
 
 pub mod counters;
 pub mod log;
@@ -8,18 +11,38 @@ pub mod output;
 pub mod session;
 
 use crate::plugin::gen_::sluice::policy::{host, types};
-use crate::plugin::store::StoreData;
-use wasmtime::component::{Linker, Resource};
+use std::collections::HashMap;
+use wasmtime::component::{HasData, Linker, Resource, ResourceTable};
 
-/// Adds Sluice's host interface to `linker`.
-pub fn add_to_linker(linker: &mut Linker<StoreData>) -> wasmtime::Result<()> {
-    host::add_to_linker::<StoreData, wasmtime::component::HasSelf<StoreData>>(linker, |s| s)?;
-    types::add_to_linker::<StoreData, wasmtime::component::HasSelf<StoreData>>(linker, |s| s)
+/// Each capability's context, borrowed from a store for one host call.
+pub struct HostCtx<'a> {
+    pub log: &'a mut log::PluginLog,
+    /// The plugin's `[config]` table from the operator's file.
+    pub config: &'a HashMap<String, String>,
+    pub counters: &'a counters::CounterScope,
+    pub session: &'a session::SessionInfo,
+    /// Handles of the host resources the guest holds (the message).
+    pub table: &'a mut ResourceTable,
 }
 
-impl types::Host for StoreData {}
+struct HasHost;
 
-impl host::Host for StoreData {
+impl HasData for HasHost {
+    type Data<'a> = HostCtx<'a>;
+}
+
+/// Adds Sluice's host interface to `linker`; `ctx` borrows the capabilities from a store.
+pub fn add_to_linker<T: Send + 'static>(
+    linker: &mut Linker<T>,
+    ctx: fn(&mut T) -> HostCtx<'_>,
+) -> wasmtime::Result<()> {
+    host::add_to_linker::<T, HasHost>(linker, ctx)?;
+    types::add_to_linker::<T, HasHost>(linker, ctx)
+}
+
+impl types::Host for HostCtx<'_> {}
+
+impl host::Host for HostCtx<'_> {
     fn log(&mut self, level: types::Level, message: String) -> wasmtime::Result<()> {
         self.log.write(level, &message);
         Ok(())
@@ -37,7 +60,7 @@ impl host::Host for StoreData {
     }
 
     fn counter_add(&mut self, name: String, window_secs: u32, delta: u64) -> wasmtime::Result<u64> {
-        Ok(self.counters.add(&name, window_secs, delta))
+        Ok(self.counters.add(&name, window_secs, delta)?)
     }
 
     fn counter_add_below(
@@ -47,15 +70,15 @@ impl host::Host for StoreData {
         delta: u64,
         limit: u64,
     ) -> wasmtime::Result<Result<u64, u64>> {
-        Ok(self.counters.add_below(&name, window_secs, delta, limit))
+        Ok(self.counters.add_below(&name, window_secs, delta, limit)?)
     }
 
     fn counter_get(&mut self, name: String, window_secs: u32) -> wasmtime::Result<u64> {
-        Ok(self.counters.get(&name, window_secs))
+        Ok(self.counters.get(&name, window_secs)?)
     }
 }
 
-impl host::HostSession for StoreData {
+impl host::HostSession for HostCtx<'_> {
     fn client_ip(&mut self, _: Resource<session::SessionView>) -> wasmtime::Result<String> {
         Ok(self.session.client_ip.to_string())
     }
@@ -86,7 +109,7 @@ impl host::HostSession for StoreData {
     }
 }
 
-impl host::HostMessage for StoreData {
+impl host::HostMessage for HostCtx<'_> {
     fn raw_size(&mut self, m: Resource<message::MessageView>) -> wasmtime::Result<u64> {
         Ok(self.table.get(&m)?.raw_size())
     }

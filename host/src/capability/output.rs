@@ -1,6 +1,7 @@
-//! A guest's stdout and stderr: kept for the plugin's log, up to [`CAPTURE`] bytes per stream
-//! and instance. Past that, writes are dropped, never refused: a refused write makes Rust's
-//! `print!` panic, and printing must not be able to break a plugin.
+//! A guest's stdout and stderr: kept for the plugin's log, up to [`CAPTURE`] bytes per stream,
+//! instance and transaction. Past that, writes are dropped, never refused: a refused write
+//! makes Rust's `print!` panic, and printing must not be able to break a plugin. Each byte
+//! kept is handed to the log once (and charged to the log's budget there).
 
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
@@ -27,6 +28,11 @@ impl Capture {
     /// What the guest wrote (within the cap) since the last call.
     pub fn take(&self) -> Vec<u8> {
         std::mem::take(&mut self.0.lock().expect("capture lock").pending)
+    }
+
+    /// A new transaction of a kept instance (`reuse`): the cap starts over.
+    pub fn begin_transaction(&self) {
+        self.0.lock().expect("capture lock").written = 0;
     }
 
     fn push(&self, bytes: &[u8]) {

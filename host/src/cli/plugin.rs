@@ -49,6 +49,8 @@ async fn load(
         memory: 64 << 20,
         reuse: 0,
         keep_idle: 0,
+        breaker_cooldown: Duration::from_secs(30),
+        max_counters: crate::capability::counters::DEFAULT_MAX_COUNTERS,
     };
     let plugin = registry::load(&engine, tenant, spec).await;
     let _ = std::fs::remove_dir_all(&cache);

@@ -60,9 +60,17 @@ pub struct Plugin {
     /// The component (.wasm), relative to the config file's directory.
     pub path: PathBuf,
     /// What a trap, timeout, exhausted memory or invalid answer turns into: one action for
-    /// all, or a table `{ trap = .., timeout = .., memory = .., invalid = .. }`.
+    /// all, or a table `{ trap = .., timeout = .., memory = .., invalid = .., breaker = .. }`
+    /// (`breaker`: while the breaker is open; by default the strictest of the others).
     #[serde(default)]
     pub on_failure: OnFailure,
+    /// How long the breaker stays open after repeated failures before a trial call.
+    #[serde(default = "default_breaker_cooldown")]
+    pub breaker_cooldown: HumanDuration,
+    /// Live host counters this plugin may keep for the tenant; a new name past it fails the
+    /// call as `invalid`.
+    #[serde(default = "default_max_counters")]
+    pub max_counters: usize,
     /// Run and log would-be verdicts without enforcing them.
     #[serde(default)]
     pub shadow: bool,
@@ -87,6 +95,14 @@ fn default_plugin_timeout() -> HumanDuration {
     HumanDuration(Duration::from_millis(200))
 }
 
+fn default_breaker_cooldown() -> HumanDuration {
+    HumanDuration(Duration::from_secs(30))
+}
+
+fn default_max_counters() -> usize {
+    crate::capability::counters::DEFAULT_MAX_COUNTERS
+}
+
 fn default_plugin_memory() -> ByteSize {
     ByteSize(64 << 20)
 }
@@ -104,7 +120,8 @@ impl Default for OnFailure {
     }
 }
 
-/// Failure actions by kind; a kind left out fails closed (tempfail).
+/// Failure actions by kind; a kind left out fails closed (tempfail), the breaker's takes the
+/// strictest of the others.
 #[derive(Debug, Clone, Copy, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PerKind {
@@ -112,6 +129,7 @@ pub struct PerKind {
     pub timeout: Option<FailureAction>,
     pub memory: Option<FailureAction>,
     pub invalid: Option<FailureAction>,
+    pub breaker: Option<FailureAction>,
 }
 
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -126,6 +144,19 @@ pub enum FailureAction {
     Reject,
     /// Accept and hold for an operator.
     Quarantine,
+}
+
+impl FailureAction {
+    /// How much of the mail the action stops: continue < quarantine (held) < tempfail
+    /// (refused for now) < reject (refused for good).
+    pub fn strictness(self) -> u8 {
+        match self {
+            FailureAction::Continue => 0,
+            FailureAction::Quarantine => 1,
+            FailureAction::Tempfail => 2,
+            FailureAction::Reject => 3,
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]

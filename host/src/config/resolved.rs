@@ -73,6 +73,8 @@ pub struct FailurePolicy {
     pub timeout: FailureAction,
     pub memory: FailureAction,
     pub invalid: FailureAction,
+    /// While the breaker is open (the plugin is not called).
+    pub breaker: FailureAction,
 }
 
 impl FailurePolicy {
@@ -82,6 +84,7 @@ impl FailurePolicy {
             timeout: action,
             memory: action,
             invalid: action,
+            breaker: action,
         }
     }
 }
@@ -92,11 +95,17 @@ impl From<raw::OnFailure> for FailurePolicy {
             raw::OnFailure::All(a) => FailurePolicy::all(a),
             raw::OnFailure::PerKind(k) => {
                 let or = |a: Option<FailureAction>| a.unwrap_or(FailureAction::Tempfail);
+                let kinds = [or(k.trap), or(k.timeout), or(k.memory), or(k.invalid)];
+                let strictest = kinds
+                    .into_iter()
+                    .max_by_key(|a| a.strictness())
+                    .unwrap_or_default();
                 FailurePolicy {
-                    trap: or(k.trap),
-                    timeout: or(k.timeout),
-                    memory: or(k.memory),
-                    invalid: or(k.invalid),
+                    trap: kinds[0],
+                    timeout: kinds[1],
+                    memory: kinds[2],
+                    invalid: kinds[3],
+                    breaker: k.breaker.unwrap_or(strictest),
                 }
             }
         }
@@ -118,6 +127,10 @@ pub struct PluginSpec {
     /// With `reuse`, how many idle instances to keep (this plugin's share of half the
     /// pooling allocator's slots, at most [`MAX_KEPT_IDLE`]).
     pub keep_idle: u32,
+    /// How long the breaker stays open before a trial call.
+    pub breaker_cooldown: Duration,
+    /// Live host counters the plugin may keep for this tenant.
+    pub max_counters: usize,
 }
 
 /// Idle instances one `reuse` plugin keeps at most: about the busiest tenant's concurrent
@@ -534,6 +547,9 @@ impl Resolver<'_> {
             if p.timeout.0.is_zero() {
                 return Err(self.invalid_key(&key("timeout"), "must be above zero"));
             }
+            if p.max_counters == 0 {
+                return Err(self.invalid_key(&key("max_counters"), "must be above zero"));
+            }
             let config = p
                 .config
                 .into_iter()
@@ -559,6 +575,8 @@ impl Resolver<'_> {
                 memory: p.memory.0,
                 keep_idle: if p.reuse > 1 { keep_idle } else { 0 },
                 reuse: p.reuse,
+                breaker_cooldown: p.breaker_cooldown.0,
+                max_counters: p.max_counters,
             });
         }
         Ok(out)

@@ -31,7 +31,7 @@ pub struct EngineSettings {
 pub struct PluginEngine {
     pub engine: Engine,
     pub linker: Linker<StoreData>,
-    /// Counters of every tenant and plugin; each store sees only its own scope.
+    /// Counters of every tenant and plugin; each loaded plugin holds its own scope.
     pub counters: Arc<Counters>,
     pub settings: EngineSettings,
     /// Compatibility of cached compiled code with this engine build.
@@ -65,7 +65,7 @@ impl PluginEngine {
         let engine = Engine::new(&config)?;
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
-        capability::add_to_linker(&mut linker)?;
+        capability::add_to_linker(&mut linker, StoreData::host)?;
         let ticker = engine.weak();
         std::thread::Builder::new()
             .name("wasm-epoch".into())

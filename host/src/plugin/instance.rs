@@ -6,6 +6,7 @@ use super::gen_::Policy;
 use super::registry::LoadedPlugin;
 use super::store::{MemoryCap, StoreData};
 use super::wit::{Decision, DeliveryResult, Hook, Route, RouteRequest};
+use crate::capability::counters::CounterError;
 use crate::capability::log::PluginLog;
 use crate::capability::message::{MessageView, ParsedMessage};
 use crate::capability::session::{SessionInfo, SessionView};
@@ -74,6 +75,9 @@ impl std::error::Error for DeadlineExceeded {}
 fn classify(data: &StoreData, timeout: Duration, memory_cap: u64, e: wasmtime::Error) -> Failure {
     if e.is::<DeadlineExceeded>() {
         return Failure::Timeout(timeout);
+    }
+    if let Some(refused) = e.downcast_ref::<CounterError>() {
+        return Failure::Invalid(refused.to_string());
     }
     if data.limits.denied {
         return Failure::Memory(memory_cap);
@@ -278,8 +282,12 @@ impl PluginInstance {
     pub fn recycle(&mut self, queue_id: Option<&str>) {
         let data = self.store.data_mut();
         data.session = SessionInfo::default();
-        data.log.queue_id = queue_id.map(str::to_owned);
+        data.log.begin_transaction(queue_id);
         data.limits.denied = false;
+        if let Some(wasi) = &data.wasi {
+            wasi.stdout.begin_transaction();
+            wasi.stderr.begin_transaction();
+        }
         self.fuel_used = None;
         self.transactions += 1;
     }

@@ -12,6 +12,7 @@
 //!   `reuse = N` keeps clean instances for up to N of its tenant's transactions
 //!   ([`spares::Spares`]).
 
+pub mod breaker;
 pub mod engine;
 pub mod exports;
 pub mod instance;

@@ -4,6 +4,7 @@
 use super::instance::{Failure, PluginInstance};
 use super::registry::LoadedPlugin;
 use super::wit;
+use crate::capability::log::escape_control;
 use crate::config::resolved::FailureAction;
 use crate::config::SmarthostTls as TlsPolicy;
 use crate::pipeline::{
@@ -15,6 +16,8 @@ use std::sync::Arc;
 
 /// Bytes of headers one decision may add; past it the answer is refused as invalid.
 const MAX_ADDED_HEADER_BYTES: usize = 32 * 1024;
+/// Longest tag kept (after escaping); longer ones are dropped.
+const MAX_TAG: usize = 64;
 /// Longest reply text kept from a plugin.
 const MAX_REPLY_TEXT: usize = 200;
 
@@ -66,10 +69,13 @@ impl Policy for WasmPolicy {
                 Err(f) => Err(f),
             };
             match routed {
-                Ok(r) => r.map(route_from_wit),
+                Ok(r) => {
+                    self.plugin.succeeded();
+                    r.map(route_from_wit)
+                }
                 Err(f) => {
                     tracing::warn!(queue_id = request.queue_id, plugin = %self.plugin.label(), failure = %f, "routing hook failed; next in chain decides");
-                    self.plugin.breaker.failed();
+                    self.plugin.failed();
                     None
                 }
             }
@@ -86,7 +92,7 @@ impl Policy for WasmPolicy {
                 Ok(i) => i,
                 Err(f) => {
                     tracing::warn!(queue_id = %first.queue_id, plugin = %self.plugin.label(), failure = %f, "delivery-result hook failed");
-                    self.plugin.breaker.failed();
+                    self.plugin.failed();
                     return;
                 }
             };
@@ -109,10 +115,11 @@ impl Policy for WasmPolicy {
                 };
                 if let Err(f) = instance.delivery_result(&told).await {
                     tracing::warn!(queue_id = %r.queue_id, plugin = %self.plugin.label(), failure = %f, "delivery-result hook failed");
-                    self.plugin.breaker.failed();
+                    self.plugin.failed();
                     return;
                 }
             }
+            self.plugin.succeeded();
             self.plugin.release(instance);
         })
     }
@@ -181,7 +188,7 @@ impl PolicyRun for WasmRun {
             let label = self.plugin.label();
             let decision = match outcome {
                 Ok(d) => {
-                    self.plugin.breaker.succeeded();
+                    self.plugin.succeeded();
                     d
                 }
                 Err(f) => {
@@ -191,8 +198,8 @@ impl PolicyRun for WasmRun {
                         queue_id = input.queue_id.unwrap_or("-"), stage = ?input.stage, failure = f.kind(), detail = %f,
                         action = ?action_for(&self.plugin, &f),
                     );
-                    if f != Failure::BreakerOpen && self.plugin.breaker.failed() {
-                        tracing::error!(plugin = %label, "plugin keeps failing: suspended for a while, its failure action applies");
+                    if f != Failure::BreakerOpen {
+                        self.plugin.failed();
                     }
                     failure_decision(&self.plugin, &f)
                 }
@@ -315,8 +322,9 @@ fn convert(plugin: &LoadedPlugin, d: wit::Decision) -> Result<Decision, Failure>
             .collect(),
         tags: d
             .tags
-            .into_iter()
-            .filter(|t| !t.is_empty() && t.len() <= 64)
+            .iter()
+            .map(|t| escape_control(t, MAX_TAG + 1))
+            .filter(|t| !t.is_empty() && t.len() <= MAX_TAG)
             .take(32)
             .collect(),
         explain: Some(explain),
@@ -328,7 +336,8 @@ fn convert(plugin: &LoadedPlugin, d: wit::Decision) -> Result<Decision, Failure>
 fn action_for(plugin: &LoadedPlugin, f: &Failure) -> FailureAction {
     let policy = &plugin.spec.on_failure;
     match f {
-        Failure::Trap(_) | Failure::BreakerOpen => policy.trap,
+        Failure::Trap(_) => policy.trap,
+        Failure::BreakerOpen => policy.breaker,
         Failure::Timeout(_) => policy.timeout,
         Failure::Memory(_) => policy.memory,
         Failure::Invalid(_) => policy.invalid,

@@ -1,6 +1,7 @@
 //! Loading plugins: read, hash, compile once (cached on disk), validate against the world,
 //! pre-instantiate, and ask which hooks the plugin implements.
 
+use super::breaker::{Breaker, Transition};
 use super::engine::PluginEngine;
 use super::exports::HookExports;
 use super::instance::{Failure, PluginInstance};
@@ -11,7 +12,6 @@ use crate::capability::counters::CounterScope;
 use crate::config::resolved::PluginSpec;
 use sha2::{Digest, Sha256};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use wasmtime::component::{Component, InstancePre};
@@ -42,48 +42,6 @@ pub enum LoadError {
         path: PathBuf,
         message: String,
     },
-}
-
-/// Consecutive failures after which a plugin is not called for a while.
-const BREAKER_FAILURES: u32 = 5;
-/// How long a tripped breaker stays open before one trial call.
-const BREAKER_COOLDOWN: Duration = Duration::from_secs(30);
-
-/// Stops calling a plugin that keeps failing; its failure action applies meanwhile.
-#[derive(Default)]
-pub struct Breaker {
-    consecutive: AtomicU32,
-    /// Milliseconds since `epoch` until which the breaker is open; 0 when closed.
-    open_until_ms: AtomicU64,
-    epoch: std::sync::OnceLock<Instant>,
-}
-
-impl Breaker {
-    fn now_ms(&self) -> u64 {
-        self.epoch.get_or_init(Instant::now).elapsed().as_millis() as u64 + 1
-    }
-
-    /// True while the breaker is open (calls are skipped).
-    pub fn is_open(&self) -> bool {
-        self.now_ms() < self.open_until_ms.load(Ordering::Relaxed)
-    }
-
-    pub fn succeeded(&self) {
-        self.consecutive.store(0, Ordering::Relaxed);
-        self.open_until_ms.store(0, Ordering::Relaxed);
-    }
-
-    /// Records a failure; true when it trips the breaker.
-    pub fn failed(&self) -> bool {
-        let n = self.consecutive.fetch_add(1, Ordering::Relaxed) + 1;
-        if n >= BREAKER_FAILURES {
-            let until = self.now_ms() + BREAKER_COOLDOWN.as_millis() as u64;
-            self.open_until_ms.store(until, Ordering::Relaxed);
-            self.consecutive.store(0, Ordering::Relaxed);
-            return true;
-        }
-        false
-    }
 }
 
 /// A plugin ready to be instantiated for each transaction.
@@ -132,6 +90,28 @@ impl LoadedPlugin {
                 Ok(kept)
             }
             None => PluginInstance::new(self, queue_id).await,
+        }
+    }
+
+    /// Records a hook call that worked; closes an open breaker (an event says so).
+    pub fn succeeded(&self) {
+        if let Some(Transition::Closed { open_for }) = self.breaker.succeeded() {
+            tracing::info!(
+                target: "sluice::event", event = "breaker_closed", plugin = %self.label, tenant = %self.tenant,
+                open_ms = open_for.as_millis() as u64,
+            );
+        }
+    }
+
+    /// Records a failed hook call; past too many in a row, the breaker opens (an event says
+    /// so, with how long, and the action that applies meanwhile).
+    pub fn failed(&self) {
+        if let Some(Transition::Opened { failures }) = self.breaker.failed() {
+            tracing::warn!(
+                target: "sluice::event", event = "breaker_opened", plugin = %self.label, tenant = %self.tenant,
+                failures, cooldown_ms = self.breaker.cooldown().as_millis() as u64,
+                action = ?self.spec.on_failure.breaker,
+            );
         }
     }
 
@@ -225,6 +205,7 @@ pub async fn load(
         .map_err(|e| world(describe_link_error(&e)))?;
     let exports = HookExports::find(&component).map_err(world)?;
     let (reuse, keep) = (spec.reuse, spec.keep_idle);
+    let (max_counters, cooldown) = (spec.max_counters, spec.breaker_cooldown);
     let mut plugin = LoadedPlugin {
         label: Arc::from(format!("{}#{}", spec.name, hash)),
         spec,
@@ -232,9 +213,9 @@ pub async fn load(
         hash,
         pre,
         exports,
-        counters: CounterScope::new(engine.counters.clone(), tenant, &name),
+        counters: engine.counters.scope(tenant, &name, max_counters),
         hooks: Vec::new(),
-        breaker: Breaker::default(),
+        breaker: Breaker::new(cooldown),
         spares: Spares::new(reuse, keep),
         engine: engine.clone(),
         compile_time,

@@ -1,7 +1,8 @@
-//! What a plugin's `Store` holds: one field per capability, plus the limits.
+//! What a plugin's `Store` holds: one field per capability (each capability's context, which
+//! owns its state and limits), plus the store's own limits.
 
 use crate::capability::output::Capture;
-use crate::capability::{counters::CounterScope, log::PluginLog, session::SessionInfo};
+use crate::capability::{counters::CounterScope, log::PluginLog, session::SessionInfo, HostCtx};
 use std::collections::HashMap;
 use std::sync::Arc;
 use tokio::time::Instant;
@@ -48,6 +49,19 @@ impl DenyAllWasi {
             ctx,
             stdout,
             stderr,
+        }
+    }
+}
+
+impl StoreData {
+    /// The accessor the host interface is linked through (`capability::add_to_linker`).
+    pub fn host(&mut self) -> HostCtx<'_> {
+        HostCtx {
+            log: &mut self.log,
+            config: &self.config,
+            counters: &self.counters,
+            session: &self.session,
+            table: &mut self.table,
         }
     }
 }

@@ -11,6 +11,7 @@ test: test-deps plugins
 	cd plugins && cargo test --lib --target $$(rustc -vV | sed -n 's/^host: //p') \
 		-p router -p marketing-detector
 	cargo test --workspace
+	./scripts/fuzz.sh 60
 
 # The plugin SDK's fixtures and shipped plugins, as WebAssembly components.
 plugins: test-deps

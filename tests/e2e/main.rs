@@ -21,6 +21,8 @@ mod limits;
 mod mx;
 /// WebAssembly policy plugins: verdicts, hostile guests, isolation, shadow mode, reload.
 mod plugins;
+/// Whole sessions generated at random from a seed: well-formed replies, nothing lost or invented.
+mod random_sessions;
 /// No open relay: AUTH, tenants, sender domains, trusted networks.
 mod relaying;
 /// The plugin sandbox: a hostile plugin cannot grow the relay, slip past its breaker or forge

@@ -98,11 +98,12 @@ fn malformed_paths_are_refused() {
 
 #[test]
 fn utf8_local_parts_pass_through_under_smtputf8() {
-    let sink = Sink::start(&[]);
+    let sink = Sink::start(&["--reject-rcpt", "gärd@dest.example"]);
     let relay = shop_relay(&sink);
     let mut c = Chat::authed(relay.port);
     c.cmd("MAIL FROM:<app@shop.example> SMTPUTF8", "250");
     c.cmd("RCPT TO:<jörg@dest.example>", "250");
+    c.cmd("RCPT TO:<gärd@dest.example>", "250");
     c.cmd("DATA", "354");
     c.send_raw(b"Subject: utf8\r\n\r\nx\r\n.\r\n");
     c.expect("250 2.0.0");
@@ -111,6 +112,18 @@ fn utf8_local_parts_pass_through_under_smtputf8() {
         delivered[0]["rcpt"], "jörg@dest.example",
         "{}",
         delivered[0]
+    );
+    // The bounce names the UTF-8 recipient with the utf-8 address type (RFC 6533).
+    let got = sink.wait_messages(2);
+    let dsn = got
+        .iter()
+        .find(|m| m.content.contains("multipart/report"))
+        .expect("a DSN");
+    assert!(
+        dsn.content
+            .contains("Final-Recipient: utf-8; gärd@dest.example"),
+        "{}",
+        dsn.content
     );
 }
 

@@ -76,6 +76,11 @@ fn control_characters_in_helo_are_refused() {
     let mut c = Chat::connect(relay.port);
     c.send_raw(b"EHLO bad\x01name\r\n");
     c.expect("501 5.5.2");
+    // A right-to-left override would reorder the Received header as a reader sees it.
+    c.send_raw("EHLO evil\u{202e}tset.example\r\n".as_bytes());
+    c.expect("501 5.5.2");
+    c.send_raw("EHLO zero\u{200b}width.example\r\n".as_bytes());
+    c.expect("501 5.5.2");
     c.cmd("EHLO good.test", "250");
 }
 

@@ -136,7 +136,9 @@ pub fn build(
         if let Some(orcpt) = env.rcpt_dsn(&e.rcpt).orcpt {
             m.push_str(&format!("Original-Recipient: {orcpt}\r\n"));
         }
-        m.push_str(&format!("Final-Recipient: rfc822; {}\r\n", e.rcpt));
+        // RFC 6533 §3: a recipient that is not ASCII is of address type utf-8.
+        let addr_type = if e.rcpt.is_ascii() { "rfc822" } else { "utf-8" };
+        m.push_str(&format!("Final-Recipient: {addr_type}; {}\r\n", e.rcpt));
         m.push_str(&format!("Action: {}\r\n", kind.action()));
         let status = e
             .status

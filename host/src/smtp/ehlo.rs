@@ -8,7 +8,9 @@ impl Session {
     pub(super) async fn ehlo(&mut self, host: &str, extended: bool) {
         if host.is_empty()
             || host.len() > 255
-            || host.chars().any(|c| c.is_control() || c.is_whitespace())
+            || host
+                .chars()
+                .any(|c| c.is_control() || c.is_whitespace() || is_invisible(c))
         {
             self.reply(reply::BAD_HELO);
             return;
@@ -53,4 +55,13 @@ impl Session {
         }
         self.reply(Reply::dynamic(250, "", lines.join("\n")));
     }
+}
+
+/// Format characters that change how text around them is shown without being seen
+/// themselves (bidi embeddings, overrides and isolates, zero-width characters, the BOM): no
+/// host name holds them, and a trace header must not carry them.
+fn is_invisible(c: char) -> bool {
+    matches!(c,
+        '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2064}'
+        | '\u{2066}'..='\u{2069}' | '\u{FEFF}' | '\u{061C}')
 }

@@ -166,8 +166,16 @@ async fn main() {
             keep_idle: 64,
             ..s.clone()
         };
-        loaded.push(registry::load(&engine, "bench", s).await.unwrap());
-        reusing.push(registry::load(&engine, "bench", kept).await.unwrap());
+        loaded.push(
+            registry::load(&engine, "bench", s, registry::unshared_slots())
+                .await
+                .unwrap(),
+        );
+        reusing.push(
+            registry::load(&engine, "bench", kept, registry::unshared_slots())
+                .await
+                .unwrap(),
+        );
     }
     let chain_of = |plugins: &[Arc<registry::LoadedPlugin>], n: usize| -> Pipeline {
         Pipeline::new(
@@ -248,6 +256,7 @@ async fn main() {
             &engine,
             "bench",
             spec("keywords", python, &[("keywords", "casino,crypto")]),
+            registry::unshared_slots(),
         )
         .await
         .unwrap();
@@ -321,9 +330,14 @@ async fn shipped_on_corpus(engine: &Arc<PluginEngine>) {
             println!("| {name} | (not built) | |");
             continue;
         }
-        let p = registry::load(engine, "bench", spec(name, path, &config))
-            .await
-            .unwrap();
+        let p = registry::load(
+            engine,
+            "bench",
+            spec(name, path, &config),
+            registry::unshared_slots(),
+        )
+        .await
+        .unwrap();
         let chain = Pipeline::new(vec![Arc::new(WasmPolicy::new(p)) as Arc<dyn Policy>]);
         let count = if name.contains('(') { 300 } else { 2000 };
         let t = per_message_of(&chain, &msgs, count, false).await;
@@ -341,6 +355,7 @@ async fn shipped_on_corpus(engine: &Arc<PluginEngine>) {
             release.join("router.wasm"),
             &[("rules", "tag=marketing => mx pool=marketing\ndomain=partner.example => smarthost relay.partner.example:587\nscore>=5 => hold")],
         ),
+        registry::unshared_slots(),
     )
     .await
     .unwrap();

@@ -30,6 +30,8 @@ mod relaying;
 mod sandbox;
 /// The plugins that ship in plugins/: volume-limits, content-filter.
 mod shipped;
+/// Plugin instance slots: held only during a transaction, a bounded share per tenant.
+mod slots;
 /// Delivery to a smarthost: pipelining, STARTTLS, retries.
 mod smarthost;
 /// Real clients submitting mail: swaks and smtplib, STARTTLS, implicit TLS, CHUNKING.

@@ -36,6 +36,8 @@ pub struct RelayConfig {
     pub tenants: String,
     /// Lines appended after `tenants`, e.g. `[[tenant.plugin]]` tables for the last tenant.
     pub plugins: String,
+    /// Extra lines in `[plugins]` (the runtime: `max_instances`, …).
+    pub plugin_runtime: String,
     /// A shell `ulimit -f` (1 KiB blocks) for the process, to make spool writes fail.
     pub file_size_limit_kib: Option<u64>,
 }
@@ -51,6 +53,7 @@ impl Default for RelayConfig {
             dns: String::new(),
             tenants: DEMO_TENANT.into(),
             plugins: String::new(),
+            plugin_runtime: String::new(),
             file_size_limit_kib: None,
         }
     }
@@ -111,7 +114,7 @@ impl Relay {
         });
         let config = format!(
             "[server]\nhostname = \"relay.test\"\nlisten = [\"127.0.0.1:{port}\"]\nlisten_tls = [\"127.0.0.1:{tls_port}\"]\n{}\n\
-             [auth]\n{}\n[spool]\ndir = \"{}\"\n{}\n[tls]\ngenerated_dir = \"{}\"\n{}\n[plugins]\ncache_dir = \"{}\"\n\
+             [auth]\n{}\n[spool]\ndir = \"{}\"\n{}\n[tls]\ngenerated_dir = \"{}\"\n{}\n[plugins]\ncache_dir = \"{}\"\n{}\n\
              [dns]\n{}\n[delivery]\n{delivery}\n{}\n{}",
             cfg.server,
             cfg.auth,
@@ -121,6 +124,7 @@ impl Relay {
             cfg.tls,
             // Shared by every test relay: each plugin is compiled once per test run.
             crate::workspace().join("target/plugin-cache-tests").display(),
+            cfg.plugin_runtime,
             cfg.dns,
             cfg.tenants,
             cfg.plugins,

@@ -52,7 +52,7 @@ async fn load(
         breaker_cooldown: Duration::from_secs(30),
         max_counters: crate::capability::counters::DEFAULT_MAX_COUNTERS,
     };
-    let plugin = registry::load(&engine, tenant, spec).await;
+    let plugin = registry::load(&engine, tenant, spec, registry::unshared_slots()).await;
     let _ = std::fs::remove_dir_all(&cache);
     Ok((engine, plugin?))
 }

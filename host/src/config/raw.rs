@@ -40,6 +40,9 @@ pub struct Plugins {
     pub max_instances: u32,
     /// Largest memory cap any plugin may be given.
     pub max_memory: ByteSize,
+    /// Plugin instances one tenant may have alive at once; unset: the live slots shared
+    /// evenly between the tenants that have plugins.
+    pub max_instances_per_tenant: Option<u32>,
 }
 
 impl Default for Plugins {
@@ -48,6 +51,7 @@ impl Default for Plugins {
             cache_dir: PathBuf::from("data/plugin-cache"),
             max_instances: 1000,
             max_memory: ByteSize(256 << 20),
+            max_instances_per_tenant: None,
         }
     }
 }

@@ -64,6 +64,9 @@ pub struct PluginRuntime {
     pub cache_dir: PathBuf,
     pub max_instances: u32,
     pub max_memory: u64,
+    /// Live instances one tenant may hold at once, so no tenant can take the slots another
+    /// tenant's transactions need.
+    pub per_tenant: u32,
 }
 
 /// What each kind of plugin failure turns into.
@@ -396,6 +399,12 @@ impl Resolver<'_> {
             }
             n => (max_instances / 2 / n).min(MAX_KEPT_IDLE),
         };
+        let per_tenant = self.per_tenant_share(
+            &raw.tenants,
+            &raw.plugins,
+            max_instances,
+            keep_idle * reusing,
+        )?;
         let mut tenants = Vec::new();
         let mut seen_users: HashMap<String, String> = HashMap::new();
         for (i, t) in raw.tenants.into_iter().enumerate() {
@@ -516,10 +525,56 @@ impl Resolver<'_> {
                 cache_dir: raw.plugins.cache_dir,
                 max_instances,
                 max_memory: raw.plugins.max_memory.0,
+                per_tenant,
             },
             tenants,
             source: None,
         })
+    }
+
+    /// Each tenant's share of the live instance slots (those `reuse` does not keep idle):
+    /// `max_instances_per_tenant`, or an even split between the tenants with plugins. The
+    /// shares together fit in the live slots, and each fits its tenant's longest chain.
+    fn per_tenant_share(
+        &self,
+        tenants: &[raw::Tenant],
+        plugins: &raw::Plugins,
+        max_instances: u32,
+        kept_idle: u32,
+    ) -> Result<u32, ConfigError> {
+        let live = max_instances.saturating_sub(kept_idle).max(1);
+        let with_plugins = tenants.iter().filter(|t| !t.plugins.is_empty()).count() as u32;
+        let longest = tenants
+            .iter()
+            .map(|t| t.plugins.len() as u32)
+            .max()
+            .unwrap_or(0);
+        let share = match plugins.max_instances_per_tenant {
+            Some(n) => {
+                if n.saturating_mul(with_plugins) > live {
+                    return Err(self.invalid_key(
+                        "plugins.max_instances_per_tenant",
+                        format!(
+                            "{with_plugins} tenants with plugins × {n} is more than the {live} live instance slots \
+                             (max_instances {max_instances}, {kept_idle} kept idle for `reuse`): one tenant could take \
+                             the slots another needs; lower it or raise max_instances"
+                        ),
+                    ));
+                }
+                n
+            }
+            None => live / with_plugins.max(1),
+        };
+        if share < longest {
+            return Err(self.invalid_key(
+                "plugins.max_instances_per_tenant",
+                format!(
+                    "a tenant's transaction needs {longest} instances at once (its chain) but a tenant's share is {share}; \
+                     raise plugins.max_instances (or max_instances_per_tenant)"
+                ),
+            ));
+        }
+        Ok(share.max(1))
     }
 
     fn plugins(

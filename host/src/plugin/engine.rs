@@ -14,6 +14,14 @@ use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConf
 /// before yielding the thread back to other sessions.
 pub const EPOCH_TICK: Duration = Duration::from_millis(5);
 
+/// Pool units per component instance slot. A unit is one core instance, memory or table of
+/// the pooling allocator; an instance takes [`super::registry::Footprint::units`] of them (a
+/// Rust or JavaScript plugin 4, a Python one about 14), so the pool holds
+/// `max_instances` plugins of the usual size and proportionally fewer large ones.
+pub const UNITS_PER_SLOT: u32 = 4;
+/// The most units one component instance may take; a larger component is refused at load.
+pub const MAX_UNITS_PER_COMPONENT: u32 = 64;
+
 /// Settings of the whole runtime (the `[plugins]` table).
 #[derive(Debug, Clone)]
 pub struct EngineSettings {
@@ -46,11 +54,17 @@ impl PluginEngine {
             .epoch_interruption(true)
             .wasm_component_model(true);
         let mut pool = PoolingAllocationConfig::default();
+        // Sized in units (see UNITS_PER_SLOT): however the tenants' shares are spent, no
+        // kind of slot runs out before the units do.
+        let units = settings.max_instances * UNITS_PER_SLOT;
         pool.total_component_instances(settings.max_instances)
-            .total_core_instances(settings.max_instances * 2)
-            .total_memories(settings.max_instances * 2)
-            .total_tables(settings.max_instances * 2)
+            .total_core_instances(units)
+            .total_memories(units)
+            .total_tables(units)
             .total_stacks(settings.max_instances)
+            .max_core_instances_per_component(MAX_UNITS_PER_COMPONENT)
+            .max_memories_per_component(MAX_UNITS_PER_COMPONENT)
+            .max_tables_per_component(MAX_UNITS_PER_COMPONENT)
             .max_memory_size(settings.max_memory as usize)
             // A plugin instance lives for one message, so returning a slot is the hot path.
             // PAGEMAP_SCAN (Linux 6.7+; otherwise the memset-then-madvise of older kernels)

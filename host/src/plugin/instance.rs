@@ -33,6 +33,10 @@ pub enum Failure {
     Invalid(String),
     /// The breaker is open after repeated failures; the plugin was not called.
     BreakerOpen,
+    /// The tenant had its whole share of instance slots in use for the hook's whole
+    /// deadline; the plugin was not called. Load, not a fault of the plugin: it does not
+    /// count towards the breaker, and the timeout action applies.
+    Busy(Duration),
 }
 
 impl fmt::Display for Failure {
@@ -43,6 +47,11 @@ impl fmt::Display for Failure {
             Failure::Memory(cap) => write!(f, "exceeded its memory cap of {cap} bytes"),
             Failure::Invalid(why) => write!(f, "returned an invalid answer: {why}"),
             Failure::BreakerOpen => f.write_str("is suspended after repeated failures"),
+            Failure::Busy(d) => write!(
+                f,
+                "had no instance free in its tenant's share within {} ms",
+                d.as_millis()
+            ),
         }
     }
 }
@@ -56,6 +65,7 @@ impl Failure {
             Failure::Memory(_) => "memory",
             Failure::Invalid(_) => "invalid",
             Failure::BreakerOpen => "breaker",
+            Failure::Busy(_) => "busy",
         }
     }
 }
@@ -106,6 +116,8 @@ pub struct PluginInstance {
     /// Hook functions looked up so far (by `Hook` ordinal): an instance kept for `reuse`
     /// calls each many times.
     funcs: [Option<Func>; 8],
+    /// Its units of the tenant's share while a transaction holds it; none when idle.
+    permit: Option<tokio::sync::OwnedSemaphorePermit>,
 }
 
 impl PluginInstance {
@@ -165,6 +177,7 @@ impl PluginInstance {
             fuel_used: None,
             transactions: 1,
             funcs: [None; 8],
+            permit: None,
             timeout: plugin.spec.timeout,
             memory_cap: plugin.spec.memory,
         })
@@ -279,6 +292,16 @@ impl PluginInstance {
     /// Readies an instance kept from an earlier transaction (`reuse`) for the next one. What
     /// the host holds per transaction starts over; the guest's own memory does not, which is
     /// the trade the operator chose.
+    /// Takes its units of the tenant's share for the transaction it now serves.
+    pub fn hold(&mut self, permit: tokio::sync::OwnedSemaphorePermit) {
+        self.permit = Some(permit);
+    }
+
+    /// Gives the units back: the transaction is over.
+    pub fn unhold(&mut self) {
+        self.permit = None;
+    }
+
     pub fn recycle(&mut self, queue_id: Option<&str>) {
         let data = self.store.data_mut();
         data.session = SessionInfo::default();

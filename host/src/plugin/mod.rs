@@ -62,15 +62,36 @@ pub async fn load_policies(
     config: &Config,
 ) -> Result<Policies, registry::LoadError> {
     let mut tenants = HashMap::new();
+    let share = config.plugins.per_tenant * engine::UNITS_PER_SLOT;
     for t in &config.tenants {
         let mut chain: Vec<Arc<dyn Policy>> = Vec::new();
+        // The tenant's share of the pool, in units, for all of its plugins together.
+        let slots = Arc::new(tokio::sync::Semaphore::new(share as usize));
+        let mut needed = Vec::new();
         for spec in &t.plugins {
-            let plugin = registry::load(engine, &t.name, spec.clone()).await?;
+            let plugin = registry::load(engine, &t.name, spec.clone(), slots.clone()).await?;
             tracing::info!(
                 tenant = %t.name, plugin = %plugin.label(), hooks = ?plugin.hooks, shadow = spec.shadow,
-                compile_ms = plugin.compile_time.as_millis() as u64, cached = plugin.cached, "plugin loaded"
+                compile_ms = plugin.compile_time.as_millis() as u64, cached = plugin.cached,
+                units = plugin.footprint.units(), core_instances = plugin.footprint.core_instances,
+                "plugin loaded"
             );
+            needed.push((plugin.spec.name.clone(), plugin.footprint.units()));
             chain.push(Arc::new(policy::WasmPolicy::new(plugin)));
+        }
+        // One transaction holds an instance of every plugin of the chain at once.
+        let total: u32 = needed.iter().map(|(_, u)| u).sum();
+        if total > share {
+            return Err(registry::LoadError::Share {
+                tenant: t.name.clone(),
+                needed: total,
+                share,
+                detail: needed
+                    .iter()
+                    .map(|(n, u)| format!("{n} {u}"))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            });
         }
         tenants.insert(t.name.clone(), Pipeline::new(chain));
     }

@@ -198,7 +198,7 @@ impl PolicyRun for WasmRun {
                         queue_id = input.queue_id.unwrap_or("-"), stage = ?input.stage, failure = f.kind(), detail = %f,
                         action = ?action_for(&self.plugin, &f),
                     );
-                    if f != Failure::BreakerOpen {
+                    if !matches!(f, Failure::BreakerOpen | Failure::Busy(_)) {
                         self.plugin.failed();
                     }
                     failure_decision(&self.plugin, &f)
@@ -338,7 +338,7 @@ fn action_for(plugin: &LoadedPlugin, f: &Failure) -> FailureAction {
     match f {
         Failure::Trap(_) => policy.trap,
         Failure::BreakerOpen => policy.breaker,
-        Failure::Timeout(_) => policy.timeout,
+        Failure::Timeout(_) | Failure::Busy(_) => policy.timeout,
         Failure::Memory(_) => policy.memory,
         Failure::Invalid(_) => policy.invalid,
     }

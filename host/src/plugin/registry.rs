@@ -2,7 +2,7 @@
 //! pre-instantiate, and ask which hooks the plugin implements.
 
 use super::breaker::{Breaker, Transition};
-use super::engine::PluginEngine;
+use super::engine::{PluginEngine, MAX_UNITS_PER_COMPONENT, UNITS_PER_SLOT};
 use super::exports::HookExports;
 use super::instance::{Failure, PluginInstance};
 use super::spares::Spares;
@@ -14,6 +14,7 @@ use sha2::{Digest, Sha256};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use tokio::sync::Semaphore;
 use wasmtime::component::{Component, InstancePre};
 
 #[derive(Debug, thiserror::Error)]
@@ -42,6 +43,16 @@ pub enum LoadError {
         path: PathBuf,
         message: String,
     },
+    #[error(
+        "tenant {tenant}: its chain needs {needed} instance units at once ({detail}) but its share is {share}; \
+         raise plugins.max_instances or plugins.max_instances_per_tenant"
+    )]
+    Share {
+        tenant: String,
+        needed: u32,
+        share: u32,
+        detail: String,
+    },
 }
 
 /// A plugin ready to be instantiated for each transaction.
@@ -61,6 +72,11 @@ pub struct LoadedPlugin {
     pub breaker: Breaker,
     /// Instances kept between transactions when the operator asked for `reuse`.
     pub spares: Spares,
+    /// What one instance takes from the pooling allocator.
+    pub footprint: Footprint,
+    /// The tenant's share of the pool, in units, shared by all of its plugins: a live
+    /// instance holds [`Footprint::units`] of them, so no tenant can take another's slots.
+    slots: Arc<Semaphore>,
     pub engine: Arc<PluginEngine>,
     /// How long compiling (or loading the cached compilation) took.
     pub compile_time: Duration,
@@ -83,14 +99,26 @@ impl LoadedPlugin {
     }
 
     /// An instance for one transaction: a kept one when `reuse` allows, else a fresh one.
+    /// It first waits, up to the plugin's deadline, for room in the tenant's share; a tenant
+    /// that has all of its share in use waits for itself, never for another tenant.
     pub async fn instance(&self, queue_id: Option<&str>) -> Result<PluginInstance, Failure> {
-        match self.spares.take() {
+        let units = self.footprint.units();
+        let permit = tokio::time::timeout(
+            self.spec.timeout,
+            self.slots.clone().acquire_many_owned(units),
+        )
+        .await
+        .map_err(|_| Failure::Busy(self.spec.timeout))?
+        .map_err(|_| Failure::Busy(self.spec.timeout))?;
+        let mut instance = match self.spares.take() {
             Some(mut kept) => {
                 kept.recycle(queue_id);
-                Ok(kept)
+                kept
             }
-            None => PluginInstance::new(self, queue_id).await,
-        }
+            None => PluginInstance::new(self, queue_id).await?,
+        };
+        instance.hold(permit);
+        Ok(instance)
     }
 
     /// Records a hook call that worked; closes an open breaker (an event says so).
@@ -115,8 +143,11 @@ impl LoadedPlugin {
         }
     }
 
-    /// Hands back an instance whose transaction ended without a failure.
-    pub fn release(&self, instance: PluginInstance) {
+    /// Hands back an instance whose transaction ended without a failure; its share of the
+    /// tenant's slots is free again (a kept idle instance counts against the pool's idle
+    /// half, not against the tenant).
+    pub fn release(&self, mut instance: PluginInstance) {
+        instance.unhold();
         self.spares.put(instance);
     }
 }
@@ -162,11 +193,17 @@ fn compile(engine: &PluginEngine, bytes: &[u8], hash: &str) -> Result<(Component
     Ok((component, false))
 }
 
-/// Loads one plugin of `tenant`.
+/// Slots for a plugin that shares the pool with no other tenant (the CLI, benchmarks).
+pub fn unshared_slots() -> Arc<Semaphore> {
+    Arc::new(Semaphore::new(Semaphore::MAX_PERMITS))
+}
+
+/// Loads one plugin of `tenant`, whose instances take their units from `slots`.
 pub async fn load(
     engine: &Arc<PluginEngine>,
     tenant: &str,
     spec: PluginSpec,
+    slots: Arc<Semaphore>,
 ) -> Result<Arc<LoadedPlugin>, LoadError> {
     let (name, path) = (spec.name.clone(), spec.path.clone());
     let bytes = std::fs::read(&path).map_err(|source| LoadError::Read {
@@ -180,18 +217,23 @@ pub async fn load(
         .map(|b| format!("{b:02x}"))
         .collect();
     let started = Instant::now();
-    let (component, cached) = {
+    let (component, cached, footprint) = {
         let engine = engine.clone();
         let hash = hash.clone();
-        tokio::task::spawn_blocking(move || compile(&engine, &bytes, &hash))
-            .await
-            .map_err(|e| e.to_string())
-            .and_then(|r| r)
-            .map_err(|message| LoadError::Compile {
-                name: name.clone(),
-                path: path.clone(),
-                message,
-            })?
+        tokio::task::spawn_blocking(move || {
+            compile(&engine, &bytes, &hash).map(|(c, cached)| {
+                let footprint = Footprint::of(&bytes, &c);
+                (c, cached, footprint)
+            })
+        })
+        .await
+        .map_err(|e| e.to_string())
+        .and_then(|r| r)
+        .map_err(|message| LoadError::Compile {
+            name: name.clone(),
+            path: path.clone(),
+            message,
+        })?
     };
     let compile_time = started.elapsed();
     let world = |message: String| LoadError::World {
@@ -199,6 +241,12 @@ pub async fn load(
         path: path.clone(),
         message,
     };
+    if footprint.units() > MAX_UNITS_PER_COMPONENT {
+        return Err(world(format!(
+            "one instance needs {} core instances, {} memories and {} tables; a plugin may use at most {MAX_UNITS_PER_COMPONENT} of each",
+            footprint.core_instances, footprint.memories, footprint.tables
+        )));
+    }
     let pre = engine
         .linker
         .instantiate_pre(&component)
@@ -217,6 +265,8 @@ pub async fn load(
         hooks: Vec::new(),
         breaker: Breaker::new(cooldown),
         spares: Spares::new(reuse, keep),
+        footprint,
+        slots,
         engine: engine.clone(),
         compile_time,
         cached,
@@ -255,5 +305,74 @@ fn describe_link_error(e: &wasmtime::Error) -> String {
         format!("it imports `{import}`, which Sluice does not provide (plugins may use WASI and sluice:policy/host only): {text}")
     } else {
         text
+    }
+}
+
+/// What one instance of a component takes from the pooling allocator.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Footprint {
+    pub core_instances: u32,
+    pub memories: u32,
+    pub tables: u32,
+}
+
+impl Footprint {
+    /// Pool units one instance takes: its largest count of core instances, memories or
+    /// tables, and never less than [`UNITS_PER_SLOT`] (one component instance's worth).
+    pub fn units(&self) -> u32 {
+        self.core_instances
+            .max(self.memories)
+            .max(self.tables)
+            .max(UNITS_PER_SLOT)
+    }
+
+    /// Reads it off the component: core instances from its instance sections (nested
+    /// components included), memories and tables from what wasmtime says it will allocate.
+    pub fn of(bytes: &[u8], component: &Component) -> Footprint {
+        let mut core_instances = 0u32;
+        for payload in wasmparser::Parser::new(0).parse_all(bytes).flatten() {
+            if let wasmparser::Payload::InstanceSection(reader) = payload {
+                for instance in reader.into_iter().flatten() {
+                    if matches!(instance, wasmparser::Instance::Instantiate { .. }) {
+                        core_instances += 1;
+                    }
+                }
+            }
+        }
+        let (memories, tables) = component
+            .resources_required()
+            .map_or((0, 0), |r| (r.num_memories, r.num_tables));
+        Footprint {
+            core_instances,
+            memories,
+            tables,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn units_are_the_largest_need_and_at_least_one_slot() {
+        let rust = Footprint {
+            core_instances: 3,
+            memories: 1,
+            tables: 2,
+        };
+        assert_eq!(rust.units(), UNITS_PER_SLOT);
+        let python = Footprint {
+            core_instances: 14,
+            memories: 1,
+            tables: 2,
+        };
+        assert_eq!(python.units(), 14);
+        let many_memories = Footprint {
+            core_instances: 2,
+            memories: 9,
+            tables: 1,
+        };
+        assert_eq!(many_memories.units(), 9);
     }
 }

@@ -443,7 +443,11 @@ impl Session {
             queue_id,
         };
         let decision = run.run(&input).await;
-        self.run = Some((tenant.name.clone(), run));
+        // Plugin instances live for a transaction. Before MAIL (connect, EHLO, AUTH) each
+        // hook's instances go back at once, so a session idling between commands holds none.
+        if self.tx.is_some() {
+            self.run = Some((tenant.name.clone(), run));
+        }
         match &decision.verdict {
             Verdict::Reject(r) | Verdict::Tempfail(r) => {
                 tracing::info!(

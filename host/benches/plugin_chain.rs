@@ -43,6 +43,7 @@ fn spec(name: &str, path: PathBuf, config: &[(&str, &str)]) -> PluginSpec {
         keep_idle: 0,
         breaker_cooldown: Duration::from_secs(30),
         max_counters: sluice::capability::counters::DEFAULT_MAX_COUNTERS,
+        routes: Default::default(),
     }
 }
 

@@ -4,7 +4,8 @@
 //! one of its messages gets `250` and arrives.
 
 use sluice_e2e::relay::DEMO_TENANT;
-use sluice_e2e::{plugin_table, Chat, Relay, RelayConfig};
+use sluice_e2e::{plugin_table, shipped_plugin_table, Chat, Relay, RelayConfig, Sink};
+use std::net::TcpListener;
 use std::sync::mpsc::RecvTimeoutError;
 use std::time::Duration;
 
@@ -301,4 +302,173 @@ fn stdout_is_truncated_silently_and_logged_once() {
         .map(|m| m.len() + 1)
         .sum();
     assert!((4000..=4096).contains(&kept), "{kept} bytes kept:\n{log}");
+}
+
+/// §4: a plugin routes only to next hops the operator defined or listed in `route_allow`.
+/// An unlisted host, a name that is not listed (even one resolving to a listed address), an
+/// unknown pool, and a loopback address under a wide `0.0.0.0/0` entry are refused as
+/// `invalid` (here the failure action is `reject`: the recipients bounce) and logged with the
+/// route asked for; the relay never connects to the internal service. A listed host works.
+#[test]
+fn routes_reach_only_what_the_operator_allowed() {
+    let internal = TcpListener::bind("127.0.0.1:0").unwrap();
+    internal.set_nonblocking(true).unwrap();
+    let internal_port = internal.local_addr().unwrap().port();
+    let smarthost = Sink::start(&[]);
+    let allowed = Sink::start(&[]);
+    let router = shipped_plugin_table(
+        "router",
+        &format!(
+            "on_failure = {{ invalid = \"reject\" }}\n[tenant.plugin.config]\nrules = \"\"\"\n\
+             domain=internal.test => smarthost 127.0.0.1:{internal_port} tls=none\n\
+             domain=byname.test => smarthost localhost:{a} tls=none\n\
+             domain=pool.test => mx pool=nowhere\n\
+             domain=allowed.test => smarthost 127.0.0.1:{a} tls=none\n\"\"\"",
+            a = allowed.port
+        ),
+    );
+    let relay = Relay::start(RelayConfig {
+        plugins: router,
+        ..RelayConfig::default().smarthost(
+            smarthost.port,
+            &format!(
+                "command_timeout = \"2s\"\nroute_allow = [\"127.0.0.1:{}\", \"0.0.0.0/0\"]\n",
+                allowed.port
+            ),
+        )
+    });
+    let mut c = Chat::authed(relay.port);
+    let rcpts = [
+        "ops@internal.test",
+        "ops@byname.test",
+        "ops@pool.test",
+        "ops@allowed.test",
+    ];
+    let r = c.send_message("app@example.com", &rcpts, "Subject: hi\r\n\r\nx\r\n");
+    assert!(r.starts_with("250"), "{r}");
+    assert_eq!(allowed.wait_messages(1)[0].rcpts, ["ops@allowed.test"]);
+    let bounced = relay.wait_events("bounced", 3);
+    let mut bounced: Vec<&str> = bounced.iter().filter_map(|e| e["rcpt"].as_str()).collect();
+    bounced.sort();
+    assert_eq!(
+        bounced,
+        ["ops@byname.test", "ops@internal.test", "ops@pool.test"]
+    );
+    let failed = relay.wait_events("plugin_failed", 3);
+    for (e, asked) in failed.iter().zip([
+        format!("127.0.0.1:{internal_port}"),
+        format!("localhost:{}", allowed.port),
+        "nowhere".to_owned(),
+    ]) {
+        assert_eq!(e["failure"], "invalid", "{e}");
+        assert_eq!(e["stage"], "Route", "{e}");
+        assert!(e["route"].as_str().unwrap().contains(&asked), "{e}");
+    }
+    assert!(
+        internal.accept().is_err(),
+        "the relay connected to a port the operator never allowed"
+    );
+}
+
+/// §7: a long header value from a plugin is folded (RFC 5322 §2.2.3), so no line of the
+/// stored message passes 998 octets and unfolding gives the value back. A value past the cap
+/// (4 KiB), a word too long to fold, a control character or a name outside RFC 5322 ftext
+/// makes the answer `invalid`, as does a refused header anywhere: one check for all.
+#[test]
+fn added_headers_are_folded_or_refused() {
+    let relay = two_tenants("");
+    while_other_tenant_sends(&relay, || {
+        let r = hostile(&relay, "LONG-HEADER 3000", "long@dest.test");
+        assert!(r.starts_with("250"), "{r}");
+        for (subject, rcpt) in [
+            ("LONG-HEADER 30000", "huge@dest.test"),
+            ("LONG-WORD 2000", "word@dest.test"),
+            ("CONTROL-HEADER", "control@dest.test"),
+            ("BAD-NAME", "name@dest.test"),
+        ] {
+            let r = hostile(&relay, subject, rcpt);
+            assert!(
+                r.starts_with("451 4.3.0") && r.ends_with(": invalid]"),
+                "{subject}: {r}"
+            );
+        }
+    });
+    let m = &relay.wait_mailbox("long@dest.test", 1)[0];
+    for line in m.split('\n') {
+        assert!(
+            line.trim_end_matches('\r').len() <= 998,
+            "{} octets",
+            line.len()
+        );
+    }
+    let field = sluice_e2e::header_field(m, "X-Long").expect("X-Long header");
+    let value = &field["X-Long:".len()..];
+    assert_eq!(value.trim(), "wwwwwwwww ".repeat(300).trim());
+    for rcpt in ["huge", "word", "control", "name"] {
+        assert!(relay.mailbox(&format!("{rcpt}@dest.test")).is_empty());
+    }
+}
+
+/// §8: a plugin's tempfail with 421 means the server is closing (RFC 5321 §3.8): the relay
+/// closes the connection after sending it.
+#[test]
+fn a_421_from_a_plugin_closes_the_session() {
+    let relay = two_tenants("");
+    let mut c = Chat::authed(relay.port);
+    let r = c.send_message(
+        "app@example.com",
+        &["bye@dest.test"],
+        "Subject: TEMPFAIL-421\r\n\r\nx\r\n",
+    );
+    assert!(r.starts_with("421 4.7.0"), "{r}");
+    c.send("NOOP");
+    assert_eq!(c.reply(), None, "the session stayed open after a 421");
+}
+
+/// §8: a connect hook that rejects, tempfails or fails answers the greeting with 554 or 421
+/// (the only codes RFC 5321 §3.1 allows there), then closes.
+#[test]
+fn a_connect_hook_refusal_is_554_or_421_at_the_greeting() {
+    for (setting, expected) in [
+        ("reject", "554 5.7.1"),
+        ("tempfail", "421 4.7.1"),
+        ("trap", "421 4.3.0"),
+    ] {
+        let hostile = plugin_table(
+            "hostile",
+            "hostile",
+            &format!("[tenant.plugin.config]\nconnect = \"{setting}\"\n"),
+        );
+        let relay = Relay::start(RelayConfig {
+            tenants: format!(
+                "[[tenant]]\nname = \"local\"\nsender_domains = [\"local.test\"]\n\
+                 trusted_networks = [\"127.0.0.0/8\"]\n{hostile}"
+            ),
+            ..Default::default()
+        });
+        let mut c = Chat::connect_silent(relay.port);
+        let greeting = c.reply().expect("a greeting");
+        assert!(greeting.starts_with(expected), "{setting}: {greeting}");
+        c.send("EHLO client.test");
+        assert_eq!(c.reply(), None, "{setting}: the session stayed open");
+    }
+}
+
+/// §8: a plugin's reply text and rule, full of line and paragraph separators, bidi overrides,
+/// UTF-8 and a CRLF with a forged reply after it, reach the client as one line of printable
+/// ASCII within the 512 octets RFC 5321 §4.5.3.1.5 allows, in an SMTPUTF8 transaction too.
+#[test]
+fn plugin_reply_text_is_one_short_line_of_printable_ascii() {
+    let relay = two_tenants("");
+    let mut c = Chat::authed(relay.port);
+    c.cmd("MAIL FROM:<app@example.com> SMTPUTF8", "250");
+    c.cmd("RCPT TO:<odd@dest.test>", "250");
+    c.cmd("DATA", "354");
+    c.send_raw(b"Subject: ODD-REPLY\r\n\r\nx\r\n.\r\n");
+    let r = c.reply().expect("a reply");
+    assert!(r.starts_with("550 5.7.1 "), "{r}");
+    assert_eq!(r.lines().count(), 1, "{r}");
+    assert!(r.len() <= 510, "{} octets: {r}", r.len());
+    assert!(r.bytes().all(|b| (b' '..=b'~').contains(&b)), "{r}");
+    c.cmd("NOOP", "250");
 }

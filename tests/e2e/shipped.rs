@@ -308,7 +308,10 @@ fn router_sends_marketing_through_its_own_pool() {
         ..RelayConfig::default().mx(
             &dns,
             port,
-            "[[delivery.pool]]\nname = \"marketing\"\nsource = [\"127.0.0.22\"]\n",
+            &format!(
+                "route_allow = [\"127.0.0.1:{}\"]\n[[delivery.pool]]\nname = \"marketing\"\nsource = [\"127.0.0.22\"]\n",
+                partner.port
+            ),
         )
     });
     let corpus = sluice_e2e::workspace().join("plugins/marketing-detector/corpus");

@@ -151,6 +151,21 @@ pub fn text(o: &Output) -> String {
     )
 }
 
+/// The first `name:` field of a message's header section, unfolded (RFC 5322 §2.2.3: the
+/// CRLF before each continuation line removed), e.g. "X-Long: a b c".
+pub fn header_field(message: &str, name: &str) -> Option<String> {
+    let head = message.split("\r\n\r\n").next().unwrap_or_default();
+    let mut lines = head.split("\r\n").skip_while(|l| {
+        !l.get(..name.len() + 1)
+            .is_some_and(|p| p.eq_ignore_ascii_case(&format!("{name}:")))
+    });
+    let mut field = lines.next()?.to_owned();
+    for l in lines.take_while(|l| l.starts_with([' ', '\t'])) {
+        field.push_str(l);
+    }
+    Some(field)
+}
+
 /// A component `make plugins` builds, at `target/RELATIVE`.
 fn built(relative: &str) -> PathBuf {
     let path = workspace().join("target").join(relative);

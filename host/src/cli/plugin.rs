@@ -51,6 +51,7 @@ async fn load(
         keep_idle: 0,
         breaker_cooldown: Duration::from_secs(30),
         max_counters: crate::capability::counters::DEFAULT_MAX_COUNTERS,
+        routes: Default::default(),
     };
     let plugin = registry::load(&engine, tenant, spec, registry::unshared_slots()).await;
     let _ = std::fs::remove_dir_all(&cache);

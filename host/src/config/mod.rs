@@ -6,6 +6,7 @@
 
 pub mod raw;
 pub mod resolved;
+pub mod routes;
 pub mod units;
 
 pub use resolved::{Config, ConfigError, DeliveryMode, DnsConfig, Pool, SmarthostTls, Tenant};

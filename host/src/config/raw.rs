@@ -339,6 +339,10 @@ pub struct Delivery {
     /// Named sets of source addresses (`[[delivery.pool]]`), chosen by routes.
     #[serde(rename = "pool")]
     pub pools: Vec<Pool>,
+    /// Next hops a routing plugin may name besides the smarthost: `"host:port"`, an address
+    /// or a network (`"10.0.0.0/8"`). Nothing else, and no loopback or private address
+    /// unless an entry names it.
+    pub route_allow: Vec<String>,
 }
 
 impl Default for Delivery {
@@ -362,6 +366,7 @@ impl Default for Delivery {
             connect_timeout: secs(30),
             command_timeout: secs(300),
             pools: Vec::new(),
+            route_allow: Vec::new(),
         }
     }
 }
@@ -438,6 +443,9 @@ pub struct Tenant {
     /// DKIM keys, one per signing domain (`[[tenant.dkim]]`).
     #[serde(default)]
     pub dkim: Vec<Dkim>,
+    /// Next hops this tenant's routing plugins may name on top of `delivery.route_allow`.
+    #[serde(default)]
+    pub route_allow: Vec<String>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -1,6 +1,7 @@
 //! The validated configuration the relay runs on.
 
 use super::raw::{self, RawConfig};
+use super::routes::{RouteAllow, RouteEntry};
 use argon2::password_hash::PasswordHash;
 use ipnet::IpNet;
 use std::collections::{BTreeMap, HashMap};
@@ -134,6 +135,8 @@ pub struct PluginSpec {
     pub breaker_cooldown: Duration,
     /// Live host counters the plugin may keep for this tenant.
     pub max_counters: usize,
+    /// The next hops its routing hook may name (the tenant's, shared by its plugins).
+    pub routes: Arc<RouteAllow>,
 }
 
 /// Idle instances one `reuse` plugin keeps at most: about the busiest tenant's concurrent
@@ -201,6 +204,8 @@ pub struct DeliveryConfig {
     pub connect_timeout: Duration,
     pub command_timeout: Duration,
     pub pools: Vec<Pool>,
+    /// `route_allow`: next hops any tenant's routing plugins may name.
+    pub route_allow: Vec<RouteEntry>,
 }
 
 #[derive(Debug, Clone)]
@@ -439,7 +444,22 @@ impl Resolver<'_> {
                 }
                 users.insert(u.username, hash);
             }
-            let plugins = self.plugins(i, t.plugins, raw.plugins.max_memory.0, keep_idle)?;
+            let mut entries = delivery.route_allow.clone();
+            for (j, e) in t.route_allow.iter().enumerate() {
+                entries.push(
+                    RouteEntry::parse(e).map_err(|m| {
+                        self.invalid_key(&format!("tenant[{i}].route_allow[{j}]"), m)
+                    })?,
+                );
+            }
+            let smarthost = match &delivery.mode {
+                DeliveryMode::Smarthost { host, port, .. } => Some((host.as_str(), *port)),
+                _ => None,
+            };
+            let pools = delivery.pools.iter().map(|p| p.name.clone()).collect();
+            let routes = Arc::new(RouteAllow::new(entries, smarthost, pools));
+            let plugins =
+                self.plugins(i, t.plugins, raw.plugins.max_memory.0, keep_idle, &routes)?;
             if let Some(p) = &t.pool {
                 if !delivery.pools.iter().any(|q| &q.name == p) {
                     return Err(self.invalid_key(
@@ -583,6 +603,7 @@ impl Resolver<'_> {
         raw: Vec<raw::Plugin>,
         max_memory: u64,
         keep_idle: u32,
+        routes: &Arc<RouteAllow>,
     ) -> Result<Vec<PluginSpec>, ConfigError> {
         let mut out: Vec<PluginSpec> = Vec::new();
         for (j, p) in raw.into_iter().enumerate() {
@@ -632,6 +653,7 @@ impl Resolver<'_> {
                 reuse: p.reuse,
                 breaker_cooldown: p.breaker_cooldown.0,
                 max_counters: p.max_counters,
+                routes: routes.clone(),
             });
         }
         Ok(out)
@@ -680,6 +702,13 @@ impl Resolver<'_> {
                 daily_cap: p.daily_cap,
             });
         }
+        let mut route_allow = Vec::new();
+        for (i, e) in d.route_allow.iter().enumerate() {
+            route_allow.push(
+                RouteEntry::parse(e)
+                    .map_err(|m| self.invalid_key(&format!("delivery.route_allow[{i}]"), m))?,
+            );
+        }
         let ca_file = d.ca_file.map(|p| {
             if p.is_absolute() {
                 p
@@ -707,6 +736,7 @@ impl Resolver<'_> {
             connect_timeout: d.connect_timeout.0,
             command_timeout: d.command_timeout.0,
             pools,
+            route_allow,
         })
     }
 }

@@ -43,7 +43,8 @@ impl std::fmt::Display for Destination {
     }
 }
 
-/// The destination for recipients of `domain` under `route`; `None` means hold.
+/// The destination for recipients of `domain` under `route`; `None` means hold (a refused
+/// route is the caller's to settle).
 pub fn destination(
     config: &Config,
     route: Route,
@@ -52,7 +53,7 @@ pub fn destination(
     tenant_pool: Option<&str>,
 ) -> Option<Destination> {
     let mut d = match route {
-        Route::Hold => return None,
+        Route::Hold | Route::Refuse { .. } => return None,
         Route::Default => match &config.delivery.mode {
             DeliveryMode::Local { .. } => Destination {
                 hop: Hop::Local,

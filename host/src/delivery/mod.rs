@@ -14,7 +14,7 @@ mod settle;
 
 use crate::config::resolved::within_domain;
 use crate::config::{Config, DeliveryMode, Tenant};
-use crate::pipeline::{RouteRequest, SharedPolicies};
+use crate::pipeline::{Route, RouteRequest, SharedPolicies};
 use crate::queue::envelope::unix_now;
 use crate::queue::schedule::{Queue, Ready};
 use crate::queue::{Envelope, Spool, Stored};
@@ -211,7 +211,7 @@ impl Deliverer {
 
         // Route each recipient domain once; held recipients wait for a retry.
         let pipeline = crate::pipeline::current(&self.policies).for_tenant(&env.tenant);
-        let mut routes: HashMap<String, Option<Destination>> = HashMap::new();
+        let mut routes: HashMap<String, Result<Destination, RcptOutcome>> = HashMap::new();
         let mut groups: Vec<(Destination, Vec<String>)> = Vec::new();
         let mut attempts = Vec::new();
         for rcpt in &env.rcpts {
@@ -227,24 +227,38 @@ impl Deliverer {
                     domain: &domain,
                     tags: &env.tags,
                 };
-                let route = pipeline.route(&request).await;
-                let pool = self.tenant(&env.tenant).and_then(|t| t.pool.as_deref());
-                let dest =
-                    destination::destination(&self.config, route, &domain, env.require_tls, pool);
+                let dest = match pipeline.route(&request).await {
+                    Route::Refuse {
+                        permanent: true,
+                        reason,
+                    } => Err(RcptOutcome::Failed { reply: reason }),
+                    Route::Refuse { reason, .. } => Err(RcptOutcome::Deferred { reason }),
+                    route => {
+                        let pool = self.tenant(&env.tenant).and_then(|t| t.pool.as_deref());
+                        destination::destination(
+                            &self.config,
+                            route,
+                            &domain,
+                            env.require_tls,
+                            pool,
+                        )
+                        .ok_or_else(|| RcptOutcome::Deferred {
+                            reason: "held by routing policy".into(),
+                        })
+                    }
+                };
                 routes.insert(domain.clone(), dest);
             }
             match &routes[&domain] {
-                None => attempts.push(Attempt {
+                Err(outcome) => attempts.push(Attempt {
                     rcpt: rcpt.clone(),
-                    outcome: RcptOutcome::Deferred {
-                        reason: "held by routing policy".into(),
-                    },
+                    outcome: outcome.clone(),
                     remote: None,
                     tls: None,
                     dkim: None,
                     dsn_passed: false,
                 }),
-                Some(d) => match groups.iter_mut().find(|(g, _)| g == d) {
+                Ok(d) => match groups.iter_mut().find(|(g, _)| g == d) {
                     Some((_, rcpts)) => rcpts.push(rcpt.clone()),
                     None => groups.push((d.clone(), vec![rcpt.clone()])),
                 },

@@ -107,6 +107,43 @@ pub enum Route {
         pool: Option<String>,
         tls: Option<TlsPolicy>,
     },
+    /// The routing hook failed (or named a next hop it may not): the recipients wait
+    /// (`permanent` false) or bounce with `reason`, an SMTP reply, by the plugin's failure
+    /// action.
+    Refuse { permanent: bool, reason: String },
+}
+
+impl std::fmt::Display for Route {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let extras =
+            |f: &mut std::fmt::Formatter<'_>, pool: &Option<String>, tls: &Option<TlsPolicy>| {
+                if let Some(p) = pool {
+                    write!(f, " pool={p}")?;
+                }
+                match tls {
+                    Some(t) => write!(f, " tls={t:?}"),
+                    None => Ok(()),
+                }
+            };
+        match self {
+            Route::Default => f.write_str("default"),
+            Route::Hold => f.write_str("hold"),
+            Route::Mx { pool, tls } => {
+                f.write_str("mx")?;
+                extras(f, pool, tls)
+            }
+            Route::Smarthost {
+                host,
+                port,
+                pool,
+                tls,
+            } => {
+                write!(f, "smarthost {host}:{port}")?;
+                extras(f, pool, tls)
+            }
+            Route::Refuse { reason, .. } => write!(f, "refused: {reason}"),
+        }
+    }
 }
 
 /// What the routing hook is asked about: one recipient domain of one message.

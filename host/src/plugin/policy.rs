@@ -6,20 +6,25 @@ use super::registry::LoadedPlugin;
 use super::wit;
 use crate::capability::log::escape_control;
 use crate::config::resolved::FailureAction;
+use crate::config::routes::RouteAllow;
 use crate::config::SmarthostTls as TlsPolicy;
 use crate::pipeline::{
     BoxFuture, Decision, DeliveryResult, HookInput, Outcome, Policy, PolicyRun, Route,
     RouteRequest, Stage, Verdict,
 };
-use crate::smtp::reply::Reply;
+use crate::smtp::reply::{printable, Reply};
+use sluice_wire::header;
 use std::sync::Arc;
 
-/// Bytes of headers one decision may add; past it the answer is refused as invalid.
-const MAX_ADDED_HEADER_BYTES: usize = 32 * 1024;
 /// Longest tag kept (after escaping); longer ones are dropped.
 const MAX_TAG: usize = 64;
-/// Longest reply text kept from a plugin.
+/// Octets of reply text kept from a plugin, escaped to printable ASCII; with the rule and the
+/// plugin's label the reply line stays well within the 512 octets of RFC 5321.
 const MAX_REPLY_TEXT: usize = 200;
+/// Octets of the rule name kept, escaped, in replies and logs.
+const MAX_RULE: usize = 64;
+/// Octets of a next hop's reply handed to `on-delivery-result`.
+const MAX_RESULT_REPLY: usize = 1024;
 
 pub struct WasmPolicy {
     plugin: Arc<LoadedPlugin>,
@@ -43,41 +48,44 @@ impl Policy for WasmPolicy {
         })
     }
 
+    /// The plugin's route, once checked against the next hops the operator allows. A hook
+    /// that fails, or names a hop it may not, gets the plugin's failure action.
     fn route<'a>(&'a self, request: &'a RouteRequest<'a>) -> BoxFuture<'a, Option<Route>> {
         Box::pin(async move {
-            if !self.plugin.implements(wit::Hook::Route)
-                || self.plugin.spec.shadow
-                || self.plugin.breaker.is_open()
-            {
+            if !self.plugin.implements(wit::Hook::Route) || self.plugin.spec.shadow {
                 return None;
             }
-            let asked = wit::RouteRequest {
-                queue_id: request.queue_id.to_owned(),
-                tenant: request.tenant.to_owned(),
-                mail_from: request.mail_from.to_owned(),
-                domain: request.domain.to_owned(),
-                tags: request.tags.to_vec(),
-            };
-            let routed = match self.plugin.instance(Some(request.queue_id)).await {
-                Ok(mut i) => {
-                    let r = i.route(&asked).await;
-                    if r.is_ok() {
-                        self.plugin.release(i);
-                    }
-                    r
-                }
-                Err(f) => Err(f),
-            };
-            match routed {
-                Ok(r) => {
+            let (answer, asked) = self.ask_route(request).await;
+            let f = match answer {
+                Ok(route) => {
                     self.plugin.succeeded();
-                    r.map(route_from_wit)
+                    return route;
                 }
-                Err(f) => {
-                    tracing::warn!(queue_id = request.queue_id, plugin = %self.plugin.label(), failure = %f, "routing hook failed; next in chain decides");
-                    self.plugin.failed();
-                    None
-                }
+                Err(f) => f,
+            };
+            let label = self.plugin.label();
+            let action = action_for(&self.plugin, &f);
+            tracing::warn!(
+                target: "sluice::event", event = "plugin_failed", plugin = %label, tenant = %self.plugin.tenant,
+                queue_id = request.queue_id, stage = "Route", domain = request.domain, failure = f.kind(),
+                detail = %f, route = %asked.map_or("-".into(), |r| escape_control(&r.to_string(), 300)),
+                action = ?action,
+            );
+            if f != Failure::BreakerOpen {
+                self.plugin.failed();
+            }
+            let why = format!("[{label}: {}]", f.kind());
+            match action {
+                FailureAction::Continue => None,
+                FailureAction::Quarantine => Some(Route::Hold),
+                FailureAction::Tempfail => Some(Route::Refuse {
+                    permanent: false,
+                    reason: format!("451 4.3.0 Routing policy failed; will retry {why}"),
+                }),
+                FailureAction::Reject => Some(Route::Refuse {
+                    permanent: true,
+                    reason: format!("554 5.7.0 Routing refused by policy {why}"),
+                }),
             }
         })
     }
@@ -108,7 +116,8 @@ impl Policy for WasmPolicy {
                         Outcome::Bounced => wit::DeliveryOutcome::Bounced,
                         Outcome::Expired => wit::DeliveryOutcome::Expired,
                     },
-                    reply: r.reply.clone(),
+                    // The next hop's words, or a non-SMTP service's banner: bounded, escaped.
+                    reply: escape_control(&r.reply, MAX_RESULT_REPLY),
                     remote: r.remote.clone(),
                     attempt: r.attempt,
                     tags: r.tags.clone(),
@@ -122,6 +131,56 @@ impl Policy for WasmPolicy {
             self.plugin.succeeded();
             self.plugin.release(instance);
         })
+    }
+}
+
+impl WasmPolicy {
+    /// Calls the routing hook and checks its answer; the route asked for comes back with a
+    /// refusal, for the log.
+    async fn ask_route(
+        &self,
+        request: &RouteRequest<'_>,
+    ) -> (Result<Option<Route>, Failure>, Option<Route>) {
+        if self.plugin.breaker.is_open() {
+            return (Err(Failure::BreakerOpen), None);
+        }
+        let asked = wit::RouteRequest {
+            queue_id: request.queue_id.to_owned(),
+            tenant: request.tenant.to_owned(),
+            mail_from: request.mail_from.to_owned(),
+            domain: request.domain.to_owned(),
+            tags: request.tags.to_vec(),
+        };
+        let mut instance = match self.plugin.instance(Some(request.queue_id)).await {
+            Ok(i) => i,
+            Err(f) => return (Err(f), None),
+        };
+        let route = match instance.route(&asked).await {
+            Ok(r) => r.map(route_from_wit),
+            Err(f) => return (Err(f), None),
+        };
+        if let Some(r) = &route {
+            if let Err(why) = allowed(&self.plugin.spec.routes, r) {
+                return (Err(Failure::Invalid(why)), route);
+            }
+        }
+        self.plugin.release(instance);
+        (Ok(route), None)
+    }
+}
+
+/// Whether a plugin may route to `r`: only to next hops and pools the operator defined.
+fn allowed(allow: &RouteAllow, r: &Route) -> Result<(), String> {
+    let pool = |p: &Option<String>| p.as_deref().map_or(Ok(()), |p| allow.pool(p));
+    match r {
+        Route::Default | Route::Hold | Route::Refuse { .. } => Ok(()),
+        Route::Mx { pool: p, .. } => pool(p),
+        Route::Smarthost {
+            host,
+            port,
+            pool: p,
+            ..
+        } => allow.smarthost(host, *port).and_then(|()| pool(p)),
     }
 }
 
@@ -239,16 +298,15 @@ impl WasmRun {
     }
 }
 
-fn clean_text(text: &str) -> String {
-    let t: String = text
-        .chars()
-        .filter(|c| !c.is_control())
-        .take(MAX_REPLY_TEXT)
-        .collect();
+/// A plugin's words for a reply: controls dropped, the rest printable ASCII (anything else
+/// escaped, `\u{2028}`), at most `max` octets.
+fn clean_text(text: &str, max: usize) -> String {
+    let t: String = text.chars().filter(|c| !c.is_control()).collect();
+    let t = printable(&t, max);
     if t.trim().is_empty() {
         "Refused by policy".into()
     } else {
-        t
+        t.into_owned()
     }
 }
 
@@ -277,40 +335,40 @@ fn reply_from(r: &wit::SmtpReply, permanent: bool, explain: &str) -> Reply {
     Reply {
         code,
         status: std::borrow::Cow::Owned(status),
-        text: std::borrow::Cow::Owned(format!("{} [{explain}]", clean_text(&r.text))),
-        close: false,
+        text: std::borrow::Cow::Owned(format!(
+            "{} [{explain}]",
+            clean_text(&r.text, MAX_REPLY_TEXT)
+        )),
+        // 421: the server is closing the transmission channel (RFC 5321 §3.8).
+        close: code == 421,
     }
 }
 
 /// Checks and translates a plugin's answer.
 fn convert(plugin: &LoadedPlugin, d: wit::Decision) -> Result<Decision, Failure> {
     let explain = match &d.rule {
-        Some(rule) => format!("{}: {}", plugin.label(), clean_text(rule)),
+        Some(rule) => format!("{}: {}", plugin.label(), clean_text(rule, MAX_RULE)),
         None => plugin.label().to_owned(),
     };
-    let mut bytes = 0;
+    let mut added = header::Added::default();
     for h in &d.add_headers {
-        bytes += h.name.len() + h.value.len() + 4;
-        let bad_name = h.name.is_empty()
-            || h.name.len() > 76
-            || !h.name.bytes().all(|b| b.is_ascii_graphic() && b != b':');
-        if bad_name || h.value.contains(['\r', '\n', '\0']) || bytes > MAX_ADDED_HEADER_BYTES {
-            return Err(Failure::Invalid(format!(
-                "header {:?} ({} bytes) refused: names must be printable ASCII without ':', values single-line, {} bytes in all at most",
-                h.name.chars().take(40).collect::<String>(),
+        added.push(&h.name, &h.value).map_err(|e| {
+            Failure::Invalid(format!(
+                "header {:?} ({} bytes) refused: {e}",
+                escape_control(&h.name, 40),
                 h.value.len(),
-                MAX_ADDED_HEADER_BYTES
-            )));
-        }
+            ))
+        })?;
     }
     let verdict = match &d.verdict {
         wit::Verdict::Continue => Verdict::Continue,
         wit::Verdict::Accept => Verdict::Accept,
         wit::Verdict::Reject(r) => Verdict::Reject(reply_from(r, true, &explain)),
         wit::Verdict::Tempfail(r) => Verdict::Tempfail(reply_from(r, false, &explain)),
-        wit::Verdict::Quarantine(reason) => {
-            Verdict::Quarantine(format!("{} [{explain}]", clean_text(reason)))
-        }
+        wit::Verdict::Quarantine(reason) => Verdict::Quarantine(format!(
+            "{} [{explain}]",
+            clean_text(reason, MAX_REPLY_TEXT)
+        )),
         wit::Verdict::Discard => Verdict::Discard,
     };
     Ok(Decision {

@@ -200,17 +200,18 @@ impl Session {
             return self.reply(reply::queued(&id.0));
         }
         if !decision.add_headers.is_empty() {
-            let mut added = Vec::new();
-            // A header that could break out of its line never reaches the queue.
-            let safe = |s: &str| !s.is_empty() && !s.contains(['\r', '\n', '\0']);
-            for (name, value) in decision
-                .add_headers
-                .iter()
-                .filter(|(n, v)| safe(n) && safe(v) && !n.contains(':'))
-            {
-                added.extend_from_slice(format!("{name}: {value}\r\n").as_bytes());
+            // Checked and folded by the one set of rules a plugin's answer was checked against
+            // (`sluice_wire::header`); a field that fails them never reaches the queue.
+            let mut added = String::new();
+            for (name, value) in &decision.add_headers {
+                match sluice_wire::header::field(name, value) {
+                    Ok(f) => added.push_str(&f),
+                    Err(e) => {
+                        tracing::warn!(queue_id = %id, header = %name.escape_debug(), error = %e, "added header dropped")
+                    }
+                }
             }
-            message.splice(0..0, added);
+            message.splice(0..0, added.into_bytes());
         }
         let envelope = Envelope {
             id: id.clone(),

@@ -168,7 +168,10 @@ impl Session {
             }
         }
         if let Err(r) = self.hook(Stage::Connect, None, None, None).await {
-            self.reply(r.closing());
+            // RFC 5321 §3.1: the only refusals a greeting may carry are 554 and 421, and
+            // either ends the session.
+            let code = if r.code >= 500 { 554 } else { 421 };
+            self.reply(Reply { code, ..r }.closing());
             return Err(Ended::Closed);
         }
         let banner = format!("{} ESMTP Sluice", self.relay.config.hostname);

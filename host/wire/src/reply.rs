@@ -44,36 +44,45 @@ impl Reply {
     /// Appends the reply in wire form; multi-line text becomes continuation lines. The text
     /// goes out as printable ASCII whatever it holds (an EHLO name, a plugin's words): any
     /// other character is written as an escape such as `\u{202e}`, so a client's bytes can
-    /// never put a control, a bidi override or UTF-8 into a reply.
+    /// never put a control, a bidi override or UTF-8 into a reply. A line never passes the
+    /// 512 octets of RFC 5321 §4.5.3.1.5: what does not fit is cut off.
     pub fn write_to(&self, out: &mut Vec<u8>) {
         let lines: Vec<&str> = self.text.split('\n').collect();
         for (i, line) in lines.iter().enumerate() {
             let sep = if i + 1 == lines.len() { ' ' } else { '-' };
-            let line = printable(line.trim_end_matches('\r'));
-            if self.status.is_empty() {
-                out.extend_from_slice(format!("{}{sep}{line}\r\n", self.code).as_bytes());
+            let prefix = if self.status.is_empty() {
+                format!("{}{sep}", self.code)
             } else {
-                out.extend_from_slice(
-                    format!("{}{sep}{} {line}\r\n", self.code, self.status).as_bytes(),
-                );
-            }
+                format!("{}{sep}{} ", self.code, self.status)
+            };
+            let room = MAX_REPLY_LINE.saturating_sub(prefix.len() + 2);
+            let line = printable(line.trim_end_matches('\r'), room);
+            out.extend_from_slice(format!("{prefix}{line}\r\n").as_bytes());
         }
     }
 }
 
-/// `text` with every character outside printable ASCII (space to `~`) escaped.
-fn printable(text: &str) -> Cow<'_, str> {
-    if text.bytes().all(|b| (b' '..=b'~').contains(&b)) {
+/// Octets of a reply line, CRLF included (RFC 5321 §4.5.3.1.5).
+pub const MAX_REPLY_LINE: usize = 512;
+
+/// `text` with every character outside printable ASCII (space to `~`) escaped, cut to at
+/// most `max` octets at a character (or escape) boundary.
+pub fn printable(text: &str, max: usize) -> Cow<'_, str> {
+    if text.len() <= max && text.bytes().all(|b| (b' '..=b'~').contains(&b)) {
         return Cow::Borrowed(text);
     }
-    Cow::Owned(
-        text.chars()
-            .map(|c| match c {
-                ' '..='~' => c.to_string(),
-                _ => c.escape_unicode().to_string(),
-            })
-            .collect(),
-    )
+    let mut out = String::with_capacity(text.len().min(max));
+    for c in text.chars() {
+        let piece = match c {
+            ' '..='~' => c.to_string(),
+            _ => c.escape_unicode().to_string(),
+        };
+        if out.len() + piece.len() > max {
+            break;
+        }
+        out.push_str(&piece);
+    }
+    Cow::Owned(out)
 }
 
 impl fmt::Display for Reply {
@@ -292,6 +301,26 @@ mod tests {
         assert_eq!(
             String::from_utf8(out).unwrap(),
             "250-greets caf\\u{e9}.\\u{202e}x\\u{9}z\\u{7f}\r\n250 two\r\n"
+        );
+    }
+
+    #[test]
+    fn lines_never_pass_512_octets() {
+        let mut out = Vec::new();
+        Reply::dynamic(
+            550,
+            "5.7.1",
+            format!("{}\n{}", "a".repeat(600), "\u{2028}".repeat(100)),
+        )
+        .write_to(&mut out);
+        let text = String::from_utf8(out).unwrap();
+        let lines: Vec<&str> = text.split_terminator("\r\n").collect();
+        assert_eq!(lines.len(), 2);
+        assert_eq!(lines[0].len(), 510);
+        assert!(
+            lines[1].len() <= 510 && lines[1].ends_with("\\u{2028}"),
+            "{}",
+            lines[1]
         );
     }
 }

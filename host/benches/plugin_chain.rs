@@ -168,12 +168,12 @@ async fn main() {
             ..s.clone()
         };
         loaded.push(
-            registry::load(&engine, "bench", s, registry::unshared_slots())
+            registry::load(&engine, "bench", s, registry::TenantShare::unshared())
                 .await
                 .unwrap(),
         );
         reusing.push(
-            registry::load(&engine, "bench", kept, registry::unshared_slots())
+            registry::load(&engine, "bench", kept, registry::TenantShare::unshared())
                 .await
                 .unwrap(),
         );
@@ -257,7 +257,7 @@ async fn main() {
             &engine,
             "bench",
             spec("keywords", python, &[("keywords", "casino,crypto")]),
-            registry::unshared_slots(),
+            registry::TenantShare::unshared(),
         )
         .await
         .unwrap();
@@ -335,7 +335,7 @@ async fn shipped_on_corpus(engine: &Arc<PluginEngine>) {
             engine,
             "bench",
             spec(name, path, &config),
-            registry::unshared_slots(),
+            registry::TenantShare::unshared(),
         )
         .await
         .unwrap();
@@ -356,7 +356,7 @@ async fn shipped_on_corpus(engine: &Arc<PluginEngine>) {
             release.join("router.wasm"),
             &[("rules", "tag=marketing => mx pool=marketing\ndomain=partner.example => smarthost relay.partner.example:587\nscore>=5 => hold")],
         ),
-        registry::unshared_slots(),
+        registry::TenantShare::unshared(),
     )
     .await
     .unwrap();

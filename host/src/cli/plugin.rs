@@ -53,7 +53,7 @@ async fn load(
         max_counters: crate::capability::counters::DEFAULT_MAX_COUNTERS,
         routes: Default::default(),
     };
-    let plugin = registry::load(&engine, tenant, spec, registry::unshared_slots()).await;
+    let plugin = registry::load(&engine, tenant, spec, registry::TenantShare::unshared()).await;
     let _ = std::fs::remove_dir_all(&cache);
     Ok((engine, plugin?))
 }

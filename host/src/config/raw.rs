@@ -43,6 +43,9 @@ pub struct Plugins {
     /// Plugin instances one tenant may have alive at once; unset: the live slots shared
     /// evenly between the tenants that have plugins.
     pub max_instances_per_tenant: Option<u32>,
+    /// Hook calls of one tenant's plugins running at once on the plugin threads; unset: half
+    /// the CPUs, at least one.
+    pub running_per_tenant: Option<u32>,
 }
 
 impl Default for Plugins {
@@ -52,6 +55,7 @@ impl Default for Plugins {
             max_instances: 1000,
             max_memory: ByteSize(256 << 20),
             max_instances_per_tenant: None,
+            running_per_tenant: None,
         }
     }
 }

@@ -68,6 +68,8 @@ pub struct PluginRuntime {
     /// Live instances one tenant may hold at once, so no tenant can take the slots another
     /// tenant's transactions need.
     pub per_tenant: u32,
+    /// Hook calls of one tenant running at once on the plugin threads.
+    pub running_per_tenant: u32,
 }
 
 /// What each kind of plugin failure turns into.
@@ -546,6 +548,10 @@ impl Resolver<'_> {
                 max_instances,
                 max_memory: raw.plugins.max_memory.0,
                 per_tenant,
+                running_per_tenant: raw.plugins.running_per_tenant.unwrap_or_else(|| {
+                    let cpus = std::thread::available_parallelism().map_or(2, |n| n.get()) as u32;
+                    (cpus / 2).max(1)
+                }).max(1),
             },
             tenants,
             source: None,

@@ -5,7 +5,7 @@ use super::store::StoreData;
 use crate::capability::{self, counters::Counters};
 use std::hash::{Hash, Hasher};
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 use wasmtime::component::Linker;
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
@@ -101,4 +101,39 @@ impl PluginEngine {
             compat,
         }))
     }
+}
+
+/// Nice value of the threads plugin code runs on (Linux: per thread).
+const PLUGIN_NICE: i32 = 10;
+
+/// The runtime plugin code runs on: its own threads, apart from the tokio workers that serve
+/// SMTP sessions, one per CPU, at a lower scheduling priority (nice 10). However much CPU the
+/// plugins of one tenant legitimately use, the kernel keeps giving the session threads their
+/// turn, so another tenant's replies are not held up behind them (BENCHMARKS.md, "CPU
+/// fairness"). Started on first use and kept for the life of the process.
+pub fn executor() -> &'static tokio::runtime::Handle {
+    static EXECUTOR: OnceLock<tokio::runtime::Handle> = OnceLock::new();
+    EXECUTOR.get_or_init(|| {
+        let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::Builder::new()
+            .name("wasm-runtime".into())
+            .spawn(move || {
+                let runtime = tokio::runtime::Builder::new_multi_thread()
+                    .worker_threads(threads)
+                    .thread_name("wasm")
+                    .on_thread_start(|| {
+                        // SAFETY: setpriority(2) on the calling thread (who = 0; Linux keeps a
+                        // nice value per thread); a failure only leaves the default priority.
+                        unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, PLUGIN_NICE) };
+                    })
+                    .enable_all()
+                    .build()
+                    .expect("the plugin runtime starts");
+                let _ = tx.send(runtime.handle().clone());
+                runtime.block_on(std::future::pending::<()>());
+            })
+            .expect("the plugin runtime thread starts");
+        rx.recv().expect("the plugin runtime's handle")
+    })
 }

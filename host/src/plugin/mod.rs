@@ -66,10 +66,10 @@ pub async fn load_policies(
     for t in &config.tenants {
         let mut chain: Vec<Arc<dyn Policy>> = Vec::new();
         // The tenant's share of the pool, in units, for all of its plugins together.
-        let slots = Arc::new(tokio::sync::Semaphore::new(share as usize));
+        let tenant_share = registry::TenantShare::new(share, config.plugins.running_per_tenant);
         let mut needed = Vec::new();
         for spec in &t.plugins {
-            let plugin = registry::load(engine, &t.name, spec.clone(), slots.clone()).await?;
+            let plugin = registry::load(engine, &t.name, spec.clone(), tenant_share.clone()).await?;
             tracing::info!(
                 tenant = %t.name, plugin = %plugin.label(), hooks = ?plugin.hooks, shadow = spec.shadow,
                 compile_ms = plugin.compile_time.as_millis() as u64, cached = plugin.cached,

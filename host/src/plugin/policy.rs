@@ -286,14 +286,19 @@ impl WasmRun {
         if self.instance.is_none() {
             self.instance = Some(self.plugin.instance(input.queue_id).await?);
         }
-        let instance = self.instance.as_mut().expect("just created");
+        let mut instance = self.instance.take().expect("just created");
         if let Some(id) = input.queue_id {
             instance.set_queue_id(id);
         }
         instance.session_mut().update(input);
-        let d = instance.call(hook, input.rcpt, input.message).await?;
+        let (back, outcome) = self
+            .plugin
+            .run_hook(instance, hook, input.rcpt, input.message)
+            .await;
+        self.instance = back;
+        let d = outcome?;
         let mut d = convert(&self.plugin, d)?;
-        d.fuel = instance.fuel_used();
+        d.fuel = self.instance.as_ref().and_then(PluginInstance::fuel_used);
         Ok(d)
     }
 }

@@ -74,9 +74,8 @@ pub struct LoadedPlugin {
     pub spares: Spares,
     /// What one instance takes from the pooling allocator.
     pub footprint: Footprint,
-    /// The tenant's share of the pool, in units, shared by all of its plugins: a live
-    /// instance holds [`Footprint::units`] of them, so no tenant can take another's slots.
-    slots: Arc<Semaphore>,
+    /// The tenant's share of the pool and of the plugin threads, shared by all its plugins.
+    share: TenantShare,
     pub engine: Arc<PluginEngine>,
     /// How long compiling (or loading the cached compilation) took.
     pub compile_time: Duration,
@@ -105,7 +104,7 @@ impl LoadedPlugin {
         let units = self.footprint.units();
         let permit = tokio::time::timeout(
             self.spec.timeout,
-            self.slots.clone().acquire_many_owned(units),
+            self.share.slots.clone().acquire_many_owned(units),
         )
         .await
         .map_err(|_| Failure::Busy(self.spec.timeout))?
@@ -193,17 +192,75 @@ fn compile(engine: &PluginEngine, bytes: &[u8], hash: &str) -> Result<(Component
     Ok((component, false))
 }
 
-/// Slots for a plugin that shares the pool with no other tenant (the CLI, benchmarks).
-pub fn unshared_slots() -> Arc<Semaphore> {
-    Arc::new(Semaphore::new(Semaphore::MAX_PERMITS))
+/// What one tenant's plugins share between them.
+#[derive(Clone)]
+pub struct TenantShare {
+    /// Its share of the pool, in units: a live instance holds [`Footprint::units`] of them,
+    /// so no tenant can take the slots another tenant's transactions need.
+    pub slots: Arc<Semaphore>,
+    /// Hook calls of this tenant's plugins running at once on the plugin threads; the rest
+    /// queue (first come, first served), so one tenant's slow plugins take at most this many
+    /// threads' worth of CPU.
+    pub running: Arc<Semaphore>,
 }
 
-/// Loads one plugin of `tenant`, whose instances take their units from `slots`.
+impl TenantShare {
+    pub fn new(units: u32, running: u32) -> TenantShare {
+        TenantShare {
+            slots: Arc::new(Semaphore::new(units as usize)),
+            running: Arc::new(Semaphore::new(running.max(1) as usize)),
+        }
+    }
+
+    /// For a plugin that shares nothing with another tenant (the CLI, benchmarks).
+    pub fn unshared() -> TenantShare {
+        TenantShare::new(Semaphore::MAX_PERMITS as u32, Semaphore::MAX_PERMITS as u32)
+    }
+}
+
+/// The longest a hook call waits for its turn among its tenant's running calls.
+const MAX_RUN_WAIT: Duration = Duration::from_secs(30);
+
+impl LoadedPlugin {
+    /// Runs one hook of `instance` on the plugin threads ([`super::engine::executor`]) once
+    /// the tenant has a running call free. The instance comes back with the outcome, unless
+    /// the call could not run at all.
+    pub async fn run_hook(
+        &self,
+        mut instance: PluginInstance,
+        hook: Hook,
+        rcpt: Option<&str>,
+        message: Option<&Arc<crate::capability::message::ParsedMessage>>,
+    ) -> (Option<PluginInstance>, Result<super::wit::Decision, Failure>) {
+        let turn = tokio::time::timeout(MAX_RUN_WAIT, self.share.running.clone().acquire_owned())
+            .await
+            .ok()
+            .and_then(Result::ok);
+        let Some(turn) = turn else {
+            return (Some(instance), Err(Failure::Busy(MAX_RUN_WAIT)));
+        };
+        let rcpt = rcpt.map(str::to_owned);
+        let message = message.cloned();
+        let ran = super::engine::executor()
+            .spawn(async move {
+                let outcome = instance.call(hook, rcpt.as_deref(), message.as_ref()).await;
+                drop(turn);
+                (instance, outcome)
+            })
+            .await;
+        match ran {
+            Ok((instance, outcome)) => (Some(instance), outcome),
+            Err(e) => (None, Err(Failure::Trap(format!("the hook's task ended: {e}")))),
+        }
+    }
+}
+
+/// Loads one plugin of `tenant`, whose instances take their units from the tenant's share.
 pub async fn load(
     engine: &Arc<PluginEngine>,
     tenant: &str,
     spec: PluginSpec,
-    slots: Arc<Semaphore>,
+    share: TenantShare,
 ) -> Result<Arc<LoadedPlugin>, LoadError> {
     let (name, path) = (spec.name.clone(), spec.path.clone());
     let bytes = std::fs::read(&path).map_err(|source| LoadError::Read {
@@ -266,7 +323,7 @@ pub async fn load(
         breaker: Breaker::new(cooldown),
         spares: Spares::new(reuse, keep),
         footprint,
-        slots,
+        share,
         engine: engine.clone(),
         compile_time,
         cached,

@@ -548,10 +548,15 @@ impl Resolver<'_> {
                 max_instances,
                 max_memory: raw.plugins.max_memory.0,
                 per_tenant,
-                running_per_tenant: raw.plugins.running_per_tenant.unwrap_or_else(|| {
-                    let cpus = std::thread::available_parallelism().map_or(2, |n| n.get()) as u32;
-                    (cpus / 2).max(1)
-                }).max(1),
+                running_per_tenant: raw
+                    .plugins
+                    .running_per_tenant
+                    .unwrap_or_else(|| {
+                        let cpus =
+                            std::thread::available_parallelism().map_or(2, |n| n.get()) as u32;
+                        (cpus / 2).max(1)
+                    })
+                    .max(1),
             },
             tenants,
             source: None,

@@ -214,27 +214,9 @@ fn header_block(m: &[u8]) -> &[u8] {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::queue::QueueId;
 
     fn envelope() -> Envelope {
-        Envelope {
-            id: QueueId("0000000000000001".into()),
-            tenant: "t".into(),
-            mail_from: "app@example.com".into(),
-            rcpts: vec!["gone@dest.test".into()],
-            received_at: 1_700_000_000,
-            attempts: 1,
-            client_ip: "127.0.0.1".into(),
-            helo: "h".into(),
-            auth_user: None,
-            tls: None,
-            smtputf8: false,
-            eight_bit: false,
-            tags: vec![],
-            dsn: Default::default(),
-            require_tls: false,
-            delay_notified: false,
-        }
+        Envelope::sample("app@example.com", &["gone@dest.test"])
     }
 
     #[test]

@@ -69,7 +69,8 @@ pub async fn load_policies(
         let tenant_share = registry::TenantShare::new(share, config.plugins.running_per_tenant);
         let mut needed = Vec::new();
         for spec in &t.plugins {
-            let plugin = registry::load(engine, &t.name, spec.clone(), tenant_share.clone()).await?;
+            let plugin =
+                registry::load(engine, &t.name, spec.clone(), tenant_share.clone()).await?;
             tracing::info!(
                 tenant = %t.name, plugin = %plugin.label(), hooks = ?plugin.hooks, shadow = spec.shadow,
                 compile_ms = plugin.compile_time.as_millis() as u64, cached = plugin.cached,

@@ -231,7 +231,10 @@ impl LoadedPlugin {
         hook: Hook,
         rcpt: Option<&str>,
         message: Option<&Arc<crate::capability::message::ParsedMessage>>,
-    ) -> (Option<PluginInstance>, Result<super::wit::Decision, Failure>) {
+    ) -> (
+        Option<PluginInstance>,
+        Result<super::wit::Decision, Failure>,
+    ) {
         let turn = tokio::time::timeout(MAX_RUN_WAIT, self.share.running.clone().acquire_owned())
             .await
             .ok()
@@ -250,7 +253,10 @@ impl LoadedPlugin {
             .await;
         match ran {
             Ok((instance, outcome)) => (Some(instance), outcome),
-            Err(e) => (None, Err(Failure::Trap(format!("the hook's task ended: {e}")))),
+            Err(e) => (
+                None,
+                Err(Failure::Trap(format!("the hook's task ended: {e}"))),
+            ),
         }
     }
 }

@@ -77,6 +77,29 @@ pub struct Envelope {
 }
 
 impl Envelope {
+    /// An envelope from `mail_from` to `rcpts`, with plain defaults, for unit tests.
+    #[cfg(test)]
+    pub fn sample(mail_from: &str, rcpts: &[&str]) -> Envelope {
+        Envelope {
+            id: QueueId("0000000000000001".into()),
+            tenant: "t".into(),
+            mail_from: mail_from.into(),
+            rcpts: rcpts.iter().map(|r| r.to_string()).collect(),
+            received_at: 1_700_000_000,
+            attempts: 1,
+            client_ip: "127.0.0.1".into(),
+            helo: "h".into(),
+            auth_user: None,
+            tls: None,
+            smtputf8: false,
+            eight_bit: false,
+            tags: vec![],
+            dsn: Default::default(),
+            require_tls: false,
+            delay_notified: false,
+        }
+    }
+
     /// The DSN parameters of one recipient (defaults when the client gave none).
     pub fn rcpt_dsn(&self, rcpt: &str) -> RcptDsn {
         self.dsn.rcpts.get(rcpt).cloned().unwrap_or_default()

@@ -736,24 +736,7 @@ mod tests {
         let (spool, _) = Spool::open(dir.path(), 64 << 20).unwrap();
         let mut stored = Vec::new();
         for _ in 0..5 {
-            let env = Envelope {
-                id: crate::queue::QueueId("0000000000000001".into()),
-                tenant: "t".into(),
-                mail_from: "a@b.example".into(),
-                rcpts: vec!["c@d.example".into()],
-                received_at: 0,
-                attempts: 0,
-                client_ip: "127.0.0.1".into(),
-                helo: "h".into(),
-                auth_user: None,
-                tls: None,
-                smtputf8: false,
-                eight_bit: false,
-                tags: vec![],
-                dsn: Default::default(),
-                require_tls: false,
-                delay_notified: false,
-            };
+            let env = Envelope::sample("a@b.example", &["c@d.example"]);
             stored.push(spool.commit(env, vec![b'x'; 300_000]).await.unwrap());
         }
         let files = segment_files(dir.path());

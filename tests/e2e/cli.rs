@@ -19,6 +19,7 @@ fn check_config_accepts_the_examples() {
         "examples/quickstart.toml",
         "examples/smarthost.toml",
         "examples/mx.toml",
+        "examples/systemd/sluice.toml",
     ] {
         let out = Command::new(sluice_bin())
             .arg("check-config")
@@ -107,4 +108,24 @@ fn check_config_loads_the_plugins() {
         fixture.display()
     ));
     assert!(!ok && out.contains("on_failure"), "{out}");
+}
+
+/// The shipped systemd unit passes `systemd-analyze verify` without a warning, with its
+/// commands pointing at the binary under test.
+#[test]
+fn systemd_unit_passes_systemd_analyze_verify() {
+    let dir = tempfile::tempdir().unwrap();
+    let unit =
+        std::fs::read_to_string(sluice_e2e::workspace().join("examples/systemd/sluice.service"))
+            .unwrap()
+            .replace("/usr/local/bin/sluice", &sluice_bin().display().to_string());
+    let path = dir.path().join("sluice.service");
+    std::fs::write(&path, unit).unwrap();
+    let out = Command::new("systemd-analyze")
+        .args(["verify", "--man=no"])
+        .arg(&path)
+        .output()
+        .expect("systemd-analyze (Debian's systemd; scripts/test-deps.sh installs it)");
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).trim().is_empty(), "warnings: {}", text(&out));
 }

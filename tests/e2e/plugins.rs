@@ -359,7 +359,7 @@ fn seq(relay: &Relay, demo: bool, rcpt: &str) -> Result<u32, String> {
 }
 
 #[test]
-fn instances_are_fresh_per_transaction_unless_reuse_is_set() {
+fn instances_are_reused_per_tenant_unless_fresh_is_asked() {
     // Two tenants with the same plugin, `extra` added to its table.
     let start = |extra: &str| {
         let p = plugin_table("verdicts", "verdicts", extra);
@@ -368,28 +368,54 @@ fn instances_are_fresh_per_transaction_unless_reuse_is_set() {
             ..Default::default()
         })
     };
-    // Default: whatever a plugin keeps in its memory dies with the transaction.
-    let relay = start("");
+    // `instance = "fresh"`: whatever a plugin keeps in its memory dies with the transaction.
+    let relay = start("instance = \"fresh\"\n");
     let seen: Vec<_> = (0..3)
         .map(|i| seq(&relay, true, &format!("fresh{i}@dest.test")))
         .collect();
     assert_eq!(seen, [Ok(1), Ok(1), Ok(1)]);
     drop(relay);
 
-    // `reuse`: a clean instance serves the tenant's next transactions...
-    let relay = start("reuse = 3\n");
+    // The default, reuse: a clean instance serves the tenant's next transactions...
+    let relay = start("max_uses = 3\n");
     let seen: Vec<_> = (0..4)
         .map(|i| seq(&relay, true, &format!("kept{i}@dest.test")))
         .collect();
-    // ...up to 3 of them, then a new instance takes over.
+    // ...up to max_uses of them, then a new instance takes over.
     assert_eq!(seen, [Ok(1), Ok(2), Ok(3), Ok(1)]);
-    // Another tenant with the same plugin never gets this tenant's instance.
+    // Another tenant loading the same .wasm never gets this tenant's instance or its state.
     assert_eq!(seq(&relay, false, "other@dest.test"), Ok(1));
+    assert_eq!(seq(&relay, false, "other2@dest.test"), Ok(2));
     assert_eq!(seq(&relay, true, "kept4@dest.test"), Ok(2));
     // An instance that failed is never kept: the next transaction starts afresh.
     let r = send(&relay, "PANIC", "panic@dest.test");
     assert!(r.starts_with("451 4.3.0"), "{r}");
     assert_eq!(seq(&relay, true, "after@dest.test"), Ok(1));
+}
+
+#[test]
+fn a_reused_instance_whose_memory_grew_past_retire_memory_is_replaced() {
+    let stages = plugin_table("stages", "stages", "retire_memory = \"4MB\"\n");
+    let relay = with_plugins(stages);
+    let mut c = Chat::authed(relay.port);
+    let mut seq = |subject: &str, rcpt: &str| {
+        let r = c.send_message(
+            "app@example.com",
+            &[rcpt],
+            &format!("Subject: {subject}\r\n\r\nx\r\n"),
+        );
+        assert!(r.starts_with("250"), "{r}");
+        let m = &relay.wait_mailbox(rcpt, 1)[0];
+        m.lines()
+            .find_map(|l| l.strip_prefix("X-Seq: "))
+            .unwrap_or_else(|| panic!("no X-Seq: {m}"))
+            .to_owned()
+    };
+    assert_eq!(seq("one", "m1@dest.test"), "1");
+    assert_eq!(seq("two", "m2@dest.test"), "2");
+    // This transaction leaks 8 MiB: it is served, and the instance is not kept after it.
+    assert_eq!(seq("GROW 8", "m3@dest.test"), "3");
+    assert_eq!(seq("four", "m4@dest.test"), "1");
 }
 
 #[test]

@@ -279,7 +279,7 @@ fn empty_log_calls_are_charged() {
 /// the next transaction of the same instance, kept with `reuse`).
 #[test]
 fn stdout_is_truncated_silently_and_logged_once() {
-    let relay = two_tenants("reuse = 3\n");
+    let relay = two_tenants("max_uses = 3\n");
     let replies = while_other_tenant_sends(&relay, || {
         [
             ("STDOUT 65536", "printed@dest.test"),

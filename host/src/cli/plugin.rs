@@ -49,6 +49,8 @@ async fn load(
         memory: 64 << 20,
         reuse: 0,
         keep_idle: 0,
+        max_age: Duration::ZERO,
+        retire_memory: 0,
         breaker_cooldown: Duration::from_secs(30),
         max_counters: crate::capability::counters::DEFAULT_MAX_COUNTERS,
         routes: Default::default(),

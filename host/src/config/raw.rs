@@ -88,12 +88,21 @@ pub struct Plugin {
     /// Linear-memory cap of one instance.
     #[serde(default = "default_plugin_memory")]
     pub memory: ByteSize,
-    /// Transactions one instance may serve before it is replaced. 0 (the default): a fresh
-    /// instance for every transaction, so nothing a plugin keeps in memory outlives the
-    /// message. Above 1, instances are kept (for this tenant only) and reused: faster, but the
-    /// plugin's globals and heap carry over from one message to the next.
+    /// `reuse` (default): an instance that ended a transaction cleanly serves later
+    /// transactions of the same tenant (its globals and heap carry over, never to another
+    /// tenant); `fresh`: a new instance for every transaction.
     #[serde(default)]
-    pub reuse: u32,
+    pub instance: InstanceMode,
+    /// With `reuse`: transactions one instance serves before it is replaced.
+    #[serde(default = "default_max_uses")]
+    pub max_uses: u32,
+    /// With `reuse`: how long one instance serves before it is replaced.
+    #[serde(default = "default_max_age")]
+    pub max_age: HumanDuration,
+    /// With `reuse`: an instance whose linear memory grew past this is replaced after its
+    /// transaction (a plugin that leaks never takes its cap for good).
+    #[serde(default = "default_retire_memory")]
+    pub retire_memory: ByteSize,
     /// Free-form settings handed to the plugin (`host.config`).
     #[serde(default)]
     pub config: toml::Table,
@@ -109,6 +118,27 @@ fn default_breaker_cooldown() -> HumanDuration {
 
 fn default_max_counters() -> usize {
     crate::capability::counters::DEFAULT_MAX_COUNTERS
+}
+
+/// How a plugin's instances live.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum InstanceMode {
+    #[default]
+    Reuse,
+    Fresh,
+}
+
+fn default_max_uses() -> u32 {
+    1000
+}
+
+fn default_max_age() -> HumanDuration {
+    HumanDuration(Duration::from_secs(600))
+}
+
+fn default_retire_memory() -> ByteSize {
+    ByteSize(16 << 20)
 }
 
 fn default_plugin_memory() -> ByteSize {

@@ -128,8 +128,13 @@ pub struct PluginSpec {
     pub shadow: bool,
     pub timeout: Duration,
     pub memory: u64,
-    /// Transactions one instance serves before it is replaced; 0 or 1: fresh every time.
+    /// Transactions one instance serves before it is replaced; 0 or 1: fresh every time
+    /// (`instance = "fresh"`).
     pub reuse: u32,
+    /// With reuse: how long one instance serves, and the linear memory past which it is
+    /// replaced after its transaction.
+    pub max_age: Duration,
+    pub retire_memory: u64,
     /// With `reuse`, how many idle instances to keep (this plugin's share of half the
     /// pooling allocator's slots, at most [`MAX_KEPT_IDLE`]).
     pub keep_idle: u32,
@@ -391,19 +396,12 @@ impl Resolver<'_> {
             .tenants
             .iter()
             .flat_map(|t| &t.plugins)
-            .filter(|p| p.reuse > 1)
+            .filter(|p| reuses(p))
             .count() as u32;
+        // With more reusing plugins than half the slots, none is kept idle: each transaction
+        // then starts a fresh instance (correct, only slower; raise max_instances).
         let keep_idle = match reusing {
             0 => 0,
-            n if n > max_instances / 2 => {
-                return Err(self.invalid_key(
-                    "plugins.max_instances",
-                    format!(
-                        "{n} plugins set `reuse`, each keeping at least one idle instance: raise max_instances to at least {}",
-                        n * 2
-                    ),
-                ))
-            }
             n => (max_instances / 2 / n).min(MAX_KEPT_IDLE),
         };
         let per_tenant = self.per_tenant_share(
@@ -637,6 +635,7 @@ impl Resolver<'_> {
             if p.max_counters == 0 {
                 return Err(self.invalid_key(&key("max_counters"), "must be above zero"));
             }
+            let reused = reuses(&p);
             let config = p
                 .config
                 .into_iter()
@@ -660,8 +659,10 @@ impl Resolver<'_> {
                 shadow: p.shadow,
                 timeout: p.timeout.0,
                 memory: p.memory.0,
-                keep_idle: if p.reuse > 1 { keep_idle } else { 0 },
-                reuse: p.reuse,
+                keep_idle: if reused { keep_idle } else { 0 },
+                reuse: if reused { p.max_uses } else { 0 },
+                max_age: p.max_age.0,
+                retire_memory: p.retire_memory.0,
                 breaker_cooldown: p.breaker_cooldown.0,
                 max_counters: p.max_counters,
                 routes: routes.clone(),
@@ -754,4 +755,9 @@ impl Resolver<'_> {
 
 fn default_hostname() -> String {
     gethostname::gethostname().to_string_lossy().into_owned()
+}
+
+/// Whether a plugin keeps its instances between transactions.
+fn reuses(p: &raw::Plugin) -> bool {
+    p.instance == raw::InstanceMode::Reuse && p.max_uses > 1
 }

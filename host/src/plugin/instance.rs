@@ -113,6 +113,8 @@ pub struct PluginInstance {
     fuel_used: Option<u64>,
     /// Transactions this instance has served, the current one included.
     transactions: u32,
+    /// When it was instantiated (`max_age` of a reused instance).
+    born: std::time::Instant,
     /// Hook functions looked up so far (by `Hook` ordinal): an instance kept for `reuse`
     /// calls each many times.
     funcs: [Option<Func>; 8],
@@ -139,6 +141,7 @@ impl PluginInstance {
             limits: MemoryCap {
                 max_bytes: plugin.spec.memory as usize,
                 denied: false,
+                peak_bytes: 0,
             },
             deadline: Instant::now() + plugin.spec.timeout,
         };
@@ -176,6 +179,7 @@ impl PluginInstance {
             metered,
             fuel_used: None,
             transactions: 1,
+            born: std::time::Instant::now(),
             funcs: [None; 8],
             permit: None,
             timeout: plugin.spec.timeout,
@@ -318,6 +322,16 @@ impl PluginInstance {
     /// Transactions this instance has served, the current one included.
     pub fn transactions(&self) -> u32 {
         self.transactions
+    }
+
+    /// How long ago it was instantiated.
+    pub fn age(&self) -> Duration {
+        self.born.elapsed()
+    }
+
+    /// The most linear memory it has had.
+    pub fn peak_memory(&self) -> usize {
+        self.store.data().limits.peak_bytes
     }
 
     /// Fuel the last hook burned, when the engine meters fuel (the dry run).

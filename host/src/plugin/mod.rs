@@ -7,10 +7,10 @@
 //! - [`registry::LoadedPlugin`]: one per configured plugin, made when the config loads —
 //!   compiled once (cached on disk by content hash), validated against the world, and
 //!   pre-instantiated.
-//! - [`instance::PluginInstance`]: one per SMTP transaction — a fresh `Store` and instance,
-//!   cheap, dropped after the message (or at once if it traps). A plugin configured with
-//!   `reuse = N` keeps clean instances for up to N of its tenant's transactions
-//!   ([`spares::Spares`]).
+//! - [`instance::PluginInstance`]: one per SMTP transaction at a time — a `Store` and
+//!   instance, dropped at once if it fails. By default (`instance = "reuse"`) a clean one
+//!   serves later transactions of the same tenant until it is retired ([`spares::Spares`]);
+//!   with `instance = "fresh"` every transaction gets a new one.
 
 pub mod breaker;
 pub mod engine;

@@ -5,7 +5,7 @@ use super::breaker::{Breaker, Transition};
 use super::engine::{PluginEngine, MAX_UNITS_PER_COMPONENT, UNITS_PER_SLOT};
 use super::exports::HookExports;
 use super::instance::{Failure, PluginInstance};
-use super::spares::Spares;
+use super::spares::{Retire, Spares};
 use super::store::StoreData;
 use super::wit::Hook;
 use crate::capability::counters::CounterScope;
@@ -316,6 +316,7 @@ pub async fn load(
         .map_err(|e| world(describe_link_error(&e)))?;
     let exports = HookExports::find(&component).map_err(world)?;
     let (reuse, keep) = (spec.reuse, spec.keep_idle);
+    let (max_age, retire_memory) = (spec.max_age, spec.retire_memory);
     let (max_counters, cooldown) = (spec.max_counters, spec.breaker_cooldown);
     let mut plugin = LoadedPlugin {
         label: Arc::from(format!("{}#{}", spec.name, hash)),
@@ -327,7 +328,14 @@ pub async fn load(
         counters: engine.counters.scope(tenant, &name, max_counters),
         hooks: Vec::new(),
         breaker: Breaker::new(cooldown),
-        spares: Spares::new(reuse, keep),
+        spares: Spares::new(
+            Retire {
+                max_uses: reuse,
+                max_age,
+                memory: retire_memory as usize,
+            },
+            keep,
+        ),
         footprint,
         share,
         engine: engine.clone(),

@@ -81,6 +81,8 @@ impl WasiView for StoreData {
 pub struct MemoryCap {
     pub max_bytes: usize,
     pub denied: bool,
+    /// The largest a linear memory of the instance has grown to.
+    pub peak_bytes: usize,
 }
 
 /// Table elements one store may hold.
@@ -97,6 +99,7 @@ impl wasmtime::ResourceLimiter for MemoryCap {
             self.denied = true;
             return Ok(false);
         }
+        self.peak_bytes = self.peak_bytes.max(desired);
         Ok(true)
     }
 

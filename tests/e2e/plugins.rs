@@ -461,19 +461,19 @@ fn hot_reload_under_traffic_swaps_plugins_and_refuses_a_broken_one() {
         })
     };
     let reload = || {
-        let out = Command::new(sluice_bin())
+        Command::new(sluice_bin())
             .args(["reload", "--config"])
             .arg(&relay.config_path)
             .output()
-            .unwrap();
-        assert!(out.status.success(), "{}", text(&out));
+            .unwrap()
     };
     std::fs::write(
         &relay.config_path,
         config.replace("first@example.com", "second@example.com"),
     )
     .unwrap();
-    reload();
+    let out = reload();
+    assert!(out.status.success(), "{}", text(&out));
     relay.wait_events("reloaded", 1);
     let mut c = Chat::authed(relay.port);
     c.cmd("MAIL FROM:<second@example.com>", "550 5.7.1");
@@ -484,7 +484,10 @@ fn hot_reload_under_traffic_swaps_plugins_and_refuses_a_broken_one() {
         config.replace("fixture_verdicts.wasm", "no_such_plugin.wasm"),
     )
     .unwrap();
-    reload();
+    // `sluice reload` waits for the outcome: refused, with the reason.
+    let out = reload();
+    assert!(!out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("no_such_plugin.wasm"), "{}", text(&out));
     relay.wait_events("reload_refused", 1);
     let mut c = Chat::authed(relay.port);
     c.cmd("MAIL FROM:<second@example.com>", "550 5.7.1");

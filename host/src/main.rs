@@ -274,10 +274,14 @@ fn run(command: Command) -> anyhow::Result<()> {
         }
         Command::Quarantine { command, config } => {
             let config = load_or_quickstart(config)?;
-            match command {
-                QuarantineCommand::List => sluice::cli::quarantine::list(&config),
-                QuarantineCommand::Release { id } => sluice::cli::quarantine::release(&config, &id),
-            }
+            block_on(async {
+                match command {
+                    QuarantineCommand::List => sluice::cli::quarantine::list(&config).await,
+                    QuarantineCommand::Release { id } => {
+                        sluice::cli::quarantine::release(&config, &id).await
+                    }
+                }
+            })
         }
         Command::Queue { command, config } => {
             let config = load_or_quickstart(config)?;

@@ -150,7 +150,12 @@ impl Relay {
             }
             Err(e) => return Err(format!("spool {}: {e}", dir.display())),
         }
-        let probe = dir.join(".ready-probe");
+        // One name per probe, so two probes at once do not remove each other's file.
+        static PROBES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let probe = dir.join(format!(
+            ".ready-probe-{}",
+            PROBES.fetch_add(1, Ordering::Relaxed)
+        ));
         std::fs::write(&probe, b"")
             .and_then(|()| std::fs::remove_file(&probe))
             .map_err(|e| format!("spool {} is not writable: {e}", dir.display()))
@@ -223,7 +228,7 @@ pub async fn serve(config: Config, shutdown: impl Future<Output = ()>) -> anyhow
     tracing::info!(addr = %config.admin.listen, "admin API listening");
     tokio::spawn(crate::admin::serve(relay.clone(), admin));
     tokio::spawn(reload_on_sighup(relay.clone()));
-    tokio::spawn(take_released(relay.clone()));
+    relay.take_released().await;
 
     let mut listeners = Vec::new();
     let implicit_tls_ok = relay.current().tls.is_some();
@@ -365,27 +370,29 @@ async fn reload_on_sighup(relay: Arc<Relay>) {
     }
 }
 
-/// Messages released from quarantine (`sluice quarantine release`) go back into the spool
-/// and the queue.
-async fn take_released(relay: Arc<Relay>) {
-    let mut tick = tokio::time::interval(Duration::from_millis(500));
-    loop {
-        tick.tick().await;
-        for (mut envelope, bytes, files) in relay.quarantine.released() {
+impl Relay {
+    /// Takes messages released from quarantine back into the spool and the queue: those the
+    /// API releases at once, and those `sluice quarantine release` moved while no relay ran
+    /// (at start). Returns how many were taken.
+    pub async fn take_released(&self) -> usize {
+        let mut taken = 0;
+        for (mut envelope, bytes, files) in self.quarantine.released() {
             envelope.tags.push("released".into());
             let id = envelope.id.clone();
-            match relay.spool.commit(envelope, bytes).await {
+            match self.spool.commit(envelope, bytes).await {
                 Ok(stored) => {
                     for f in files {
                         let _ = std::fs::remove_file(f);
                     }
                     tracing::info!(target: "sluice::event", event = "released", queue_id = %id);
-                    relay.queue.submit(stored);
+                    self.queue.submit(stored);
+                    taken += 1;
                 }
                 Err(e) => {
                     tracing::error!(queue_id = %id, error = %e, "cannot take a released message back")
                 }
             }
         }
+        taken
     }
 }

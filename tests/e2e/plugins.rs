@@ -102,17 +102,18 @@ fn plugins_read_the_session_through_its_accessors() {
 
 #[test]
 fn quarantined_mail_is_held_until_released() {
-    let relay = with_plugins(plugin_table("verdicts", "verdicts", ""));
+    let mut relay = with_plugins(plugin_table("verdicts", "verdicts", ""));
     let r = send(&relay, "QUARANTINE me", "held@dest.test");
     assert!(r.starts_with("250 2.0.0 Ok: queued as "), "{r}");
     let id = r.rsplit(' ').next().unwrap().to_owned();
     relay.wait_events("quarantined", 1);
     assert!(relay.mailbox("held@dest.test").is_empty());
+    let config = relay.config_path.clone();
     let cli = |args: &[&str]| {
         let out = Command::new(sluice_bin())
             .args(args)
             .arg("--config")
-            .arg(&relay.config_path)
+            .arg(&config)
             .output()
             .unwrap();
         assert!(out.status.success(), "{}", text(&out));
@@ -123,10 +124,23 @@ fn quarantined_mail_is_held_until_released() {
         listed.contains(&id) && listed.contains("subject says hold"),
         "{listed}"
     );
-    cli(&["quarantine", "release", &id]);
+    let released = cli(&["quarantine", "release", &id]);
+    assert!(released.contains("queued for delivery"), "{released}");
     let m = &relay.wait_mailbox("held@dest.test", 1)[0];
     assert!(m.contains("Subject: QUARANTINE me"));
     assert!(!cli(&["quarantine", "list"]).contains(&id));
+
+    // Released while no relay runs: the next one to start delivers it.
+    let r = send(&relay, "QUARANTINE me too", "later@dest.test");
+    let id = r.rsplit(' ').next().unwrap().to_owned();
+    relay.wait_events("quarantined", 2);
+    relay.terminate();
+    assert!(cli(&["quarantine", "list"]).contains(&id));
+    let released = cli(&["quarantine", "release", &id]);
+    assert!(released.contains("no relay is running"), "{released}");
+    relay.spawn();
+    let m = &relay.wait_mailbox("later@dest.test", 1)[0];
+    assert!(m.contains("Subject: QUARANTINE me too"));
 }
 
 #[test]

@@ -10,6 +10,8 @@
 //! | `GET /v1/queue`, `GET /v1/queue/{id}` | read | queued messages |
 //! | `POST /v1/queue/retry`, `POST /v1/queue/{id}/retry` | admin | retry now |
 //! | `DELETE /v1/queue/{id}` | admin | drop a queued message (no DSN) |
+//! | `GET /v1/quarantine` | read | messages a policy held |
+//! | `POST /v1/quarantine/{id}/release` | admin | deliver a held message |
 //!
 //! Requests carry `Authorization: Bearer TOKEN`; the config keeps only each token's SHA-256
 //! (`[[admin.token]]`), with its scope. Tokens are taken from the generation in force, so a
@@ -49,6 +51,8 @@ pub fn router(relay: Arc<Relay>) -> Router {
         .route("/v1/queue/retry", post(queue::retry_all))
         .route("/v1/queue/{id}", get(queue::show).delete(queue::delete))
         .route("/v1/queue/{id}/retry", post(queue::retry))
+        .route("/v1/quarantine", get(queue::quarantined))
+        .route("/v1/quarantine/{id}/release", post(queue::release))
         .fallback(|| async { Problem::not_found("no such route") })
         .with_state(relay)
 }

@@ -1,5 +1,6 @@
 //! The queue over the API: list and show read the spool files; retry and delete are carried
-//! out by the schedule, which owns the messages waiting for their next attempt.
+//! out by the schedule, which owns the messages waiting for their next attempt. Quarantined
+//! messages are listed and released here too.
 
 use super::authorize;
 use super::problem::Problem;
@@ -137,5 +138,57 @@ pub async fn delete(
             "{id} is not waiting for a retry (unknown, or being delivered now)"
         ))
         .into_response(),
+    }
+}
+
+/// One held message, as JSON.
+pub fn held_json(h: &crate::queue::quarantine::Held) -> serde_json::Value {
+    let e = &h.envelope;
+    json!({
+        "id": e.id.0,
+        "tenant": e.tenant,
+        "from": e.mail_from,
+        "rcpts": e.rcpts,
+        "reason": h.reason,
+        "held_at": h.held_at,
+    })
+}
+
+pub async fn quarantined(State(relay): State<Arc<Relay>>, headers: HeaderMap) -> Response {
+    if let Err(p) = authorize(&relay, &headers, AdminScope::Read) {
+        return p.into_response();
+    }
+    match relay.quarantine.list() {
+        Ok(held) => {
+            let list: Vec<_> = held.iter().map(held_json).collect();
+            Json(json!({ "count": list.len(), "messages": list })).into_response()
+        }
+        Err(e) => Problem::internal(format!("reading the quarantine: {e}")).into_response(),
+    }
+}
+
+pub async fn release(
+    State(relay): State<Arc<Relay>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    if let Err(p) = authorize(&relay, &headers, AdminScope::Admin) {
+        return p.into_response();
+    }
+    match relay.quarantine.release(&id) {
+        Ok(()) => {
+            let taken = relay.take_released().await;
+            Json(json!({ "released": id, "queued": taken })).into_response()
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            Problem::not_found(e.to_string()).into_response()
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::InvalidInput => Problem::new(
+            axum::http::StatusCode::BAD_REQUEST,
+            "Bad queue id",
+            e.to_string(),
+        )
+        .into_response(),
+        Err(e) => Problem::internal(e.to_string()).into_response(),
     }
 }

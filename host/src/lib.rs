@@ -10,18 +10,26 @@
 //! - [`queue`]: the durable spool (group-committed log) and the delivery schedule.
 //! - [`delivery`]: workers and transports (Maildir, smarthost over SMTP with STARTTLS).
 //! - [`server`]: listeners, connection limits, graceful shutdown.
+//! - [`reload`]: the configuration generation in force and how a reload replaces it.
+//! - [`admin`]: the admin HTTP API (health, readiness, metrics, status, reload, queue);
+//!   [`metrics`]: the Prometheus registry it serves.
+//! - [`plugin`], [`capability`]: the WebAssembly runtime and the host functions it offers.
+//! - [`cli`]: operator commands other than `serve`; [`dkim`]: signing keys.
 //! - [`tls`], [`net`]: rustls set-up and the plain-or-TLS stream.
 
+pub mod admin;
 pub mod auth;
 pub mod capability;
 pub mod cli;
 pub mod config;
 pub mod delivery;
 pub mod dkim;
+pub mod metrics;
 pub mod net;
 pub mod pipeline;
 pub mod plugin;
 pub mod queue;
+pub mod reload;
 pub mod server;
 pub mod smtp;
 pub mod tls;

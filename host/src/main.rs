@@ -4,7 +4,6 @@ use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
 use sluice::config::Config;
 use sluice::dkim::Algorithm;
-use sluice::queue::control::Request;
 use std::io::BufRead;
 use std::path::PathBuf;
 
@@ -51,7 +50,8 @@ enum Command {
         #[arg(long, global = true)]
         config: Option<PathBuf>,
     },
-    /// What the spool holds (read-only; safe while the relay runs).
+    /// The queue: list and show (through the running relay, else from the spool files),
+    /// retry and delete (carried out by the running relay).
     Queue {
         #[command(subcommand)]
         command: QueueCommand,
@@ -70,10 +70,31 @@ enum Command {
         #[arg(long, global = true)]
         config: Option<PathBuf>,
     },
-    /// Ask the running relay to reload its plugins (same as SIGHUP).
+    /// Ask the running relay to reload its whole config file (as SIGHUP does) and wait for
+    /// the outcome: exits non-zero with the reason when the reload is refused.
     Reload {
         #[arg(long)]
         config: Option<PathBuf>,
+    },
+    /// The admin API: make a bearer token.
+    Admin {
+        #[command(subcommand)]
+        command: AdminCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum AdminCommand {
+    /// Make a random token; print the `[[admin.token]]` table (its SHA-256) to add to the
+    /// config, and the token itself (or write it to --out, mode 0600, for `admin.token_file`).
+    Token {
+        #[arg(long, default_value = "operator")]
+        name: String,
+        /// `read` (status, metrics, queue listing) or `admin` (also reload, retry, delete).
+        #[arg(long, default_value = "admin")]
+        scope: String,
+        #[arg(long)]
+        out: Option<PathBuf>,
     },
 }
 
@@ -253,23 +274,27 @@ fn run(command: Command) -> anyhow::Result<()> {
         }
         Command::Quarantine { command, config } => {
             let config = load_or_quickstart(config)?;
-            match command {
-                QuarantineCommand::List => sluice::cli::quarantine::list(&config),
-                QuarantineCommand::Release { id } => sluice::cli::quarantine::release(&config, &id),
-            }
+            block_on(async {
+                match command {
+                    QuarantineCommand::List => sluice::cli::quarantine::list(&config).await,
+                    QuarantineCommand::Release { id } => {
+                        sluice::cli::quarantine::release(&config, &id).await
+                    }
+                }
+            })
         }
         Command::Queue { command, config } => {
             let config = load_or_quickstart(config)?;
-            match command {
-                QueueCommand::List => sluice::cli::queue::list(&config),
-                QueueCommand::Show { id } => sluice::cli::queue::show(&config, &id),
-                QueueCommand::Retry { id, .. } => {
-                    sluice::cli::queue::request(&config, Request::Retry(id))
+            block_on(async {
+                match command {
+                    QueueCommand::List => sluice::cli::queue::list(&config).await,
+                    QueueCommand::Show { id } => sluice::cli::queue::show(&config, &id).await,
+                    QueueCommand::Retry { id, .. } => {
+                        sluice::cli::queue::retry(&config, id.as_deref()).await
+                    }
+                    QueueCommand::Delete { id } => sluice::cli::queue::delete(&config, &id).await,
                 }
-                QueueCommand::Delete { id } => {
-                    sluice::cli::queue::request(&config, Request::Delete(id))
-                }
-            }
+            })
         }
         Command::Dkim {
             command:
@@ -293,7 +318,13 @@ fn run(command: Command) -> anyhow::Result<()> {
                 }
             })
         }
-        Command::Reload { config } => sluice::cli::queue::reload(&load_or_quickstart(config)?),
+        Command::Reload { config } => {
+            let config = load_or_quickstart(config)?;
+            block_on(sluice::cli::admin::reload(&config))
+        }
+        Command::Admin {
+            command: AdminCommand::Token { name, scope, out },
+        } => sluice::cli::admin::generate(&name, &scope, out.as_deref()),
     }
 }
 

@@ -2,20 +2,21 @@
 
 use crate::auth::{FailureLimiter, PasswordChecks};
 use crate::config::Config;
+use crate::delivery::Delivery;
 use crate::net::MaybeTls;
-use crate::pipeline::SharedPolicies;
 use crate::plugin::engine::PluginEngine;
-use crate::queue::control;
 use crate::queue::quarantine::Quarantine;
 use crate::queue::schedule::Queue;
 use crate::queue::Spool;
+use crate::reload::Generation;
 use crate::smtp::reply::{self, Reply};
 use crate::smtp::Session;
 use anyhow::Context;
 use std::collections::HashMap;
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
@@ -26,23 +27,32 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 
 /// What every session shares.
 pub struct Relay {
-    pub config: Arc<Config>,
-    /// Listener TLS; `None` only if no certificate could be had.
-    pub tls: Option<Arc<rustls::ServerConfig>>,
+    /// The configuration in force and what was made from it; a reload replaces it whole.
+    current: RwLock<Arc<Generation>>,
+    /// Held while a reload runs, so two cannot race.
+    pub(crate) reloading: tokio::sync::Mutex<()>,
+    /// The plugin runtime (one per process): reloaded chains are loaded into it.
+    pub(crate) engine: Arc<PluginEngine>,
+    /// The delivery workers' configuration, swapped by a reload with the rest.
+    pub(crate) delivery: Delivery,
     pub spool: Spool,
     pub queue: Queue,
     /// Failed AUTH attempts per IP and user, for lockouts.
     pub auth_failures: FailureLimiter,
     /// Bounds the argon2 checks running at once, and the memory they hold.
     pub password_checks: PasswordChecks,
-    /// Every tenant's policy chain; a reload swaps the whole set.
-    pub policies: SharedPolicies,
     /// Where policy-held messages wait for an operator.
     pub quarantine: Quarantine,
     /// Turns true on SIGTERM: sessions between commands say 421 and close.
     pub shutdown: watch::Receiver<bool>,
+    /// When the relay started, for `/v1/status`.
+    pub started: std::time::Instant,
+    /// True once every listener is bound (`/readyz`).
+    pub listening: AtomicBool,
     /// Caps sessions in total (RFC 5321 §4.5.3.2 leaves the number to the server).
     connections: Arc<Semaphore>,
+    /// The permits `connections` holds in all: `server.max_connections`, changed by reloads.
+    connection_cap: Mutex<usize>,
     /// Sessions per client IP, so one client cannot take every slot.
     per_ip: Mutex<HashMap<IpAddr, usize>>,
 }
@@ -67,11 +77,24 @@ impl Drop for Slot {
 }
 
 impl Relay {
+    /// The generation new sessions and requests start on.
+    pub fn current(&self) -> Arc<Generation> {
+        self.current
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    pub(crate) fn set_current(&self, next: Generation) {
+        *self.current.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(next);
+    }
+
     fn claim(self: &Arc<Self>, ip: IpAddr) -> Option<Slot> {
+        let per_ip = self.current().config.limits.max_connections_per_ip;
         let permit = self.connections.clone().try_acquire_owned().ok()?;
         let mut map = self.per_ip.lock().unwrap_or_else(|e| e.into_inner());
         let n = map.entry(ip).or_insert(0);
-        if *n >= self.config.limits.max_connections_per_ip {
+        if *n >= per_ip {
             return None;
         }
         *n += 1;
@@ -81,10 +104,66 @@ impl Relay {
             _permit: permit,
         })
     }
+
+    /// Grows or shrinks the session cap. Slots in use when it shrinks are taken out of
+    /// service as their sessions end.
+    pub(crate) fn resize_connections(&self, cap: usize) {
+        let mut current = self
+            .connection_cap
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if cap > *current {
+            self.connections.add_permits(cap - *current);
+        } else if cap < *current {
+            let surplus = *current - cap;
+            let left = surplus - self.connections.forget_permits(surplus);
+            if left > 0 {
+                let connections = self.connections.clone();
+                tokio::spawn(async move {
+                    if let Ok(p) = connections.acquire_many_owned(left as u32).await {
+                        p.forget();
+                    }
+                });
+            }
+        }
+        *current = cap;
+    }
+
+    /// Whether new mail can be taken: listeners bound, spool writable, disk above its
+    /// minimum. `Err` says what is wrong.
+    pub fn ready(&self) -> Result<(), String> {
+        if !self.listening.load(Ordering::Relaxed) {
+            return Err("listeners are not up".into());
+        }
+        if *self.shutdown.borrow() {
+            return Err("shutting down".into());
+        }
+        let config = self.current().config.clone();
+        let dir = &config.spool.dir;
+        match crate::queue::spool::free_space(dir) {
+            Ok(free) if free >= config.spool.min_free_space => {}
+            Ok(free) => {
+                return Err(format!(
+                    "spool disk has {free} bytes free, below spool.min_free_space ({})",
+                    config.spool.min_free_space
+                ))
+            }
+            Err(e) => return Err(format!("spool {}: {e}", dir.display())),
+        }
+        // One name per probe, so two probes at once do not remove each other's file.
+        static PROBES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let probe = dir.join(format!(
+            ".ready-probe-{}",
+            PROBES.fetch_add(1, Ordering::Relaxed)
+        ));
+        std::fs::write(&probe, b"")
+            .and_then(|()| std::fs::remove_file(&probe))
+            .map_err(|e| format!("spool {} is not writable: {e}", dir.display()))
+    }
 }
 
-/// Opens the spool, recovers it, binds the listeners and serves until `shutdown` resolves;
-/// then stops accepting, lets sessions finish, and syncs the spool.
+/// Opens the spool, recovers it, binds the listeners and the admin API, and serves until
+/// `shutdown` resolves; then stops accepting, lets sessions finish, and syncs the spool.
 pub async fn serve(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
     let config = Arc::new(config);
     let (spool, recovery) = Spool::open(&config.spool.dir, config.spool.segment_size)
@@ -110,10 +189,8 @@ pub async fn serve(config: Config, shutdown: impl Future<Output = ()>) -> anyhow
     let (stop_tx, stop_rx) = watch::channel(false);
     let engine = PluginEngine::new(crate::plugin::engine_settings(&config))
         .map_err(|e| anyhow::anyhow!("starting the plugin runtime: {e:#}"))?;
-    let policies: SharedPolicies = Arc::new(std::sync::RwLock::new(Arc::new(
-        crate::plugin::load_policies(&engine, &config).await?,
-    )));
-    let mut deliveries = crate::delivery::start(
+    let policies = Arc::new(crate::plugin::load_policies(&engine, &config).await?);
+    let (delivery, mut deliveries) = crate::delivery::start(
         config.clone(),
         policies.clone(),
         spool.clone(),
@@ -121,43 +198,69 @@ pub async fn serve(config: Config, shutdown: impl Future<Output = ()>) -> anyhow
         ready,
         stop_rx.clone(),
     )?;
+    let admin = TcpListener::bind(config.admin.listen)
+        .await
+        .with_context(|| format!("binding the admin API on {}", config.admin.listen))?;
     let relay = Arc::new(Relay {
+        current: RwLock::new(Arc::new(Generation {
+            number: 1,
+            config: config.clone(),
+            policies,
+            tls,
+            loaded_at: crate::queue::envelope::unix_now(),
+        })),
+        reloading: tokio::sync::Mutex::new(()),
+        engine,
+        delivery,
         connections: Arc::new(Semaphore::new(config.limits.max_connections)),
+        connection_cap: Mutex::new(config.limits.max_connections),
         per_ip: Mutex::new(HashMap::new()),
         auth_failures: FailureLimiter::new(config.auth.clone()),
         password_checks: PasswordChecks::new(config.auth.concurrent_checks),
-        policies,
         quarantine: Quarantine::new(&config.spool.dir),
         shutdown: stop_rx,
-        config: config.clone(),
-        tls,
+        started: std::time::Instant::now(),
+        listening: AtomicBool::new(false),
         spool: spool.clone(),
         queue,
     });
-    let pid_file = config.spool.dir.join("sluice.pid");
-    let _ = std::fs::write(&pid_file, std::process::id().to_string());
-    tokio::spawn(reload_on_sighup(relay.clone(), engine));
-    tokio::spawn(take_released(relay.clone()));
+    crate::metrics::get().config_generation.set(1);
+    tracing::info!(addr = %config.admin.listen, "admin API listening");
+    tokio::spawn(crate::admin::serve(relay.clone(), admin));
+    tokio::spawn(reload_on_sighup(relay.clone()));
+    relay.take_released().await;
 
     let mut listeners = Vec::new();
-    for (addrs, implicit_tls) in [(&config.listen, false), (&config.listen_tls, true)] {
+    let implicit_tls_ok = relay.current().tls.is_some();
+    // Implicit-TLS listeners first: once a plain port answers, every port does (what tests
+    // and health checks wait for).
+    for (addrs, implicit_tls) in [(&config.listen_tls, true), (&config.listen, false)] {
         for addr in addrs {
-            if implicit_tls && relay.tls.is_none() {
+            if implicit_tls && !implicit_tls_ok {
                 continue;
             }
             let l = TcpListener::bind(addr)
                 .await
                 .with_context(|| format!("binding {addr}"))?;
             tracing::info!(%addr, implicit_tls, "listening");
-            listeners.push(tokio::spawn(accept_loop(relay.clone(), l, implicit_tls)));
+            listeners.push(tokio::spawn(accept_loop(
+                relay.clone(),
+                l,
+                *addr,
+                implicit_tls,
+            )));
         }
     }
+    relay.listening.store(true, Ordering::Relaxed);
 
     shutdown.await;
     let _ = stop_tx.send(true);
     tracing::info!("shutting down: refusing new sessions, finishing those in flight");
     // Wait until every session slot is free again, or the grace period ends.
-    let all = relay.config.limits.max_connections as u32;
+    let all = *relay
+        .connection_cap
+        .lock()
+        .unwrap_or_else(|e| e.into_inner()) as u32;
     if tokio::time::timeout(SHUTDOWN_GRACE, relay.connections.acquire_many(all))
         .await
         .is_err()
@@ -175,7 +278,6 @@ pub async fn serve(config: Config, shutdown: impl Future<Output = ()>) -> anyhow
     .await;
     spool.flush().await;
     spool.close();
-    let _ = std::fs::remove_file(&pid_file);
     tracing::info!(
         queued = relay.queue.depth(),
         "stopped; undelivered messages stay in the spool"
@@ -183,7 +285,13 @@ pub async fn serve(config: Config, shutdown: impl Future<Output = ()>) -> anyhow
     Ok(())
 }
 
-async fn accept_loop(relay: Arc<Relay>, listener: TcpListener, implicit_tls: bool) {
+async fn accept_loop(
+    relay: Arc<Relay>,
+    listener: TcpListener,
+    addr: SocketAddr,
+    implicit_tls: bool,
+) {
+    let label = addr.to_string();
     loop {
         let (tcp, peer) = match listener.accept().await {
             Ok(x) => x,
@@ -196,6 +304,7 @@ async fn accept_loop(relay: Arc<Relay>, listener: TcpListener, implicit_tls: boo
         };
         let _ = tcp.set_nodelay(true);
         let relay = relay.clone();
+        let label = label.clone();
         tokio::spawn(async move {
             if *relay.shutdown.borrow() {
                 return refuse(tcp, reply::SHUTTING_DOWN).await;
@@ -204,25 +313,32 @@ async fn accept_loop(relay: Arc<Relay>, listener: TcpListener, implicit_tls: boo
                 tracing::warn!(%peer, "connection limit reached");
                 return refuse(tcp, reply::TOO_MANY_CONNECTIONS).await;
             };
+            let m = crate::metrics::get();
+            m.sessions_total.with_label_values(&[&label]).inc();
+            let open = m.sessions_open.with_label_values(&[&label]);
+            open.inc();
             start_session(relay, tcp, peer, implicit_tls).await;
+            open.dec();
             drop(slot);
         });
     }
 }
 
 async fn start_session(relay: Arc<Relay>, tcp: TcpStream, peer: SocketAddr, implicit_tls: bool) {
+    let live = relay.current();
     if !implicit_tls {
-        return Session::new(relay, MaybeTls::Plain(tcp), peer, None)
+        return Session::new(relay, live, MaybeTls::Plain(tcp), peer, None)
             .serve()
             .await;
     }
-    let Some(tls) = relay.tls.clone() else { return };
+    let Some(tls) = live.tls.clone() else { return };
     let handshake = tokio_rustls::TlsAcceptor::from(tls).accept(tcp);
-    match tokio::time::timeout(relay.config.timeouts.tls_handshake, handshake).await {
+    match tokio::time::timeout(live.config.timeouts.tls_handshake, handshake).await {
         Ok(Ok(stream)) => {
             let described = crate::net::describe_tls(stream.get_ref().1);
             Session::new(
                 relay,
+                live,
                 MaybeTls::Tls(Box::new(stream)),
                 peer,
                 Some(described),
@@ -245,97 +361,40 @@ async fn refuse(mut tcp: TcpStream, r: Reply) {
     .await;
 }
 
-/// SIGHUP (or `sluice reload`): re-read the config file and swap every tenant's plugin chain
-/// at once. Sessions in flight finish on the set they started with; a plugin that fails to
-/// load or validate leaves the old set in service.
-async fn reload_on_sighup(relay: Arc<Relay>, engine: Arc<PluginEngine>) {
+/// SIGHUP: the same reload as `POST /v1/reload`; the outcome goes to the log.
+async fn reload_on_sighup(relay: Arc<Relay>) {
     use tokio::signal::unix::{signal, SignalKind};
     let Ok(mut hup) = signal(SignalKind::hangup()) else {
         return;
     };
     while hup.recv().await.is_some() {
-        let Some(path) = relay.config.source.clone() else {
-            tracing::warn!(
-                "reload asked, but the relay runs on the built-in quickstart: nothing to re-read"
-            );
-            continue;
-        };
-        let loaded = match Config::load(&path) {
-            Ok(c) => crate::plugin::load_policies(&engine, &c)
-                .await
-                .map_err(|e| e.to_string()),
-            Err(e) => Err(e.to_string()),
-        };
-        match loaded {
-            Ok(p) => {
-                *relay.policies.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(p);
-                tracing::info!(target: "sluice::event", event = "reloaded", config = %path.display(), "plugin chains reloaded (other settings need a restart)");
-            }
-            Err(e) => {
-                tracing::error!(target: "sluice::event", event = "reload_refused", error = %e, "reload refused; the previous plugins stay in service")
-            }
-        }
+        let _ = relay.reload().await;
     }
 }
 
-async fn carry_out(relay: &Relay, request: control::Request) -> String {
-    match request {
-        control::Request::Retry(id) => {
-            let n = relay.queue.retry_now(id.clone()).await;
-            tracing::info!(target: "sluice::event", event = "retry_now", queue_id = id.as_deref().unwrap_or("all"), messages = n);
-            match (n, id) {
-                (0, Some(id)) => format!(
-                    "error: {id} is not waiting for a retry (unknown, or being delivered now)"
-                ),
-                (n, _) => format!("ok: {n} message(s) moved to the front of the queue"),
-            }
-        }
-        control::Request::Delete(id) => match relay.queue.remove(id.clone()).await {
-            Some(stored) => {
-                relay.spool.complete(stored.location);
-                tracing::warn!(target: "sluice::event", event = "deleted", queue_id = %stored.envelope.id,
-                    tenant = %stored.envelope.tenant, rcpts = stored.envelope.rcpts.len(), by = "operator");
-                format!(
-                    "ok: {} deleted ({} recipient(s) will not be delivered)",
-                    stored.envelope.id,
-                    stored.envelope.rcpts.len()
-                )
-            }
-            None => {
-                format!("error: {id} is not waiting for a retry (unknown, or being delivered now)")
-            }
-        },
-    }
-}
-
-/// Carries out what operators asked through the CLI: messages released from quarantine go
-/// back into the spool and the queue; queued messages are retried now or deleted.
-async fn take_released(relay: Arc<Relay>) {
-    let mut tick = tokio::time::interval(Duration::from_millis(500));
-    loop {
-        tick.tick().await;
-        for (request, file) in control::pending(&relay.config.spool.dir) {
-            let text = match request {
-                Some(r) => carry_out(&relay, r).await,
-                None => "error: not a request this relay understands".into(),
-            };
-            control::answer(&file, &text);
-        }
-        for (mut envelope, bytes, files) in relay.quarantine.released() {
+impl Relay {
+    /// Takes messages released from quarantine back into the spool and the queue: those the
+    /// API releases at once, and those `sluice quarantine release` moved while no relay ran
+    /// (at start). Returns how many were taken.
+    pub async fn take_released(&self) -> usize {
+        let mut taken = 0;
+        for (mut envelope, bytes, files) in self.quarantine.released() {
             envelope.tags.push("released".into());
             let id = envelope.id.clone();
-            match relay.spool.commit(envelope, bytes).await {
+            match self.spool.commit(envelope, bytes).await {
                 Ok(stored) => {
                     for f in files {
                         let _ = std::fs::remove_file(f);
                     }
                     tracing::info!(target: "sluice::event", event = "released", queue_id = %id);
-                    relay.queue.submit(stored);
+                    self.queue.submit(stored);
+                    taken += 1;
                 }
                 Err(e) => {
                     tracing::error!(queue_id = %id, error = %e, "cannot take a released message back")
                 }
             }
         }
+        taken
     }
 }

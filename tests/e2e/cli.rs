@@ -118,3 +118,41 @@ fn systemd_unit_passes_systemd_analyze_verify() {
     assert!(out.status.success(), "{}", text(&out));
     assert!(text(&out).trim().is_empty(), "warnings: {}", text(&out));
 }
+
+#[test]
+fn admin_token_prints_a_table_the_config_accepts_and_writes_the_token_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("admin.token");
+    let run = || {
+        Command::new(sluice_bin())
+            .args([
+                "admin", "token", "--scope", "read", "--name", "scraper", "--out",
+            ])
+            .arg(&file)
+            .output()
+            .unwrap()
+    };
+    let out = run();
+    assert!(out.status.success(), "{}", text(&out));
+    let table = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        table.contains("[[admin.token]]") && table.contains("scope = \"read\""),
+        "{table}"
+    );
+    let token = std::fs::read_to_string(&file).unwrap();
+    assert!(
+        !table.contains(token.trim()),
+        "the token itself was printed"
+    );
+    let (ok, out) = check(&table);
+    assert!(ok, "{out}");
+    // Never overwritten.
+    let again = run();
+    assert!(!again.status.success(), "{}", text(&again));
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), token);
+    let (ok, out) = check("[[admin.token]]\nname = \"x\"\nsha256 = \"abc\"\n");
+    assert!(
+        !ok && out.contains("admin.token[0].sha256` (line 3)"),
+        "{out}"
+    );
+}

@@ -201,8 +201,8 @@ fn failed_spool_write_answers_451_never_250() {
 }
 
 #[test]
-fn queue_list_and_show_read_the_spool_of_a_running_relay() {
-    let (relay, _hop) = relay_with_absent_next_hop();
+fn queue_list_and_show_through_the_relay_and_from_the_spool_once_it_stopped() {
+    let (mut relay, _hop) = relay_with_absent_next_hop();
     let mut c = Chat::authed(relay.port);
     let r = c.send_message(
         "app@example.com",
@@ -211,11 +211,12 @@ fn queue_list_and_show_read_the_spool_of_a_running_relay() {
     );
     let id = r.rsplit(' ').next().unwrap().to_owned();
     relay.wait_events("deferred", 1);
+    let config = relay.config_path.clone();
     let cli = |args: &[&str]| {
         let out = std::process::Command::new(sluice_e2e::sluice_bin())
             .args(args)
             .arg("--config")
-            .arg(&relay.config_path)
+            .arg(&config)
             .output()
             .unwrap();
         assert!(out.status.success(), "{}", sluice_e2e::text(&out));
@@ -234,6 +235,20 @@ fn queue_list_and_show_read_the_spool_of_a_running_relay() {
         show.contains("\"tenant\": \"demo\"") && show.contains("Subject: queued one"),
         "{show}"
     );
+    // The API's answers carry the same message.
+    let api = relay
+        .http("GET", "/v1/queue", Some(sluice_e2e::READ_TOKEN))
+        .json();
+    assert_eq!(api["messages"][0]["id"], id.as_str(), "{api}");
+    // Stopped, the relay answers nothing: the same commands read the spool files.
+    relay.terminate();
+    let list = cli(&["queue", "list"]);
+    assert!(
+        list.contains("reading the spool") && list.contains(&id) && list.contains("1 message(s)"),
+        "{list}"
+    );
+    let show = cli(&["queue", "show", &id]);
+    assert!(show.contains("Subject: queued one"), "{show}");
 }
 
 #[test]

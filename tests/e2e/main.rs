@@ -3,6 +3,8 @@
 
 /// Addresses kept in their wire form: quoted local parts, escapes, UTF-8.
 mod addresses;
+/// The admin API: health, readiness, tokens and scopes, status, reload, metrics.
+mod admin;
 /// AUTH under a burst of hostile clients: bounded password checks, memory, lockouts.
 mod auth;
 /// The operator CLI: config validation and password hashing.

@@ -101,17 +101,18 @@ fn plugins_read_the_session_through_its_accessors() {
 
 #[test]
 fn quarantined_mail_is_held_until_released() {
-    let relay = with_plugins(plugin_table("verdicts", "verdicts", ""));
+    let mut relay = with_plugins(plugin_table("verdicts", "verdicts", ""));
     let r = send(&relay, "QUARANTINE me", "held@dest.test");
     assert!(r.starts_with("250 2.0.0 Ok: queued as "), "{r}");
     let id = r.rsplit(' ').next().unwrap().to_owned();
     relay.wait_events("quarantined", 1);
     assert!(relay.mailbox("held@dest.test").is_empty());
+    let config = relay.config_path.clone();
     let cli = |args: &[&str]| {
         let out = Command::new(sluice_bin())
             .args(args)
             .arg("--config")
-            .arg(&relay.config_path)
+            .arg(&config)
             .output()
             .unwrap();
         assert!(out.status.success(), "{}", text(&out));
@@ -122,10 +123,23 @@ fn quarantined_mail_is_held_until_released() {
         listed.contains(&id) && listed.contains("subject says hold"),
         "{listed}"
     );
-    cli(&["quarantine", "release", &id]);
+    let released = cli(&["quarantine", "release", &id]);
+    assert!(released.contains("queued for delivery"), "{released}");
     let m = &relay.wait_mailbox("held@dest.test", 1)[0];
     assert!(m.contains("Subject: QUARANTINE me"));
     assert!(!cli(&["quarantine", "list"]).contains(&id));
+
+    // Released while no relay runs: the next one to start delivers it.
+    let r = send(&relay, "QUARANTINE me too", "later@dest.test");
+    let id = r.rsplit(' ').next().unwrap().to_owned();
+    relay.wait_events("quarantined", 2);
+    relay.terminate();
+    assert!(cli(&["quarantine", "list"]).contains(&id));
+    let released = cli(&["quarantine", "release", &id]);
+    assert!(released.contains("no relay is running"), "{released}");
+    relay.spawn();
+    let m = &relay.wait_mailbox("later@dest.test", 1)[0];
+    assert!(m.contains("Subject: QUARANTINE me too"));
 }
 
 #[test]
@@ -486,19 +500,19 @@ fn hot_reload_under_traffic_swaps_plugins_and_refuses_a_broken_one() {
         })
     };
     let reload = || {
-        let out = Command::new(sluice_bin())
+        Command::new(sluice_bin())
             .args(["reload", "--config"])
             .arg(&relay.config_path)
             .output()
-            .unwrap();
-        assert!(out.status.success(), "{}", text(&out));
+            .unwrap()
     };
     std::fs::write(
         &relay.config_path,
         config.replace("first@example.com", "second@example.com"),
     )
     .unwrap();
-    reload();
+    let out = reload();
+    assert!(out.status.success(), "{}", text(&out));
     relay.wait_events("reloaded", 1);
     let mut c = Chat::authed(relay.port);
     c.cmd("MAIL FROM:<second@example.com>", "550 5.7.1");
@@ -509,7 +523,10 @@ fn hot_reload_under_traffic_swaps_plugins_and_refuses_a_broken_one() {
         config.replace("fixture_verdicts.wasm", "no_such_plugin.wasm"),
     )
     .unwrap();
-    reload();
+    // `sluice reload` waits for the outcome: refused, with the reason.
+    let out = reload();
+    assert!(!out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("no_such_plugin.wasm"), "{}", text(&out));
     relay.wait_events("reload_refused", 1);
     let mut c = Chat::authed(relay.port);
     c.cmd("MAIL FROM:<second@example.com>", "550 5.7.1");

@@ -6,13 +6,14 @@
 
 pub mod chat;
 pub mod dns;
+pub mod http;
 pub mod pki;
 pub mod relay;
 pub mod sink;
 
 pub use chat::Chat;
 pub use dns::Dns;
-pub use relay::{Relay, RelayConfig};
+pub use relay::{Relay, RelayConfig, ADMIN_TOKEN, READ_TOKEN};
 pub use sink::Sink;
 
 use std::ffi::OsStr;

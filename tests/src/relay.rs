@@ -17,6 +17,22 @@ username = "demo"
 password_hash = "$argon2id$v=19$m=19456,t=2,p=1$mUVUyVvOfnrjaDrADSvkdQ$4OO0u1/HvlqsvYvhEnt0GbmbzAtEnkc49TGCjPUfaGw"
 "#;
 
+/// The token every test relay's `[admin]` accepts with scope `admin`; its `admin.token_file`
+/// holds it, so `sluice` commands given the relay's config use it.
+pub const ADMIN_TOKEN: &str = "sluice-test-admin-token";
+/// A token with scope `read` only.
+pub const READ_TOKEN: &str = "sluice-test-read-token";
+const ADMIN_TOKENS: &str = r#"
+[[admin.token]]
+name = "tests"
+scope = "admin"
+sha256 = "af5b4b4136b614ae04f0bb333127f133cb48e305ffdf36bfad1a922b8d705443"
+[[admin.token]]
+name = "scraper"
+scope = "read"
+sha256 = "ec3ea5174263ddd784876e496fa9f093cf9cea8817ee44fc862657674b7f6a28"
+"#;
+
 /// What differs between test relays; the rest is a loopback default.
 #[derive(Clone)]
 pub struct RelayConfig {
@@ -95,6 +111,8 @@ pub struct Relay {
     pub dir: tempfile::TempDir,
     pub port: u16,
     pub tls_port: u16,
+    /// The admin API's port.
+    pub admin_port: u16,
     pub config_path: PathBuf,
     cfg: RelayConfig,
     child: Option<Child>,
@@ -104,8 +122,10 @@ pub struct Relay {
 impl Relay {
     pub fn start(cfg: RelayConfig) -> Relay {
         let dir = tempfile::tempdir().expect("tempdir");
-        let (port, tls_port) = (free_port(), free_port());
+        let (port, tls_port, admin_port) = (free_port(), free_port(), free_port());
         let root = dir.path();
+        let token_file = root.join("admin.token");
+        std::fs::write(&token_file, format!("{ADMIN_TOKEN}\n")).expect("write token file");
         let delivery = cfg.delivery.clone().unwrap_or_else(|| {
             format!(
                 "mode = \"local\"\nmaildir = \"{}\"\n",
@@ -115,6 +135,7 @@ impl Relay {
         let config = format!(
             "[server]\nhostname = \"relay.test\"\nlisten = [\"127.0.0.1:{port}\"]\nlisten_tls = [\"127.0.0.1:{tls_port}\"]\n{}\n\
              [auth]\n{}\n[spool]\ndir = \"{}\"\n{}\n[tls]\ngenerated_dir = \"{}\"\n{}\n[plugins]\ncache_dir = \"{}\"\n{}\n\
+             [admin]\nlisten = \"127.0.0.1:{admin_port}\"\ntoken_file = \"{}\"\n{ADMIN_TOKENS}\n\
              [dns]\n{}\n[delivery]\n{delivery}\n{}\n{}",
             cfg.server,
             cfg.auth,
@@ -125,6 +146,7 @@ impl Relay {
             // Shared by every test relay: each plugin is compiled once per test run.
             crate::workspace().join("target/plugin-cache-tests").display(),
             cfg.plugin_runtime,
+            token_file.display(),
             cfg.dns,
             cfg.tenants,
             cfg.plugins,
@@ -135,6 +157,7 @@ impl Relay {
             dir,
             port,
             tls_port,
+            admin_port,
             config_path,
             cfg,
             child: None,
@@ -191,6 +214,11 @@ impl Relay {
             "sluice did not start listening; log:\n{}",
             self.log()
         );
+    }
+
+    /// A request to the admin API with `token` (none: no Authorization header).
+    pub fn http(&self, method: &str, path: &str, token: Option<&str>) -> crate::http::Reply {
+        crate::http::request(self.admin_port, method, path, token)
     }
 
     pub fn log(&self) -> String {

@@ -42,7 +42,8 @@ impl Window {
 /// that IP or user is locked out for a while.
 #[derive(Debug)]
 pub struct FailureLimiter {
-    policy: AuthPolicy,
+    /// Replaced by a reload; the counts in `windows` carry over.
+    policy: Mutex<AuthPolicy>,
     windows: Mutex<HashMap<String, Window>>,
     /// Woken whenever an attempt in flight ends, for attempts waiting for room.
     settled: Notify,
@@ -87,6 +88,7 @@ impl Pending<'_> {
     fn settle(&mut self, valid: Option<bool>) -> bool {
         self.settled = true;
         let l = self.limiter;
+        let policy = l.policy();
         let now = Instant::now();
         let mut locked = false;
         let mut windows = l.windows.lock().unwrap_or_else(|e| e.into_inner());
@@ -95,7 +97,7 @@ impl Pending<'_> {
                 continue;
             };
             w.in_flight = w.in_flight.saturating_sub(1);
-            w.refresh(now, &l.policy);
+            w.refresh(now, &policy);
             match valid {
                 Some(true) => {
                     w.failures = 0;
@@ -103,8 +105,8 @@ impl Pending<'_> {
                 }
                 Some(false) => {
                     w.failures += 1;
-                    if w.failures >= l.policy.max_failures {
-                        w.locked_until = Some(now + l.policy.lockout);
+                    if w.failures >= policy.max_failures {
+                        w.locked_until = Some(now + policy.lockout);
                         locked = true;
                     }
                 }
@@ -131,10 +133,22 @@ impl Drop for Pending<'_> {
 impl FailureLimiter {
     pub fn new(policy: AuthPolicy) -> FailureLimiter {
         FailureLimiter {
-            policy,
+            policy: Mutex::new(policy),
             windows: Mutex::new(HashMap::new()),
             settled: Notify::new(),
         }
+    }
+
+    fn policy(&self) -> AuthPolicy {
+        self.policy
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Takes a reloaded config's limits; attempts already counted stay counted.
+    pub fn set_policy(&self, policy: AuthPolicy) {
+        *self.policy.lock().unwrap_or_else(|e| e.into_inner()) = policy;
     }
 
     fn keys(ip: IpAddr, user: Option<&str>) -> Vec<String> {
@@ -174,7 +188,7 @@ impl FailureLimiter {
 
     fn try_begin(&self, keys: &[String]) -> Option<Begin<'_>> {
         let now = Instant::now();
-        let policy = &self.policy;
+        let policy = &self.policy();
         let mut windows = self.windows.lock().unwrap_or_else(|e| e.into_inner());
         if windows.len() > 100_000 {
             windows.retain(|_, w| {

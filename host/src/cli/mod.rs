@@ -1,6 +1,7 @@
 //! Operator commands other than `serve`: plugin check and dry run, quarantine, queue, DKIM
-//! keys, domain checks, reload.
+//! keys, domain checks, and the admin API's client (reload, queue changes, tokens).
 
+pub mod admin;
 pub mod dkim;
 pub mod domain;
 pub mod plugin;

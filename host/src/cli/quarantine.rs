@@ -1,30 +1,57 @@
-//! `sluice quarantine list|release`: held messages, for operators.
+//! `sluice quarantine list|release`: held messages, through the running relay's admin API,
+//! or straight from the files when no relay answers.
 
+use super::admin::{CallError, Client};
+use crate::admin::queue::held_json;
 use crate::config::Config;
 use crate::queue::quarantine::Quarantine;
+use hyper::Method;
 
-pub fn list(config: &Config) -> anyhow::Result<()> {
+pub async fn list(config: &Config) -> anyhow::Result<()> {
     let q = Quarantine::new(&config.spool.dir);
-    let held = q.list()?;
+    let held = match Client::new(config)
+        .call(Method::GET, "/v1/quarantine")
+        .await
+    {
+        Ok(answer) => answer.into_result()?["messages"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default(),
+        Err(CallError::Unreachable { .. }) => q.list()?.iter().map(held_json).collect(),
+        Err(e) => return Err(e.into()),
+    };
     if held.is_empty() {
         println!("no quarantined messages in {}", q.dir.display());
     }
     for h in held {
-        let e = &h.envelope;
+        let rcpts: Vec<&str> = h["rcpts"]
+            .as_array()
+            .map(|a| a.iter().filter_map(|r| r.as_str()).collect())
+            .unwrap_or_default();
         println!(
             "{}  tenant={}  from=<{}>  rcpts={}  reason={}",
-            e.id,
-            e.tenant,
-            e.mail_from,
-            e.rcpts.join(","),
-            h.reason
+            h["id"].as_str().unwrap_or("?"),
+            h["tenant"].as_str().unwrap_or("?"),
+            h["from"].as_str().unwrap_or(""),
+            rcpts.join(","),
+            h["reason"].as_str().unwrap_or("")
         );
     }
     Ok(())
 }
 
-pub fn release(config: &Config, id: &str) -> anyhow::Result<()> {
-    Quarantine::new(&config.spool.dir).release(id)?;
-    println!("{id} released: the running relay delivers it within a second or two");
+pub async fn release(config: &Config, id: &str) -> anyhow::Result<()> {
+    let path = format!("/v1/quarantine/{id}/release");
+    match Client::new(config).call(Method::POST, &path).await {
+        Ok(answer) => {
+            answer.into_result()?;
+            println!("{id} released: queued for delivery");
+        }
+        Err(CallError::Unreachable { .. }) => {
+            Quarantine::new(&config.spool.dir).release(id)?;
+            println!("{id} released: no relay is running; the next one to start delivers it");
+        }
+        Err(e) => return Err(e.into()),
+    }
     Ok(())
 }

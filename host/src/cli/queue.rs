@@ -1,31 +1,66 @@
-//! `sluice queue list|show`: what the spool holds, read without disturbing the running relay;
-//! `sluice queue retry|delete`: requests carried out by the running relay.
+//! `sluice queue list|show`: through the running relay's admin API, or straight from the
+//! spool files when no relay answers; `sluice queue retry|delete`: carried out by the
+//! running relay.
 
+use super::admin::{CallError, Client};
+use crate::admin::queue::{split_headers, summary};
 use crate::config::Config;
-use crate::queue::control;
-use crate::queue::envelope::unix_now;
 use crate::queue::spool;
+use hyper::Method;
+use serde_json::Value;
 
-pub fn list(config: &Config) -> anyhow::Result<()> {
-    let messages = spool::inspect(&config.spool.dir)?;
+/// The API's answer to a read, or `None` when no relay is running to give one.
+async fn read(config: &Config, path: &str) -> anyhow::Result<Option<Value>> {
+    match Client::new(config).call(Method::GET, path).await {
+        Ok(answer) => Ok(Some(answer.into_result()?)),
+        Err(CallError::Unreachable { .. }) => {
+            eprintln!(
+                "(no relay answers on {}: reading the spool {} directly)",
+                config.admin.listen,
+                config.spool.dir.display()
+            );
+            Ok(None)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+pub async fn list(config: &Config) -> anyhow::Result<()> {
+    let messages = match read(config, "/v1/queue").await? {
+        Some(v) => v["messages"].as_array().cloned().unwrap_or_default(),
+        None => spool::inspect(&config.spool.dir)?
+            .iter()
+            .map(summary)
+            .collect(),
+    };
     if messages.is_empty() {
         println!("the queue in {} is empty", config.spool.dir.display());
     }
+    let joined = |v: &Value| {
+        v.as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(Value::as_str)
+                    .collect::<Vec<_>>()
+                    .join(",")
+            })
+            .unwrap_or_default()
+    };
     for m in &messages {
-        let e = &m.envelope;
+        let tags = joined(&m["tags"]);
         println!(
             "{}  tenant={}  from=<{}>  rcpts={}  attempts={}  age={}s  size={}{}",
-            e.id,
-            e.tenant,
-            e.mail_from,
-            e.rcpts.join(","),
-            e.attempts,
-            unix_now().saturating_sub(e.received_at),
-            m.location.body_len,
-            if e.tags.is_empty() {
+            m["id"].as_str().unwrap_or("?"),
+            m["tenant"].as_str().unwrap_or("?"),
+            m["from"].as_str().unwrap_or(""),
+            joined(&m["rcpts"]),
+            m["attempts"],
+            m["age_seconds"],
+            m["size"],
+            if tags.is_empty() {
                 String::new()
             } else {
-                format!("  tags={}", e.tags.join(","))
+                format!("  tags={tags}")
             }
         );
     }
@@ -33,67 +68,60 @@ pub fn list(config: &Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub fn show(config: &Config, id: &str) -> anyhow::Result<()> {
-    let messages = spool::inspect(&config.spool.dir)?;
-    let m = messages
-        .iter()
-        .find(|m| m.envelope.id.0.eq_ignore_ascii_case(id))
-        .ok_or_else(|| anyhow::anyhow!("no message {id} in the queue"))?;
-    println!("{}", serde_json::to_string_pretty(&m.envelope)?);
-    let bytes = spool::read_message(&config.spool.dir, m.location)?;
-    let end = bytes
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .map_or(bytes.len(), |p| p + 2);
-    print!("{}", String::from_utf8_lossy(&bytes[..end]));
-    println!("[{} bytes of body]", bytes.len().saturating_sub(end + 2));
+pub async fn show(config: &Config, id: &str) -> anyhow::Result<()> {
+    let (envelope, headers, body_bytes) = match read(config, &format!("/v1/queue/{id}")).await? {
+        Some(v) => (
+            v["envelope"].clone(),
+            v["headers"].as_str().unwrap_or("").to_owned(),
+            v["body_bytes"].as_u64().unwrap_or(0) as usize,
+        ),
+        None => {
+            let messages = spool::inspect(&config.spool.dir)?;
+            let m = messages
+                .iter()
+                .find(|m| m.envelope.id.0.eq_ignore_ascii_case(id))
+                .ok_or_else(|| anyhow::anyhow!("no message {id} in the queue"))?;
+            let bytes = spool::read_message(&config.spool.dir, m.location)?;
+            let (headers, body) = split_headers(&bytes);
+            (
+                serde_json::to_value(&m.envelope)?,
+                String::from_utf8_lossy(headers).into_owned(),
+                body,
+            )
+        }
+    };
+    println!("{}", serde_json::to_string_pretty(&envelope)?);
+    print!("{headers}");
+    println!("[{body_bytes} bytes of body]");
     Ok(())
 }
 
-/// Asks the running relay to retry (one message or all) or delete a queued message.
-pub fn request(config: &Config, request: control::Request) -> anyhow::Result<()> {
-    let pid_file = config.spool.dir.join("sluice.pid");
-    if !pid_file.exists() {
-        anyhow::bail!(
-            "no relay is running on the spool {} (only the running relay changes its queue; start it with `sluice serve`)",
-            config.spool.dir.display()
-        );
-    }
-    match control::ask(
-        &config.spool.dir,
-        &request,
-        std::time::Duration::from_secs(10),
-    )? {
-        Some(answer) if answer.starts_with("error:") => {
-            anyhow::bail!("{}", answer.trim_start_matches("error: "))
-        }
-        Some(answer) => {
-            println!("{}", answer.trim_start_matches("ok: "));
-            Ok(())
-        }
-        None => anyhow::bail!("the relay did not answer within 10 seconds; see its log"),
-    }
+/// Retries one message now, or every one waiting with `None`.
+pub async fn retry(config: &Config, id: Option<&str>) -> anyhow::Result<()> {
+    let path = match id {
+        Some(id) => format!("/v1/queue/{id}/retry"),
+        None => "/v1/queue/retry".into(),
+    };
+    let v = Client::new(config)
+        .call(Method::POST, &path)
+        .await?
+        .into_result()?;
+    println!(
+        "{} message(s) moved to the front of the queue",
+        v["retried"]
+    );
+    Ok(())
 }
 
-/// Sends SIGHUP to the relay whose pid file sits in the spool directory.
-pub fn reload(config: &Config) -> anyhow::Result<()> {
-    let pid_file = config.spool.dir.join("sluice.pid");
-    let pid: i32 = std::fs::read_to_string(&pid_file)
-        .map_err(|e| {
-            anyhow::anyhow!(
-                "cannot read {}: {e} (is the relay running?)",
-                pid_file.display()
-            )
-        })?
-        .trim()
-        .parse()?;
-    // SAFETY: kill(2) with a pid read from our own pid file and a plain signal number.
-    if unsafe { libc::kill(pid, libc::SIGHUP) } != 0 {
-        anyhow::bail!(
-            "cannot signal pid {pid}: {}",
-            std::io::Error::last_os_error()
-        );
-    }
-    println!("asked pid {pid} to reload its plugins; the outcome is in its log (event reloaded or reload_refused)");
+pub async fn delete(config: &Config, id: &str) -> anyhow::Result<()> {
+    let v = Client::new(config)
+        .call(Method::DELETE, &format!("/v1/queue/{id}"))
+        .await?
+        .into_result()?;
+    println!(
+        "{} deleted ({} recipient(s) will not be delivered)",
+        v["deleted"].as_str().unwrap_or(id),
+        v["recipients"]
+    );
     Ok(())
 }

@@ -26,8 +26,55 @@ pub struct RawConfig {
     pub dns: Dns,
     #[serde(default)]
     pub plugins: Plugins,
+    #[serde(default)]
+    pub admin: Admin,
     #[serde(default, rename = "tenant")]
     pub tenants: Vec<Tenant>,
+}
+
+/// The admin HTTP API: health, readiness, metrics, reload, status and the queue.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Admin {
+    /// Where the API listens; keep it on loopback or a management network.
+    pub listen: SocketAddr,
+    /// Where `sluice` commands read their bearer token when `SLUICE_ADMIN_TOKEN` is unset
+    /// (relative to the config file).
+    pub token_file: Option<PathBuf>,
+    /// Bearer tokens the API accepts (`[[admin.token]]`), stored as SHA-256 digests.
+    #[serde(rename = "token")]
+    pub tokens: Vec<AdminToken>,
+}
+
+impl Default for Admin {
+    fn default() -> Self {
+        Admin {
+            listen: "127.0.0.1:8025".parse().expect("literal address"),
+            token_file: None,
+            tokens: Vec::new(),
+        }
+    }
+}
+
+/// One accepted bearer token (`sluice admin token` makes one).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdminToken {
+    /// Who holds it, for the log.
+    pub name: String,
+    /// Lower-case hex SHA-256 of the token.
+    pub sha256: toml::Spanned<String>,
+    /// `read` (status, metrics, queue listing) or `admin` (also reload, retry, delete).
+    #[serde(default)]
+    pub scope: AdminScope,
+}
+
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AdminScope {
+    #[default]
+    Read,
+    Admin,
 }
 
 /// The plugin runtime as a whole.

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-pub use raw::{BareLineEndings, FailureAction, TlsPolicy as SmarthostTls};
+pub use raw::{AdminScope, BareLineEndings, FailureAction, TlsPolicy as SmarthostTls};
 
 /// The built-in quickstart: loopback listeners, spool and Maildir under `./data`, and one demo
 /// tenant (user `demo`, password `demo-password`, sender domain `example.com`).
@@ -55,12 +55,29 @@ pub struct Config {
     pub delivery: DeliveryConfig,
     pub dns: DnsConfig,
     pub plugins: PluginRuntime,
+    pub admin: AdminConfig,
     pub tenants: Vec<Arc<Tenant>>,
     /// The file this came from, for reloads.
     pub source: Option<PathBuf>,
 }
 
+/// The admin HTTP API.
 #[derive(Debug, Clone)]
+pub struct AdminConfig {
+    pub listen: SocketAddr,
+    /// Where the CLI finds its token when `SLUICE_ADMIN_TOKEN` is unset.
+    pub token_file: Option<PathBuf>,
+    pub tokens: Vec<AdminToken>,
+}
+
+#[derive(Debug, Clone)]
+pub struct AdminToken {
+    pub name: String,
+    pub sha256: [u8; 32],
+    pub scope: AdminScope,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PluginRuntime {
     pub cache_dir: PathBuf,
     pub max_instances: u32,
@@ -215,7 +232,7 @@ pub struct DeliveryConfig {
     pub route_allow: Vec<RouteEntry>,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Pool {
     pub name: String,
     pub source: Vec<IpAddr>,
@@ -389,6 +406,7 @@ impl Resolver<'_> {
             _ => return Err(self.invalid_key("tls", "set both `cert` and `key`, or neither")),
         };
         let delivery = self.delivery(raw.delivery)?;
+        let admin = self.admin(raw.admin)?;
         // Instances kept for `reuse` hold pooling-allocator slots between transactions. They
         // may take half the slots at most, shared evenly, so live transactions always find one.
         let max_instances = raw.plugins.max_instances.max(16);
@@ -556,6 +574,7 @@ impl Resolver<'_> {
                     })
                     .max(1),
             },
+            admin,
             tenants,
             source: None,
         })
@@ -671,6 +690,38 @@ impl Resolver<'_> {
         Ok(out)
     }
 
+    fn admin(&self, a: raw::Admin) -> Result<AdminConfig, ConfigError> {
+        let mut tokens = Vec::new();
+        for (i, t) in a.tokens.into_iter().enumerate() {
+            let span = t.sha256.span();
+            let hex = t.sha256.into_inner();
+            let sha256 = decode_sha256(&hex).ok_or_else(|| {
+                self.invalid(
+                    format!("admin.token[{i}].sha256"),
+                    span,
+                    "not a SHA-256 hex digest (64 hex digits); run `sluice admin token` to make one"
+                        .into(),
+                )
+            })?;
+            tokens.push(AdminToken {
+                name: t.name,
+                sha256,
+                scope: t.scope,
+            });
+        }
+        Ok(AdminConfig {
+            listen: a.listen,
+            token_file: a.token_file.map(|p| {
+                if p.is_absolute() {
+                    p
+                } else {
+                    self.base.join(p)
+                }
+            }),
+            tokens,
+        })
+    }
+
     fn delivery(&self, d: raw::Delivery) -> Result<DeliveryConfig, ConfigError> {
         let mode = match (d.mode, d.smarthost) {
             (raw::DeliveryModeName::Local, _) => DeliveryMode::Local { maildir: d.maildir },
@@ -751,6 +802,20 @@ impl Resolver<'_> {
             route_allow,
         })
     }
+}
+
+/// The 32 bytes of a 64-digit hex SHA-256 digest.
+pub fn decode_sha256(hex: &str) -> Option<[u8; 32]> {
+    let hex = hex.as_bytes();
+    if hex.len() != 64 {
+        return None;
+    }
+    let mut out = [0u8; 32];
+    for (i, pair) in hex.chunks(2).enumerate() {
+        let digit = |c: u8| (c as char).to_digit(16);
+        out[i] = (digit(pair[0])? * 16 + digit(pair[1])?) as u8;
+    }
+    Some(out)
 }
 
 fn default_hostname() -> String {

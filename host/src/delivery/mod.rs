@@ -14,7 +14,7 @@ mod settle;
 
 use crate::config::resolved::within_domain;
 use crate::config::{Config, DeliveryMode, Tenant};
-use crate::pipeline::{Route, RouteRequest, SharedPolicies};
+use crate::pipeline::{Policies, Route, RouteRequest};
 use crate::queue::envelope::unix_now;
 use crate::queue::schedule::{Queue, Ready};
 use crate::queue::{Envelope, Spool, Stored};
@@ -22,7 +22,7 @@ use client::{Client, Failure, Settings, Target};
 use destination::{Connections, Destination, Hop, Pools, IDLE_CONNECTION};
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
@@ -58,9 +58,10 @@ pub struct Attempt {
 }
 
 struct Deliverer {
+    /// The configuration this delivery generation was made from; a reload makes a new one.
     config: Arc<Config>,
     /// Consulted per recipient domain before each attempt (the routing hook).
-    policies: SharedPolicies,
+    policies: Arc<Policies>,
     spool: Spool,
     queue: Queue,
     settings: Settings,
@@ -68,99 +69,179 @@ struct Deliverer {
     resolver: Option<mx::Resolver>,
     /// None when MTA-STS is off (or there is no resolver).
     mta_sts: Option<mta_sts::MtaSts>,
-    connections: Connections,
-    pools: Pools,
+    /// Outbound connections, kept across reloads (closed when a reload changes them).
+    connections: Arc<Connections>,
+    /// Pool usage today, kept across reloads that leave the pools as they were.
+    pools: Arc<Pools>,
 }
+
+/// The running delivery: each attempt takes the generation in force when it starts, so a
+/// reload changes the next attempt and never one in flight.
+#[derive(Clone)]
+pub struct Delivery {
+    current: Arc<RwLock<Arc<Deliverer>>>,
+}
+
+impl Delivery {
+    fn current(&self) -> Arc<Deliverer> {
+        self.current
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Makes what delivery needs from a new config (TLS roots, resolver) without putting it
+    /// in service: an error leaves the running delivery as it was.
+    pub fn prepare(
+        &self,
+        config: Arc<Config>,
+        policies: Arc<Policies>,
+    ) -> anyhow::Result<Prepared> {
+        let old = self.current();
+        let pools = if old.config.delivery.pools == config.delivery.pools {
+            old.pools.clone()
+        } else {
+            Arc::new(Pools::new(&config.delivery.pools))
+        };
+        let next = Deliverer::new(
+            config,
+            policies,
+            old.spool.clone(),
+            old.queue.clone(),
+            old.connections.clone(),
+            pools,
+        )?;
+        Ok(Prepared(Arc::new(next)))
+    }
+
+    /// Puts a prepared generation in service; connections kept for the old one are closed.
+    pub fn swap(&self, next: Prepared) {
+        let old = std::mem::replace(
+            &mut *self.current.write().unwrap_or_else(|e| e.into_inner()),
+            next.0,
+        );
+        tokio::spawn(async move {
+            for c in old.connections.drain() {
+                c.quit().await;
+            }
+        });
+    }
+}
+
+/// A delivery generation made by [`Delivery::prepare`], not yet in service.
+pub struct Prepared(Arc<Deliverer>);
 
 /// Starts the delivery workers and the task that closes idle connections. They stop taking
 /// new messages when `shutdown` turns true and finish the one in hand.
 pub fn start(
     config: Arc<Config>,
-    policies: SharedPolicies,
+    policies: Arc<Policies>,
     spool: Spool,
     queue: Queue,
     ready: Ready,
     shutdown: watch::Receiver<bool>,
-) -> anyhow::Result<JoinSet<()>> {
-    let ca_file = match &config.delivery.mode {
-        DeliveryMode::Smarthost {
-            ca_file: Some(f), ..
-        } => Some(f.clone()),
-        _ => config.delivery.ca_file.clone(),
-    };
-    let settings = Settings {
-        helo: config.hostname.clone(),
-        opportunistic: crate::tls::opportunistic_client(),
-        verifying: crate::tls::verifying_client(ca_file.as_deref())?,
-        connect_timeout: config.delivery.connect_timeout,
-        command_timeout: config.delivery.command_timeout,
-    };
-    let resolver = match mx::Resolver::new(&config.dns) {
-        Ok(r) => Some(r),
-        Err(e) if matches!(config.delivery.mode, DeliveryMode::Mx) => anyhow::bail!(e),
-        Err(e) => {
-            tracing::warn!(error = %e, "no DNS resolver; routes to MX hosts will wait");
-            None
-        }
-    };
-    let mta_sts = match (&resolver, config.delivery.mta_sts) {
-        (Some(r), true) => Some(mta_sts::MtaSts::new(
-            r.clone(),
-            settings.verifying.clone(),
-            config.delivery.mta_sts_port,
-        )),
-        _ => None,
-    };
-    let d = Arc::new(Deliverer {
-        connections: Connections::new(config.delivery.per_destination),
-        pools: Pools::new(&config.delivery.pools),
-        config: config.clone(),
+) -> anyhow::Result<(Delivery, JoinSet<()>)> {
+    let d = Deliverer::new(
+        config.clone(),
         policies,
         spool,
         queue,
-        settings,
-        resolver,
-        mta_sts,
-    });
+        Arc::new(Connections::new(config.delivery.per_destination)),
+        Arc::new(Pools::new(&config.delivery.pools)),
+    )?;
+    let connections = d.connections.clone();
+    let delivery = Delivery {
+        current: Arc::new(RwLock::new(Arc::new(d))),
+    };
     let mut set = JoinSet::new();
     for _ in 0..config.delivery.concurrency {
-        set.spawn(d.clone().worker(ready.clone(), shutdown.clone()));
+        set.spawn(worker(delivery.clone(), ready.clone(), shutdown.clone()));
     }
-    set.spawn(d.close_idle(shutdown));
-    Ok(set)
+    set.spawn(close_idle(connections, shutdown));
+    Ok((delivery, set))
+}
+
+async fn worker(delivery: Delivery, ready: Ready, mut shutdown: watch::Receiver<bool>) {
+    loop {
+        let next = {
+            let mut rx = ready.lock().await;
+            tokio::select! {
+                m = rx.recv() => m,
+                _ = shutdown.wait_for(|s| *s) => break,
+            }
+        };
+        match next {
+            Some(message) => delivery.current().deliver(message).await,
+            None => break,
+        }
+    }
+}
+
+async fn close_idle(connections: Arc<Connections>, mut shutdown: watch::Receiver<bool>) {
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(1)) => {
+                for c in connections.stale(IDLE_CONNECTION) {
+                    c.quit().await;
+                }
+            }
+            r = shutdown.changed() => if r.is_err() || *shutdown.borrow() { break },
+        }
+    }
+    for c in connections.drain() {
+        c.quit().await;
+    }
 }
 
 impl Deliverer {
-    async fn worker(self: Arc<Self>, ready: Ready, mut shutdown: watch::Receiver<bool>) {
-        loop {
-            let next = {
-                let mut rx = ready.lock().await;
-                tokio::select! {
-                    m = rx.recv() => m,
-                    _ = shutdown.wait_for(|s| *s) => break,
-                }
-            };
-            match next {
-                Some(message) => self.deliver(message).await,
-                None => break,
+    fn new(
+        config: Arc<Config>,
+        policies: Arc<Policies>,
+        spool: Spool,
+        queue: Queue,
+        connections: Arc<Connections>,
+        pools: Arc<Pools>,
+    ) -> anyhow::Result<Deliverer> {
+        let ca_file = match &config.delivery.mode {
+            DeliveryMode::Smarthost {
+                ca_file: Some(f), ..
+            } => Some(f.clone()),
+            _ => config.delivery.ca_file.clone(),
+        };
+        let settings = Settings {
+            helo: config.hostname.clone(),
+            opportunistic: crate::tls::opportunistic_client(),
+            verifying: crate::tls::verifying_client(ca_file.as_deref())?,
+            connect_timeout: config.delivery.connect_timeout,
+            command_timeout: config.delivery.command_timeout,
+        };
+        let resolver = match mx::Resolver::new(&config.dns) {
+            Ok(r) => Some(r),
+            Err(e) if matches!(config.delivery.mode, DeliveryMode::Mx) => anyhow::bail!(e),
+            Err(e) => {
+                tracing::warn!(error = %e, "no DNS resolver; routes to MX hosts will wait");
+                None
             }
-        }
-    }
-
-    async fn close_idle(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
-        loop {
-            tokio::select! {
-                _ = tokio::time::sleep(Duration::from_secs(1)) => {
-                    for c in self.connections.stale(IDLE_CONNECTION) {
-                        c.quit().await;
-                    }
-                }
-                r = shutdown.changed() => if r.is_err() || *shutdown.borrow() { break },
-            }
-        }
-        for c in self.connections.drain() {
-            c.quit().await;
-        }
+        };
+        let mta_sts = match (&resolver, config.delivery.mta_sts) {
+            (Some(r), true) => Some(mta_sts::MtaSts::new(
+                r.clone(),
+                settings.verifying.clone(),
+                config.delivery.mta_sts_port,
+            )),
+            _ => None,
+        };
+        Ok(Deliverer {
+            connections,
+            pools,
+            config,
+            policies,
+            spool,
+            queue,
+            settings,
+            resolver,
+            mta_sts,
+        })
     }
 
     fn tenant(&self, name: &str) -> Option<&Arc<Tenant>> {
@@ -210,7 +291,7 @@ impl Deliverer {
         }
 
         // Route each recipient domain once; held recipients wait for a retry.
-        let pipeline = crate::pipeline::current(&self.policies).for_tenant(&env.tenant);
+        let pipeline = self.policies.for_tenant(&env.tenant);
         let mut routes: HashMap<String, Result<Destination, RcptOutcome>> = HashMap::new();
         let mut groups: Vec<(Destination, Vec<String>)> = Vec::new();
         let mut attempts = Vec::new();

@@ -35,6 +35,15 @@ impl Deliverer {
                 remote: a.remote.clone(),
                 status: status.map(str::to_owned),
             };
+            let label = match &a.outcome {
+                RcptOutcome::Delivered { .. } => "delivered",
+                RcptOutcome::Deferred { .. } => "deferred",
+                RcptOutcome::Failed { .. } => "failed",
+            };
+            crate::metrics::get()
+                .delivery_attempts
+                .with_label_values(&[label])
+                .inc();
             let (outcome, text) = match &a.outcome {
                 RcptOutcome::Delivered { reply } => {
                     tracing::info!(
@@ -121,7 +130,7 @@ impl Deliverer {
             }
         }
 
-        let pipeline = crate::pipeline::current(&self.policies).for_tenant(&env.tenant);
+        let pipeline = self.policies.for_tenant(&env.tenant);
         if !pipeline.is_empty() {
             tokio::spawn(async move { pipeline.delivery_results(&results).await });
         }

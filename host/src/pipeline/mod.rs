@@ -16,7 +16,7 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::net::IpAddr;
 use std::pin::Pin;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 
 /// Where in the transaction a hook runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -183,6 +183,10 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 /// A policy in a tenant's chain.
 pub trait Policy: Send + Sync {
     fn name(&self) -> &str;
+    /// How operators see it in status output: a plugin's "name#hash".
+    fn label(&self) -> &str {
+        self.name()
+    }
     /// State for one SMTP transaction.
     fn begin(&self) -> Box<dyn PolicyRun>;
     /// Routing for one recipient domain; `None` leaves it to the next policy.
@@ -214,6 +218,11 @@ pub struct PipelineRun {
 impl Pipeline {
     pub fn new(policies: Vec<Arc<dyn Policy>>) -> Pipeline {
         Pipeline { policies }
+    }
+
+    /// The labels of its policies, in order.
+    pub fn labels(&self) -> Vec<String> {
+        self.policies.iter().map(|p| p.label().to_owned()).collect()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -276,16 +285,17 @@ impl Policies {
         Policies { tenants }
     }
 
+    /// Each tenant's chain by its policies' labels, tenants in name order.
+    pub fn labels(&self) -> std::collections::BTreeMap<String, Vec<String>> {
+        self.tenants
+            .iter()
+            .map(|(t, p)| (t.clone(), p.labels()))
+            .collect()
+    }
+
     pub fn for_tenant(&self, tenant: &str) -> Pipeline {
         self.tenants.get(tenant).cloned().unwrap_or_default()
     }
-}
-
-/// The live policy set, replaced atomically by a reload.
-pub type SharedPolicies = Arc<RwLock<Arc<Policies>>>;
-
-pub fn current(shared: &SharedPolicies) -> Arc<Policies> {
-    shared.read().unwrap_or_else(|e| e.into_inner()).clone()
 }
 
 #[cfg(test)]

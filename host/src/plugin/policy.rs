@@ -41,6 +41,10 @@ impl Policy for WasmPolicy {
         &self.plugin.spec.name
     }
 
+    fn label(&self) -> &str {
+        self.plugin.label()
+    }
+
     fn begin(&self) -> Box<dyn PolicyRun> {
         Box::new(WasmRun {
             plugin: self.plugin.clone(),
@@ -245,6 +249,11 @@ impl PolicyRun for WasmRun {
             }
             let outcome = self.call(hook, input).await;
             let label = self.plugin.label();
+            let m = crate::metrics::get();
+            let stage = format!("{:?}", input.stage).to_ascii_lowercase();
+            m.plugin_calls
+                .with_label_values(&[self.plugin.tenant.as_str(), &self.plugin.spec.name, &stage])
+                .inc();
             let decision = match outcome {
                 Ok(d) => {
                     self.plugin.succeeded();
@@ -252,6 +261,13 @@ impl PolicyRun for WasmRun {
                 }
                 Err(f) => {
                     self.instance = None;
+                    m.plugin_failures
+                        .with_label_values(&[
+                            self.plugin.tenant.as_str(),
+                            &self.plugin.spec.name,
+                            f.kind(),
+                        ])
+                        .inc();
                     tracing::warn!(
                         target: "sluice::event", event = "plugin_failed", plugin = %label, tenant = %self.plugin.tenant,
                         queue_id = input.queue_id.unwrap_or("-"), stage = ?input.stage, failure = f.kind(), detail = %f,

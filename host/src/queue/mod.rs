@@ -1,7 +1,6 @@
 //! Accepted messages: the durable [`spool`], the in-memory delivery [`schedule`], and the
 //! envelope that travels with each message.
 
-pub mod control;
 pub mod envelope;
 pub mod quarantine;
 pub mod schedule;

@@ -1,9 +1,10 @@
 //! Quarantined mail: messages a policy held back. Each is two files under
 //! `SPOOL/quarantine/`: `ID.eml` (the bytes) and `ID.json` (envelope, reason, time), written
 //! and synced like a Maildir delivery before the client hears 250. An operator lists them
-//! with `sluice quarantine list` and releases one with `sluice quarantine release ID`, which
-//! moves it to `SPOOL/release/`; the running relay picks released messages up from there,
-//! commits them to the spool and delivers them.
+//! with `sluice quarantine list` and releases one with `sluice quarantine release ID`: the
+//! running relay (`POST /v1/quarantine/ID/release`) moves it to `SPOOL/release/` and at once
+//! commits it to the spool and delivers it; with no relay running the CLI only moves it, and
+//! the next relay to start takes it from there.
 
 use super::envelope::{unix_now, Envelope};
 use serde::{Deserialize, Serialize};

@@ -26,7 +26,7 @@ impl Session {
         if self.tx.is_some() {
             return self.answer(reply::AUTH_IN_TRANSACTION);
         }
-        let config = self.relay.config.clone();
+        let config = self.live.config.clone();
         if config.auth.require_tls && self.tls.is_none() {
             return self.answer(reply::ENCRYPTION_REQUIRED);
         }
@@ -134,7 +134,7 @@ impl Session {
     /// Sends a 334 challenge and reads the client's base64 answer.
     async fn challenge(&mut self, text: &'static str) -> Result<Step<Vec<u8>>, Ended> {
         self.reply(Reply::new(334, "", text));
-        let deadline = Instant::now() + self.relay.config.timeouts.command;
+        let deadline = Instant::now() + self.live.config.timeouts.command;
         loop {
             match framing::command_line(&self.input) {
                 CommandLine::Complete(len) => {

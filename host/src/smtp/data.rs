@@ -31,7 +31,7 @@ fn content_error(v: Option<Violation>) -> Option<Reply> {
 
 impl Session {
     fn decoder(&self, dot_framing: bool) -> ContentDecoder {
-        let limits = &self.relay.config.limits;
+        let limits = &self.live.config.limits;
         let normalize = limits.bare_line_endings == BareLineEndings::Normalize;
         if dot_framing {
             ContentDecoder::data(limits.max_message_size, normalize)
@@ -41,7 +41,7 @@ impl Session {
     }
 
     fn data_deadline(&self) -> Instant {
-        Instant::now() + self.relay.config.timeouts.data_block
+        Instant::now() + self.live.config.timeouts.data_block
     }
 
     pub(super) async fn data(&mut self) -> Result<(), Ended> {
@@ -143,7 +143,7 @@ impl Session {
     /// Adds trace headers, runs the data hook, commits to the spool, then answers.
     async fn finish(&mut self, body: Vec<u8>) {
         let Some(tx) = &self.tx else { return };
-        let config = self.relay.config.clone();
+        let config = self.live.config.clone();
         let id = QueueId::generate();
         let now = SystemTime::now();
         let trace = Trace {
@@ -249,8 +249,18 @@ impl Session {
                 }
             };
         }
-        match self.relay.spool.commit(envelope, message).await {
+        let started = std::time::Instant::now();
+        let committed = self.relay.spool.commit(envelope, message).await;
+        let m = crate::metrics::get();
+        m.spool_commit_seconds
+            .observe(started.elapsed().as_secs_f64());
+        match committed {
             Ok(stored) => {
+                let tenant = [stored.envelope.tenant.as_str()];
+                m.messages_accepted.with_label_values(&tenant).inc();
+                m.bytes_accepted
+                    .with_label_values(&tenant)
+                    .inc_by(stored.location.body_len);
                 tracing::info!(
                     target: "sluice::event",
                     event = "accepted",

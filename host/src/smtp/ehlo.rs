@@ -26,7 +26,7 @@ impl Session {
             self.reply(r);
             return;
         }
-        let config = &self.relay.config;
+        let config = &self.live.config;
         // The name is echoed as the client sent it; the reply escapes anything but printable
         // ASCII on the wire (reply.rs).
         let mut lines = vec![format!("{} greets {host}", config.hostname)];
@@ -43,7 +43,7 @@ impl Session {
                 .map(String::from),
             );
             lines.push(format!("SIZE {}", config.limits.max_message_size));
-            if self.tls.is_none() && self.relay.tls.is_some() {
+            if self.tls.is_none() && self.live.tls.is_some() {
                 lines.push("STARTTLS".into());
             }
             if self.tls.is_some() {

@@ -81,7 +81,7 @@ impl Session {
         if self.tx.is_some() {
             return self.reply(reply::NESTED_MAIL);
         }
-        let config = &self.relay.config;
+        let config = &self.live.config;
         // No open relay: the sender is a tenant by AUTH or by a trusted network, or nobody.
         let tenant = match &self.login {
             Some(l) => l.tenant.clone(),
@@ -161,11 +161,11 @@ impl Session {
         let Some(tx) = &self.tx else {
             return self.reply(reply::NEED_MAIL);
         };
-        if tx.rcpts.len() >= self.relay.config.limits.max_recipients {
+        if tx.rcpts.len() >= self.live.config.limits.max_recipients {
             return self.reply(reply::TOO_MANY_RCPTS);
         }
         let address = match path_reply(path, reply::BAD_RCPT) {
-            Ok(a) if a.eq_ignore_ascii_case("postmaster") => self.relay.config.postmaster.clone(),
+            Ok(a) if a.eq_ignore_ascii_case("postmaster") => self.live.config.postmaster.clone(),
             Ok(a) if !a.is_empty() => a,
             Ok(_) => return self.reply(reply::BAD_RCPT),
             Err(r) => return self.reply(r),

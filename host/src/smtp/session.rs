@@ -9,7 +9,8 @@ use super::reply::{self, Reply};
 use crate::capability::message::ParsedMessage;
 use crate::config::Tenant;
 use crate::net::MaybeTls;
-use crate::pipeline::{Decision, HookInput, PipelineRun, Policies, Stage, Verdict};
+use crate::pipeline::{Decision, HookInput, PipelineRun, Stage, Verdict};
+use crate::reload::Generation;
 use crate::server::Relay;
 use smtp_proto::Request;
 use std::net::SocketAddr;
@@ -79,8 +80,9 @@ pub struct Session {
     pub(super) tls: Option<String>,
     pub(super) login: Option<Login>,
     pub(super) tx: Option<Transaction>,
-    /// The policy set as it was when the session started (a reload does not change it).
-    policies: Arc<Policies>,
+    /// The configuration generation the session started on: config, plugin chains and TLS
+    /// stay as they were for the whole session, whatever a reload does meanwhile.
+    pub(super) live: Arc<Generation>,
     /// The tenant's chain for the current transaction, with its per-transaction state.
     pub(super) run: Option<(String, PipelineRun)>,
     /// When the current command's time runs out (RFC 5321 §4.5.3.2: 5 minutes by default).
@@ -91,14 +93,20 @@ pub struct Session {
 }
 
 impl Session {
-    pub fn new(relay: Arc<Relay>, conn: Conn, peer: SocketAddr, tls: Option<String>) -> Session {
+    pub fn new(
+        relay: Arc<Relay>,
+        live: Arc<Generation>,
+        conn: Conn,
+        peer: SocketAddr,
+        tls: Option<String>,
+    ) -> Session {
         let now = Instant::now();
-        let timeouts = &relay.config.timeouts;
+        let timeouts = &live.config.timeouts;
         Session {
             command_deadline: now + timeouts.command,
             session_deadline: now + timeouts.session,
             shutdown: relay.shutdown.clone(),
-            policies: crate::pipeline::current(&relay.policies),
+            live,
             run: None,
             relay,
             conn,
@@ -148,7 +156,7 @@ impl Session {
     }
 
     async fn greet(&mut self) -> Result<(), Ended> {
-        let delay = self.relay.config.limits.greeting_delay;
+        let delay = self.live.config.limits.greeting_delay;
         if matches!(self.conn, MaybeTls::Plain(_)) {
             // A client that talks before the banner is not speaking SMTP (or is a spam bot).
             let spoke = if delay.is_zero() {
@@ -174,7 +182,7 @@ impl Session {
             self.reply(Reply { code, ..r }.closing());
             return Err(Ended::Closed);
         }
-        let banner = format!("{} ESMTP Sluice", self.relay.config.hostname);
+        let banner = format!("{} ESMTP Sluice", self.live.config.hostname);
         self.reply(Reply::dynamic(220, "", banner));
         Ok(())
     }
@@ -188,7 +196,7 @@ impl Session {
     }
 
     async fn upgrade(self) -> Result<Session, Ended> {
-        let Some(acceptor) = self.relay.tls.clone() else {
+        let Some(acceptor) = self.live.tls.clone() else {
             return Err(Ended::Closed);
         };
         let MaybeTls::Plain(tcp) = self.conn else {
@@ -196,7 +204,7 @@ impl Session {
         };
         let handshake = tokio_rustls::TlsAcceptor::from(acceptor).accept(tcp);
         let stream =
-            match tokio::time::timeout(self.relay.config.timeouts.tls_handshake, handshake).await {
+            match tokio::time::timeout(self.live.config.timeouts.tls_handshake, handshake).await {
                 Ok(Ok(s)) => s,
                 Ok(Err(e)) => {
                     tracing::debug!(peer = %self.peer, error = %e, "TLS handshake failed");
@@ -207,6 +215,7 @@ impl Session {
         let tls = crate::net::describe_tls(stream.get_ref().1);
         let mut next = Session::new(
             self.relay,
+            self.live,
             MaybeTls::Tls(Box::new(stream)),
             self.peer,
             Some(tls),
@@ -238,7 +247,7 @@ impl Session {
                         }
                         Ok(None) => {
                             self.command_deadline =
-                                Instant::now() + self.relay.config.timeouts.command
+                                Instant::now() + self.live.config.timeouts.command
                         }
                         Err(e) => return Next::End(e),
                     }
@@ -338,6 +347,10 @@ impl Session {
 
     /// Queues a reply; a closing reply ends the session after it is flushed.
     pub(super) fn reply(&mut self, r: Reply) {
+        crate::metrics::get()
+            .replies
+            .with_label_values(&[crate::metrics::reply_class(r.code)])
+            .inc();
         r.write_to(&mut self.output);
         self.closing |= r.close;
     }
@@ -406,7 +419,7 @@ impl Session {
         if let Some(l) = &self.login {
             return Some(l.tenant.clone());
         }
-        self.relay.config.trusted_tenant(self.peer.ip()).cloned()
+        self.live.config.trusted_tenant(self.peer.ip()).cloned()
     }
 
     /// Runs the tenant's pipeline for a stage; a rejection becomes the reply to send.
@@ -424,7 +437,7 @@ impl Session {
         let mut run = match self.run.take() {
             Some((name, run)) if name == tenant.name => run,
             _ => {
-                let pipeline = self.policies.for_tenant(&tenant.name);
+                let pipeline = self.live.policies.for_tenant(&tenant.name);
                 if pipeline.is_empty() {
                     return Ok(Decision::proceed());
                 }

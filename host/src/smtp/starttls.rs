@@ -17,7 +17,7 @@ impl Session {
             self.reply(reply::TLS_IN_TRANSACTION);
             return None;
         }
-        if self.relay.tls.is_none() {
+        if self.live.tls.is_none() {
             self.reply(reply::Reply::new(454, "4.7.0", "TLS not available"));
             return None;
         }

@@ -1,0 +1,156 @@
+//! Prometheus metrics, served as text at the admin API's `/metrics`.
+//!
+//! One registry per process. Every label takes its values from a bounded set: listener
+//! addresses, tenant and plugin names come from the config, never from a client; reply
+//! classes, outcomes, stages and failure kinds are fixed lists.
+
+use prometheus::{
+    Encoder, Histogram, HistogramOpts, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
+    TextEncoder,
+};
+use std::sync::LazyLock;
+
+pub struct Metrics {
+    registry: Registry,
+    /// Sessions in progress, by listener address.
+    pub sessions_open: IntGaugeVec,
+    /// Sessions accepted since start, by listener address.
+    pub sessions_total: IntCounterVec,
+    /// SMTP replies sent, by class (`2xx`, `3xx`, `4xx`, `5xx`).
+    pub replies: IntCounterVec,
+    /// Messages committed to the spool, by tenant.
+    pub messages_accepted: IntCounterVec,
+    /// Their bytes, by tenant.
+    pub bytes_accepted: IntCounterVec,
+    /// From handing a message to the spool to its group commit being on disk.
+    pub spool_commit_seconds: Histogram,
+    /// Messages the queue holds (set when scraped).
+    pub queue_depth: IntGauge,
+    /// Recipient delivery attempts, by outcome (`delivered`, `deferred`, `failed`).
+    pub delivery_attempts: IntCounterVec,
+    /// Plugin hook calls, by tenant, plugin and stage.
+    pub plugin_calls: IntCounterVec,
+    /// Plugin hook failures, by tenant, plugin and kind (trap, timeout, memory, invalid,
+    /// breaker).
+    pub plugin_failures: IntCounterVec,
+    /// The configuration generation serving (1 at start, +1 per reload).
+    pub config_generation: IntGauge,
+}
+
+static METRICS: LazyLock<Metrics> = LazyLock::new(Metrics::new);
+
+/// The process's metrics.
+pub fn get() -> &'static Metrics {
+    &METRICS
+}
+
+fn counter(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
+    let c = IntCounterVec::new(Opts::new(name, help), labels).expect("valid metric");
+    registry
+        .register(Box::new(c.clone()))
+        .expect("unique metric");
+    c
+}
+
+fn gauge(registry: &Registry, name: &str, help: &str) -> IntGauge {
+    let g = IntGauge::new(name, help).expect("valid metric");
+    registry
+        .register(Box::new(g.clone()))
+        .expect("unique metric");
+    g
+}
+
+impl Metrics {
+    fn new() -> Metrics {
+        let r = Registry::new();
+        let sessions_open = IntGaugeVec::new(
+            Opts::new("sluice_sessions_open", "SMTP sessions in progress"),
+            &["listener"],
+        )
+        .expect("valid metric");
+        r.register(Box::new(sessions_open.clone()))
+            .expect("unique metric");
+        let spool_commit_seconds = Histogram::with_opts(
+            HistogramOpts::new(
+                "sluice_spool_commit_seconds",
+                "Time from handing a message to the spool until it is on disk",
+            )
+            .buckets(vec![
+                0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+            ]),
+        )
+        .expect("valid metric");
+        r.register(Box::new(spool_commit_seconds.clone()))
+            .expect("unique metric");
+        Metrics {
+            sessions_open,
+            sessions_total: counter(
+                &r,
+                "sluice_sessions_total",
+                "SMTP sessions accepted",
+                &["listener"],
+            ),
+            replies: counter(
+                &r,
+                "sluice_replies_total",
+                "SMTP replies sent, by class",
+                &["class"],
+            ),
+            messages_accepted: counter(
+                &r,
+                "sluice_messages_accepted_total",
+                "Messages committed to the spool",
+                &["tenant"],
+            ),
+            bytes_accepted: counter(
+                &r,
+                "sluice_bytes_accepted_total",
+                "Bytes of messages committed to the spool",
+                &["tenant"],
+            ),
+            spool_commit_seconds,
+            queue_depth: gauge(&r, "sluice_queue_depth", "Messages in the queue"),
+            delivery_attempts: counter(
+                &r,
+                "sluice_delivery_attempts_total",
+                "Recipient delivery attempts, by outcome",
+                &["outcome"],
+            ),
+            plugin_calls: counter(
+                &r,
+                "sluice_plugin_calls_total",
+                "Plugin hook calls",
+                &["tenant", "plugin", "stage"],
+            ),
+            plugin_failures: counter(
+                &r,
+                "sluice_plugin_failures_total",
+                "Plugin hook failures, by kind",
+                &["tenant", "plugin", "kind"],
+            ),
+            config_generation: gauge(
+                &r,
+                "sluice_config_generation",
+                "The configuration generation serving",
+            ),
+            registry: r,
+        }
+    }
+
+    /// The Prometheus text exposition of every metric.
+    pub fn render(&self) -> String {
+        let mut out = Vec::new();
+        let _ = TextEncoder::new().encode(&self.registry.gather(), &mut out);
+        String::from_utf8(out).unwrap_or_default()
+    }
+}
+
+/// The class label of a reply code: `2xx` for 250.
+pub fn reply_class(code: u16) -> &'static str {
+    match code / 100 {
+        2 => "2xx",
+        3 => "3xx",
+        4 => "4xx",
+        _ => "5xx",
+    }
+}

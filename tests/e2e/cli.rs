@@ -156,3 +156,20 @@ fn admin_token_prints_a_table_the_config_accepts_and_writes_the_token_once() {
         "{out}"
     );
 }
+
+#[test]
+fn dkim_keygen_refuses_names_that_are_not_dns_names() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(sluice_bin())
+        .args(["dkim", "keygen", "bad domain", "s 1"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("is not a DNS name"), "{}", text(&out));
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        0,
+        "a key file was written"
+    );
+}

@@ -35,7 +35,17 @@ fn keygen(dir: &Path, domain: &str, selector: &str, algorithm: &str) -> String {
         .lines()
         .find(|l| l.contains("IN TXT"))
         .expect("a TXT line");
-    line.split('"').nth(1).expect("quoted record").to_owned()
+    // One or more DNS character-strings, each at most 255 octets, joined by resolvers.
+    let strings: Vec<&str> = line.split('"').skip(1).step_by(2).collect();
+    assert!(!strings.is_empty(), "{line}");
+    assert!(strings.iter().all(|s| s.len() <= 255), "{line}");
+    if algorithm == "rsa2048" {
+        assert!(
+            strings.len() > 1,
+            "a 2048-bit key's record needs two strings: {line}"
+        );
+    }
+    strings.concat()
 }
 
 fn dkimpy(dns: &Dns, message: &str) -> std::process::Output {

@@ -13,6 +13,12 @@ if ! command -v swaks >/dev/null 2>&1; then
     as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq swaks >/dev/null
 fi
 
+if ! command -v openssl >/dev/null 2>&1; then
+    echo "installing openssl (Debian) to read certificates in the tests"
+    as_root apt-get update -qq
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssl >/dev/null
+fi
+
 if ! command -v systemd-analyze >/dev/null 2>&1; then
     echo "installing systemd (Debian) for systemd-analyze"
     as_root apt-get update -qq

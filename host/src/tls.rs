@@ -52,19 +52,45 @@ pub fn server_config(source: &TlsSource, hostname: &str) -> Result<Arc<ServerCon
     Ok(Arc::new(config))
 }
 
+/// How long a generated certificate is valid, and how long before its end it is replaced
+/// (at start and at each reload).
+const SELF_SIGNED_DAYS: i64 = 365;
+const RENEW_DAYS: i64 = 30;
+
+/// A self-signed certificate for `hostname` (and localhost) under `dir`, made when there is
+/// none, when it names another host, or when it ends within [`RENEW_DAYS`]: its subject and
+/// subjectAltName are the relay's host name, and it is valid for a year.
+/// `dir/cert.meta` keeps the host name and the end of validity (unix seconds).
 fn self_signed(dir: &Path, hostname: &str) -> Result<(PathBuf, PathBuf), TlsError> {
     let cert = dir.join("cert.pem");
     let key = dir.join("key.pem");
-    if cert.exists() && key.exists() {
+    let meta = dir.join("cert.meta");
+    let now = time::OffsetDateTime::now_utc();
+    let current = std::fs::read_to_string(&meta).ok().and_then(|m| {
+        let (host, end) = m.trim().split_once(' ')?;
+        Some((host.to_owned(), end.parse::<i64>().ok()?))
+    });
+    let fresh = matches!(&current, Some((host, end))
+        if host == hostname && *end - now.unix_timestamp() > RENEW_DAYS * 86_400);
+    if fresh && cert.exists() && key.exists() {
         return Ok((cert, key));
     }
-    let generated =
-        rcgen::generate_simple_self_signed(vec![hostname.to_owned(), "localhost".to_owned()])
-            .map_err(|e| TlsError::Load {
-                what: "generated certificate",
-                path: cert.clone(),
-                message: e.to_string(),
-            })?;
+    let failed = |e: rcgen::Error| TlsError::Load {
+        what: "generated certificate",
+        path: cert.clone(),
+        message: e.to_string(),
+    };
+    let mut params =
+        rcgen::CertificateParams::new(vec![hostname.to_owned(), "localhost".to_owned()])
+            .map_err(failed)?;
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, hostname);
+    params.not_before = now - time::Duration::hours(1);
+    let not_after = now + time::Duration::days(SELF_SIGNED_DAYS);
+    params.not_after = not_after;
+    let key_pair = rcgen::KeyPair::generate().map_err(failed)?;
+    let generated = params.self_signed(&key_pair).map_err(failed)?;
     let write = |path: &Path, text: String| {
         std::fs::create_dir_all(dir)
             .and_then(|_| std::fs::write(path, text))
@@ -73,10 +99,15 @@ fn self_signed(dir: &Path, hostname: &str) -> Result<(PathBuf, PathBuf), TlsErro
                 source,
             })
     };
-    write(&key, generated.key_pair.serialize_pem())?;
-    write(&cert, generated.cert.pem())?;
+    write(&key, key_pair.serialize_pem())?;
+    write(&cert, generated.pem())?;
+    write(
+        &meta,
+        format!("{hostname} {}\n", not_after.unix_timestamp()),
+    )?;
     tracing::warn!(
         cert = %cert.display(),
+        valid_days = SELF_SIGNED_DAYS,
         "no [tls] cert/key configured: generated a self-signed certificate for {hostname}; clients will not verify it"
     );
     Ok((cert, key))

@@ -69,3 +69,65 @@ fn certificate_and_key_from_the_config() {
     c.cmd("EHLO c.test", "250");
     assert!(!relay.log().contains("generated a self-signed certificate"));
 }
+
+/// Without [tls] cert/key, the generated certificate names the relay's host (subject and
+/// subjectAltName) and lasts a year, not centuries.
+#[test]
+fn the_generated_certificate_names_the_host_and_lasts_a_year() {
+    let relay = Relay::start(RelayConfig::default());
+    let out = std::process::Command::new("openssl")
+        .args([
+            "x509",
+            "-noout",
+            "-subject",
+            "-ext",
+            "subjectAltName",
+            "-startdate",
+            "-enddate",
+            "-in",
+        ])
+        .arg(relay.dir.path().join("tls/cert.pem"))
+        .output()
+        .expect("openssl (scripts/test-deps.sh installs it)");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "{text}");
+    assert!(
+        text.contains("CN = relay.test") || text.contains("CN=relay.test"),
+        "{text}"
+    );
+    assert!(text.contains("DNS:relay.test"), "{text}");
+    let date = |prefix: &str| {
+        let line = text.lines().find_map(|l| l.strip_prefix(prefix)).unwrap();
+        let year: i32 = line.split_whitespace().nth(3).unwrap().parse().unwrap();
+        year
+    };
+    let (start, end) = (date("notBefore="), date("notAfter="));
+    assert!(end - start <= 1, "valid from {start} to {end}:\n{text}");
+}
+
+/// A generated certificate that ends within 30 days is replaced at the next start.
+#[test]
+fn a_generated_certificate_near_its_end_is_renewed() {
+    let mut relay = Relay::start(RelayConfig::default());
+    let tls = relay.dir.path().join("tls");
+    let first = std::fs::read_to_string(tls.join("cert.pem")).unwrap();
+    relay.terminate();
+    relay.spawn();
+    assert_eq!(
+        std::fs::read_to_string(tls.join("cert.pem")).unwrap(),
+        first,
+        "renewed too early"
+    );
+    let soon = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        + 10 * 86_400;
+    std::fs::write(tls.join("cert.meta"), format!("relay.test {soon}\n")).unwrap();
+    relay.terminate();
+    relay.spawn();
+    assert_ne!(
+        std::fs::read_to_string(tls.join("cert.pem")).unwrap(),
+        first
+    );
+}

@@ -42,6 +42,15 @@ fn check_config_names_the_offending_key_and_line() {
             "tenant[0].users[0].password_hash` (line 6)",
         ),
         ("[delivery]\nmode = \"smarthost\"\n", "delivery.smarthost"),
+        ("[server]\n[server.timeouts]\ncommand = \"0s\"\n", "server.timeouts.command`: must be above zero"),
+        (
+            "[[tenant]]\nname = \"t\"\nsender_domains = [\"a.test\"]\n[[tenant.plugin]]\nname = \"p\"\npath = \"p.wasm\"\non_failure = \"ignore\"\n",
+            "unknown action \"ignore\": expected \"tempfail\", \"continue\", \"reject\" or \"quarantine\"",
+        ),
+        (
+            "[[tenant]]\nname = \"t\"\nsender_domains = [\"a.test\"]\n[[tenant.plugin]]\nname = \"p\"\npath = \"missing.wasm\"\n",
+            "plugin p of tenant t: cannot read its `path`, /",
+        ),
     ];
     for (config, needle) in cases {
         let (ok, out) = check(config);
@@ -51,6 +60,10 @@ fn check_config_names_the_offending_key_and_line() {
             "error for {config:?} does not name {needle:?}: {out}"
         );
         assert!(!out.contains("panicked"), "{out}");
+        assert!(
+            out.matches("os error").count() <= 1,
+            "a doubled error: {out}"
+        );
     }
     let (ok, out) = check("this is = not toml [");
     assert!(!ok && out.contains("line 1"), "{out}");
@@ -89,7 +102,7 @@ fn check_config_loads_the_plugins() {
     assert!(ok && out.contains("1 plugin(s)"), "{out}");
     let (ok, out) = check(&format!("{base}path = \"/nonexistent/v.wasm\"\n"));
     assert!(
-        !ok && out.contains("plugin v: cannot read /nonexistent/v.wasm"),
+        !ok && out.contains("plugin v of tenant t: cannot read its `path`, /nonexistent/v.wasm"),
         "{out}"
     );
     let (ok, out) = check(&format!(

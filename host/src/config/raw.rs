@@ -192,11 +192,40 @@ fn default_plugin_memory() -> ByteSize {
     ByteSize(64 << 20)
 }
 
-#[derive(Debug, Clone, Copy, Deserialize)]
-#[serde(untagged)]
+#[derive(Debug, Clone, Copy)]
 pub enum OnFailure {
     All(FailureAction),
     PerKind(PerKind),
+}
+
+/// One action for every kind (`on_failure = "continue"`) or a table by kind; an error names
+/// the actions there are, rather than serde's "did not match any variant".
+impl<'de> Deserialize<'de> for OnFailure {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Either {
+            All(String),
+            PerKind(PerKind),
+        }
+        match Either::deserialize(d).map_err(|_| {
+            serde::de::Error::custom(
+                "expected an action (\"tempfail\", \"continue\", \"reject\" or \"quarantine\") \
+                 or a table of them by kind (trap, timeout, memory, invalid, breaker)",
+            )
+        })? {
+            Either::PerKind(p) => Ok(OnFailure::PerKind(p)),
+            Either::All(s) => FailureAction::deserialize(
+                serde::de::value::StrDeserializer::<D::Error>::new(&s),
+            )
+            .map(OnFailure::All)
+            .map_err(|_| {
+                serde::de::Error::custom(format!(
+                    "unknown action {s:?}: expected \"tempfail\", \"continue\", \"reject\" or \"quarantine\""
+                ))
+            }),
+        }
+    }
 }
 
 impl Default for OnFailure {

@@ -362,6 +362,14 @@ impl Resolver<'_> {
         }
     }
 
+    /// A timeout that must be above zero (zero would end every session at once).
+    fn nonzero(&self, key: &str, d: Duration) -> Result<Duration, ConfigError> {
+        if d.is_zero() {
+            return Err(self.invalid_key(key, "must be above zero"));
+        }
+        Ok(d)
+    }
+
     fn invalid_key(&self, key: &str, message: impl Into<String>) -> ConfigError {
         ConfigError::InvalidKey {
             origin: self.origin.to_owned(),
@@ -532,10 +540,11 @@ impl Resolver<'_> {
                 greeting_delay: s.greeting_delay.0,
             },
             timeouts: Timeouts {
-                command: s.timeouts.command.0,
-                data_block: s.timeouts.data_block.0,
-                session: s.timeouts.session.0,
-                tls_handshake: s.timeouts.tls_handshake.0,
+                command: self.nonzero("server.timeouts.command", s.timeouts.command.0)?,
+                data_block: self.nonzero("server.timeouts.data_block", s.timeouts.data_block.0)?,
+                session: self.nonzero("server.timeouts.session", s.timeouts.session.0)?,
+                tls_handshake: self
+                    .nonzero("server.timeouts.tls_handshake", s.timeouts.tls_handshake.0)?,
             },
             tls,
             auth: AuthPolicy {

@@ -19,11 +19,12 @@ use wasmtime::component::{Component, InstancePre};
 
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
-    #[error("plugin {name}: cannot read {path}: {source}")]
+    #[error("plugin {name} of tenant {tenant}: cannot read its `path`, {}: {error}", path.display())]
     Read {
         name: String,
+        tenant: String,
         path: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
     #[error("plugin {name} ({path}) is not a valid component: {message}")]
     Compile {
@@ -269,10 +270,11 @@ pub async fn load(
     share: TenantShare,
 ) -> Result<Arc<LoadedPlugin>, LoadError> {
     let (name, path) = (spec.name.clone(), spec.path.clone());
-    let bytes = std::fs::read(&path).map_err(|source| LoadError::Read {
+    let bytes = std::fs::read(&path).map_err(|error| LoadError::Read {
         name: name.clone(),
-        path: path.clone(),
-        source,
+        tenant: tenant.to_owned(),
+        path: std::path::absolute(&path).unwrap_or_else(|_| path.clone()),
+        error,
     })?;
     let hash: String = Sha256::digest(&bytes)
         .iter()

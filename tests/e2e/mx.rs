@@ -3,7 +3,7 @@
 //! egress pools, operator retry/delete.
 
 use serde_json::json;
-use sluice_e2e::dns::{a, mx};
+use sluice_e2e::dns::{a, mx, txt};
 use sluice_e2e::relay::DEMO_TENANT;
 use sluice_e2e::{free_port, python, sluice_bin, text, Chat, Dns, Relay, RelayConfig, Sink};
 use std::path::Path;
@@ -86,6 +86,23 @@ fn a_domain_without_mx_is_its_own_mail_host() {
     let relay = Relay::start(RelayConfig::default().mx(&dns, port, ""));
     send(&relay, &["user@plain.test"], "implicit mx");
     assert_eq!(sink.wait_messages(1)[0].rcpts, vec!["user@plain.test"]);
+}
+
+#[test]
+fn a_domain_with_neither_mx_nor_address_bounces_at_once() {
+    let port = free_port();
+    // The domain exists (it has a TXT record) but names no mail host at all.
+    let dns = Dns::start(zone(json!({ "nohost.test": [txt("v=spf1 -all")] })));
+    let relay = Relay::start(RelayConfig::default().mx(&dns, port, ""));
+    send(&relay, &["user@nohost.test"], "to nowhere");
+    let b = &relay.wait_events("bounced", 1)[0];
+    assert!(b["reply"].as_str().unwrap().starts_with("550 5.1.2"), "{b}");
+    // Bounced on the first attempt, never deferred (the only deferral is of the DSN, whose
+    // sender's mail host this test does not start).
+    assert!(relay
+        .events()
+        .iter()
+        .all(|e| e["event"] != "deferred" || e["rcpt"] != "user@nohost.test"));
 }
 
 #[test]

@@ -555,7 +555,7 @@ impl Deliverer {
                     mx::MxError::NullMx => RcptOutcome::Failed {
                         reply: format!("556 5.1.10 {domain}: {e}"),
                     },
-                    mx::MxError::NoSuchDomain => RcptOutcome::Failed {
+                    mx::MxError::NoSuchDomain | mx::MxError::NoMailHost => RcptOutcome::Failed {
                         reply: format!("550 5.1.2 {domain}: {e}"),
                     },
                     mx::MxError::Temporary(_) => RcptOutcome::Deferred {

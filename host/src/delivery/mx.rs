@@ -17,6 +17,8 @@ pub enum MxError {
     NullMx,
     /// NXDOMAIN: there is no such domain (5.1.2).
     NoSuchDomain,
+    /// No MX and no A/AAAA either: nowhere to deliver (RFC 5321 §5.1; 5.1.2).
+    NoMailHost,
     /// Try again later.
     Temporary(String),
 }
@@ -26,6 +28,9 @@ impl std::fmt::Display for MxError {
         match self {
             MxError::NullMx => f.write_str("the domain publishes a null MX: it accepts no mail"),
             MxError::NoSuchDomain => f.write_str("the domain does not exist (NXDOMAIN)"),
+            MxError::NoMailHost => f.write_str(
+                "the domain has no MX and no A or AAAA record: no host accepts its mail",
+            ),
             MxError::Temporary(e) => write!(f, "DNS lookup failed: {e}"),
         }
     }
@@ -61,7 +66,7 @@ impl Resolver {
             Ok(l) => l,
             Err(e) if e.is_nx_domain() => return Err(MxError::NoSuchDomain),
             // No MX records: the domain itself is the implicit MX (RFC 5321 §5.1).
-            Err(e) if e.is_no_records_found() => return Ok(vec![domain.to_owned()]),
+            Err(e) if e.is_no_records_found() => return self.implicit_mx(domain).await,
             Err(e) => return Err(MxError::Temporary(e.to_string())),
         };
         let mut records: Vec<(u16, String)> = lookup
@@ -73,13 +78,25 @@ impl Resolver {
             })
             .collect();
         if records.is_empty() {
-            return Ok(vec![domain.to_owned()]);
+            return self.implicit_mx(domain).await;
         }
         if records.len() == 1 && records[0].1 == "." {
             return Err(MxError::NullMx);
         }
         records.retain(|(_, h)| h != ".");
         Ok(order(records))
+    }
+
+    /// The domain as its own mail host, if it has an address at all: with neither MX nor
+    /// A/AAAA the mail is undeliverable at once rather than retried for days.
+    async fn implicit_mx(&self, domain: &str) -> Result<Vec<String>, MxError> {
+        let fqdn = format!("{}.", domain.trim_end_matches('.'));
+        match self.inner.lookup_ip(fqdn.as_str()).await {
+            Ok(l) if l.iter().next().is_some() => Ok(vec![domain.to_owned()]),
+            Ok(_) => Err(MxError::NoMailHost),
+            Err(e) if e.is_no_records_found() || e.is_nx_domain() => Err(MxError::NoMailHost),
+            Err(e) => Err(MxError::Temporary(e.to_string())),
+        }
     }
 
     /// The addresses of one host (IPv4 and IPv6).

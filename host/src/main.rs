@@ -190,7 +190,11 @@ fn main() -> std::process::ExitCode {
     match run(cli.command) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("sluice: error: {e:#}");
+            match cli.log_format {
+                LogFormat::Text => eprintln!("sluice: error: {e:#}"),
+                // One JSON line, like every other line of a JSON log.
+                LogFormat::Json => tracing::error!(target: "sluice", "{e:#}"),
+            }
             std::process::ExitCode::FAILURE
         }
     }

@@ -16,10 +16,10 @@ pub enum TlsError {
         path: PathBuf,
         message: String,
     },
-    #[error("cannot write the generated certificate to {path}: {source}")]
+    #[error("cannot write the generated certificate to {path}: {error}")]
     Generate {
         path: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
     #[error("invalid TLS certificate or key: {0}")]
     Invalid(#[from] rustls::Error),
@@ -94,9 +94,9 @@ fn self_signed(dir: &Path, hostname: &str) -> Result<(PathBuf, PathBuf), TlsErro
     let write = |path: &Path, text: String| {
         std::fs::create_dir_all(dir)
             .and_then(|_| std::fs::write(path, text))
-            .map_err(|source| TlsError::Generate {
+            .map_err(|error| TlsError::Generate {
                 path: path.to_owned(),
-                source,
+                error,
             })
     };
     write(&key, key_pair.serialize_pem())?;

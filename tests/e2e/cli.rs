@@ -186,3 +186,28 @@ fn dkim_keygen_refuses_names_that_are_not_dns_names() {
         "a key file was written"
     );
 }
+
+#[test]
+fn a_fatal_error_is_one_json_line_under_log_format_json() {
+    let out = Command::new(sluice_bin())
+        .args([
+            "--log-format",
+            "json",
+            "check-config",
+            "/nonexistent/sluice.toml",
+        ])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(lines.len(), 1, "{stderr}");
+    let v: serde_json::Value = serde_json::from_str(lines[0]).expect("a JSON line");
+    assert_eq!(v["level"], "ERROR");
+    let message = v["message"].as_str().unwrap();
+    assert!(
+        message.contains("cannot read config file /nonexistent/sluice.toml"),
+        "{message}"
+    );
+    assert_eq!(message.matches("os error").count(), 1, "{message}");
+}

@@ -545,31 +545,39 @@ fn plugin_check_and_dry_run() {
     let fixture = fixture("verdicts");
     let (ok, t) = plugin_check(&fixture);
     assert!(
-        ok && t.contains("hooks:      Hook::MailFrom, Hook::RcptTo, Hook::Data"),
+        ok && t.contains("hooks:      on-mail-from, on-rcpt-to, on-data"),
         "{t}"
     );
     let dir = tempfile::tempdir().unwrap();
     let eml = dir.path().join("m.eml");
-    std::fs::write(&eml, "Subject: REJECT now\r\n\r\nx\r\n").unwrap();
-    let out = Command::new(sluice_bin())
-        .args(["plugin", "run"])
-        .arg(&fixture)
-        .arg("--eml")
-        .arg(&eml)
-        .args(["--to", "nobody@dest.test"])
-        .output()
-        .unwrap();
-    let t = text(&out);
-    assert!(out.status.success(), "{t}");
+    let dry_run = |subject: &str, rcpts: &[&str]| {
+        std::fs::write(&eml, format!("Subject: {subject}\r\n\r\nx\r\n")).unwrap();
+        let mut cmd = Command::new(sluice_bin());
+        cmd.args(["plugin", "run"])
+            .arg(&fixture)
+            .arg("--eml")
+            .arg(&eml);
+        for r in rcpts {
+            cmd.args(["--to", r]);
+        }
+        let out = cmd.output().unwrap();
+        (out.status.success(), text(&out))
+    };
+    let (ok, t) = dry_run("REJECT now", &["nobody@dest.test", "ok@dest.test"]);
+    // A refusal is the answer: exit status 1, and the stage named.
+    assert!(!ok && t.contains("would be refused at on-data"), "{t}");
     assert!(
-        t.contains("rcpt nobody@dest.test reject: 550 5.1.1 no such recipient"),
+        t.contains("rcpt nobody@dest.test reject: 550 5.1.1 no such recipient")
+            && t.contains("recipient nobody@dest.test dropped"),
         "{t}"
     );
     assert!(
-        t.contains("Data       reject: 550 5.7.1 subject says reject"),
+        t.lines().any(
+            |l| l.starts_with("on-data") && l.contains("reject: 550 5.7.1 subject says reject")
+        ),
         "{t}"
     );
-    // Each hook the plugin implements reports the fuel it burned; the others are not called.
+    // Each hook the plugin implements reports the fuel it burned; the others are not shown.
     let fuel = |prefix: &str| -> Option<u64> {
         let line = t.lines().find(|l| l.starts_with(prefix))?;
         line.split(", fuel ")
@@ -578,9 +586,16 @@ fn plugin_check_and_dry_run() {
             .parse()
             .ok()
     };
-    assert!(fuel("MailFrom").is_some_and(|f| f > 0), "{t}");
-    assert!(fuel("Data").is_some_and(|f| f > 0), "{t}");
-    assert_eq!(fuel("Connect"), None, "{t}");
+    assert!(fuel("on-mail-from").is_some_and(|f| f > 0), "{t}");
+    assert!(fuel("on-data").is_some_and(|f| f > 0), "{t}");
+    assert!(!t.contains("on-connect") && !t.contains("on-helo"), "{t}");
+    // Every recipient refused: no DATA is run.
+    let (ok, t) = dry_run("REJECT now", &["nobody@dest.test"]);
+    assert!(!ok && t.contains("every recipient was refused"), "{t}");
+    assert!(!t.lines().any(|l| l.starts_with("on-data")), "{t}");
+    // A message the plugin lets through: exit status 0.
+    let (ok, t) = dry_run("hello", &["ok@dest.test"]);
+    assert!(ok, "{t}");
     let bogus = dir.path().join("bogus.wasm");
     std::fs::write(&bogus, "not a component").unwrap();
     let (ok, t) = plugin_check(&bogus);
@@ -638,6 +653,8 @@ fn template_plugin_from_examples() {
         .args([
             "--to",
             "buyer@competitor.example",
+            "--to",
+            "buyer@customer.example",
             "--set",
             "blocked_domains=competitor.example",
         ])

@@ -19,10 +19,10 @@ pub const TOKEN_ENV: &str = "SLUICE_ADMIN_TOKEN";
 #[derive(Debug, thiserror::Error)]
 pub enum CallError {
     /// Nothing listens on the admin address: the relay is not running (or listens elsewhere).
-    #[error("no relay answers on {addr} (is it running? `admin.listen` in the config): {source}")]
+    #[error("no relay answers on {addr} (is it running? `admin.listen` in the config): {error}")]
     Unreachable {
         addr: SocketAddr,
-        source: std::io::Error,
+        error: std::io::Error,
     },
     #[error("admin API on {addr}: {message}")]
     Http { addr: SocketAddr, message: String },
@@ -80,9 +80,9 @@ impl Client {
         };
         let tcp = tokio::net::TcpStream::connect(self.addr)
             .await
-            .map_err(|source| CallError::Unreachable {
+            .map_err(|error| CallError::Unreachable {
                 addr: self.addr,
-                source,
+                error,
             })?;
         let (mut sender, connection) =
             hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(tcp))

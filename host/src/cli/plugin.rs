@@ -78,7 +78,7 @@ pub async fn check(path: &Path) -> anyhow::Result<()> {
         plugin
             .hooks
             .iter()
-            .map(|h| format!("{h:?}"))
+            .map(|h| crate::plugin::hook_name(*h))
             .collect::<Vec<_>>()
             .join(", ")
     );
@@ -123,7 +123,13 @@ fn show(stage: &str, d: &Decision, took: Duration) {
 pub async fn run(path: &Path, dry: DryRun) -> anyhow::Result<()> {
     let raw = std::fs::read(&dry.eml).with_context(|| format!("reading {}", dry.eml.display()))?;
     let (_engine, plugin) = load(path, dry.config.into_iter().collect(), &dry.tenant).await?;
-    println!("{} hooks: {:?}", plugin.label(), plugin.hooks);
+    let hooks: Vec<&str> = plugin
+        .hooks
+        .iter()
+        .map(|h| crate::plugin::hook_name(*h))
+        .collect();
+    println!("{} hooks: {}", plugin.label(), hooks.join(", "));
+    let plugin_hooks = plugin.hooks.clone();
     let policy = WasmPolicy::new(plugin.clone());
     let mut run = Pipeline::new(vec![Arc::new(WasmPolicy::new(plugin))]).begin();
     let parsed = ParsedMessage::new(Arc::new(raw));
@@ -136,7 +142,17 @@ pub async fn run(path: &Path, dry: DryRun) -> anyhow::Result<()> {
         Stage::RcptTo,
         Stage::Data,
     ];
+    // As a session would: a refusal at connect, EHLO or MAIL ends the transaction; a refused
+    // recipient is dropped, and without any recipient there is no DATA.
+    let mut refused: Option<String> = None;
     for stage in stages {
+        if refused.is_some() || (stage == Stage::Data && rcpts.is_empty()) {
+            break;
+        }
+        let hook = stage_hook(stage);
+        if !plugin_hooks.contains(&hook) {
+            continue;
+        }
         let targets: Vec<Option<String>> = if stage == Stage::RcptTo {
             dry.to.iter().cloned().map(Some).collect()
         } else {
@@ -161,14 +177,24 @@ pub async fn run(path: &Path, dry: DryRun) -> anyhow::Result<()> {
             let d = run.run(&input).await;
             let label = match &rcpt {
                 Some(r) => format!("rcpt {r}"),
-                None => format!("{stage:?}"),
+                None => crate::plugin::hook_name(hook).to_owned(),
             };
             show(&label, &d, started.elapsed());
             tags.extend(d.tags.iter().cloned());
-            if let Some(r) = rcpt {
-                rcpts.push(r);
+            let refusal = match &d.verdict {
+                Verdict::Reject(_) | Verdict::Tempfail(_) => Some(verdict_text(&d.verdict)),
+                _ => None,
+            };
+            match (refusal, rcpt) {
+                (Some(why), Some(r)) => println!("{:<10} recipient {r} dropped: {why}", ""),
+                (Some(why), None) => refused = Some(format!("at {label}: {why}")),
+                (None, Some(r)) => rcpts.push(r),
+                (None, None) => {}
             }
         }
+    }
+    if refused.is_none() && rcpts.is_empty() && !dry.to.is_empty() {
+        refused = Some("because every recipient was refused".into());
     }
     for rcpt in &dry.to {
         let domain = rcpt.rsplit_once('@').map_or("", |(_, d)| d);
@@ -180,13 +206,39 @@ pub async fn run(path: &Path, dry: DryRun) -> anyhow::Result<()> {
             domain,
             tags: &tags,
         };
+        if refused.is_some() || !plugin_hooks.contains(&crate::plugin::wit::Hook::Route) {
+            break;
+        }
         let r = policy.route(&request).await;
         println!(
-            "{:<10} {domain}: {:?}  ({:.3} ms)",
+            "{:<10} {domain}: {}  ({:.3} ms)",
             "route",
-            r,
+            route_text(r.as_ref()),
             started.elapsed().as_secs_f64() * 1000.0
         );
     }
-    Ok(())
+    match refused {
+        // A refusal is the dry run's answer, and its exit status (1), for scripts.
+        Some(why) => anyhow::bail!("the message would be refused {why}"),
+        None => Ok(()),
+    }
+}
+
+fn stage_hook(stage: Stage) -> crate::plugin::wit::Hook {
+    use crate::plugin::wit::Hook;
+    match stage {
+        Stage::Connect => Hook::Connect,
+        Stage::Helo => Hook::Helo,
+        Stage::Auth => Hook::Auth,
+        Stage::MailFrom => Hook::MailFrom,
+        Stage::RcptTo => Hook::RcptTo,
+        Stage::Data => Hook::Data,
+    }
+}
+
+fn route_text(route: Option<&crate::pipeline::Route>) -> String {
+    match route {
+        None => "not routed (the next plugin or the relay's default transport decides)".into(),
+        Some(r) => r.to_string(),
+    }
 }

@@ -72,7 +72,7 @@ pub async fn load_policies(
             let plugin =
                 registry::load(engine, &t.name, spec.clone(), tenant_share.clone()).await?;
             tracing::info!(
-                tenant = %t.name, plugin = %plugin.label(), hooks = ?plugin.hooks, shadow = spec.shadow,
+                tenant = %t.name, plugin = %plugin.label(), hooks = %plugin.hooks.iter().map(|h| hook_name(*h)).collect::<Vec<_>>().join(","), shadow = spec.shadow,
                 compile_ms = plugin.compile_time.as_millis() as u64, cached = plugin.cached,
                 units = plugin.footprint.units(), core_instances = plugin.footprint.core_instances,
                 "plugin loaded"
@@ -97,6 +97,20 @@ pub async fn load_policies(
         tenants.insert(t.name.clone(), Pipeline::new(chain));
     }
     Ok(Policies::new(tenants))
+}
+
+/// A hook's name as the WIT spells it, for logs and the CLI.
+pub fn hook_name(hook: wit::Hook) -> &'static str {
+    match hook {
+        wit::Hook::Connect => "on-connect",
+        wit::Hook::Helo => "on-helo",
+        wit::Hook::Auth => "on-auth",
+        wit::Hook::MailFrom => "on-mail-from",
+        wit::Hook::RcptTo => "on-rcpt-to",
+        wit::Hook::Data => "on-data",
+        wit::Hook::Route => "on-route",
+        wit::Hook::DeliveryResult => "on-delivery-result",
+    }
 }
 
 #[cfg(test)]

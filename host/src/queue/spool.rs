@@ -45,15 +45,15 @@ const MAX_BATCH_BYTES: usize = 16 << 20;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SpoolError {
-    #[error("spool directory {dir}: {source}")]
-    Open { dir: PathBuf, source: io::Error },
+    #[error("spool directory {dir}: {error}")]
+    Open { dir: PathBuf, error: io::Error },
     #[error("spool write failed: {0}")]
     Write(String),
-    #[error("spool read of {segment:016X}@{offset} failed: {source}")]
+    #[error("spool read of {segment:016X}@{offset} failed: {error}")]
     Read {
         segment: u64,
         offset: u64,
-        source: io::Error,
+        error: io::Error,
     },
     #[error("spool is shut down")]
     Closed,
@@ -126,9 +126,9 @@ fn sync_dir(dir: &Path) -> io::Result<()> {
 impl Spool {
     /// Opens (or creates) the spool at `dir`, recovers what it holds and starts the committer.
     pub fn open(dir: &Path, segment_size: u64) -> Result<(Spool, Recovery), SpoolError> {
-        let err = |source| SpoolError::Open {
+        let err = |error| SpoolError::Open {
             dir: dir.to_owned(),
-            source,
+            error,
         };
         fs::create_dir_all(dir).map_err(err)?;
         let lock = Arc::new(lock(dir)?);
@@ -231,10 +231,10 @@ impl Spool {
 
 impl Inner {
     fn read(&self, loc: Location) -> Result<Vec<u8>, SpoolError> {
-        let err = |source| SpoolError::Read {
+        let err = |error| SpoolError::Read {
             segment: loc.segment,
             offset: loc.offset,
-            source,
+            error,
         };
         let file = {
             let mut readers = self.readers.lock().unwrap_or_else(|e| e.into_inner());
@@ -271,9 +271,9 @@ pub fn free_space(dir: &Path) -> io::Result<u64> {
 /// deleted, and the lock goes with the process however it ends.
 fn lock(dir: &Path) -> Result<File, SpoolError> {
     let path = dir.join("lock");
-    let err = |source| SpoolError::Open {
+    let err = |error| SpoolError::Open {
         dir: dir.to_owned(),
-        source,
+        error,
     };
     let mut file = OpenOptions::new()
         .create(true)

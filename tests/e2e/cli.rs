@@ -211,3 +211,35 @@ fn a_fatal_error_is_one_json_line_under_log_format_json() {
     );
     assert_eq!(message.matches("os error").count(), 1, "{message}");
 }
+
+/// Every event the relay logs is named in the README, spelled as in the log.
+#[test]
+fn the_readme_names_every_event() {
+    fn sources(dir: &std::path::Path, out: &mut String) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                sources(&path, out);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                out.push_str(&std::fs::read_to_string(&path).unwrap());
+            }
+        }
+    }
+    let mut code = String::new();
+    sources(&sluice_e2e::workspace().join("host/src"), &mut code);
+    let readme = std::fs::read_to_string(sluice_e2e::workspace().join("README.md")).unwrap();
+    let events: std::collections::BTreeSet<&str> = code
+        .split("event = \"")
+        .skip(1)
+        .filter_map(|rest| rest.split('"').next())
+        .collect();
+    assert!(events.len() > 10, "{events:?}");
+    let missing: Vec<_> = events
+        .iter()
+        .filter(|e| !readme.contains(&format!("`{e}`")))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "events the README does not name: {missing:?}"
+    );
+}

@@ -122,7 +122,11 @@ enum PluginCommand {
 #[derive(Subcommand)]
 enum QueueCommand {
     /// One line per queued message.
-    List,
+    List {
+        /// One JSON object per message instead, as a JSON array.
+        #[arg(long)]
+        json: bool,
+    },
     /// A message's envelope and headers.
     Show { id: String },
     /// Retry a message waiting for its next attempt now (or every one, with --all).
@@ -219,7 +223,11 @@ fn run(command: Command) -> anyhow::Result<()> {
             runtime.block_on(sluice::server::serve(config, shutdown_signal()))
         }
         Command::CheckConfig { file } => {
-            let config = Config::load(&file)?;
+            let mut config = Config::load(&file)?;
+            // Compile into a scratch cache: checking a config writes nothing next to it.
+            let scratch = std::env::temp_dir().join(format!("sluice-check-{}", std::process::id()));
+            config.plugins.cache_dir = scratch.clone();
+            let _cleanup = RemoveOnDrop(scratch);
             let plugins: usize = config.tenants.iter().map(|t| t.plugins.len()).sum();
             if plugins > 0 {
                 // Every plugin must load and fit the world, as it must for `serve` or a reload.
@@ -291,7 +299,7 @@ fn run(command: Command) -> anyhow::Result<()> {
             let config = load_or_quickstart(config)?;
             block_on(async {
                 match command {
-                    QueueCommand::List => sluice::cli::queue::list(&config).await,
+                    QueueCommand::List { json } => sluice::cli::queue::list(&config, json).await,
                     QueueCommand::Show { id } => sluice::cli::queue::show(&config, &id).await,
                     QueueCommand::Retry { id, .. } => {
                         sluice::cli::queue::retry(&config, id.as_deref()).await
@@ -352,5 +360,14 @@ fn init_tracing(format: LogFormat) {
     match format {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder.json().flatten_event(true).init(),
+    }
+}
+
+/// Removes a scratch directory when it goes out of scope.
+struct RemoveOnDrop(PathBuf);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
     }
 }

@@ -100,6 +100,24 @@ fn check_config_loads_the_plugins() {
     let base = "[[tenant]]\nname = \"t\"\nsender_domains = [\"a.test\"]\n[[tenant.plugin]]\nname = \"v\"\n";
     let (ok, out) = check(&format!("{base}path = \"{}\"\n", fixture.display()));
     assert!(ok && out.contains("1 plugin(s)"), "{out}");
+    // Checking compiles the plugins in a scratch cache: nothing is written where it runs.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("c.toml"),
+        format!("{base}path = \"{}\"\n", fixture.display()),
+    )
+    .unwrap();
+    let out = Command::new(sluice_bin())
+        .args(["check-config", "c.toml"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    let left: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(left, vec![std::ffi::OsString::from("c.toml")]);
     let (ok, out) = check(&format!("{base}path = \"/nonexistent/v.wasm\"\n"));
     assert!(
         !ok && out.contains("plugin v of tenant t: cannot read its `path`, /nonexistent/v.wasm"),

@@ -230,6 +230,11 @@ fn queue_list_and_show_through_the_relay_and_from_the_spool_once_it_stopped() {
         "{list}"
     );
     assert!(list.contains("1 message(s)"), "{list}");
+    let json = cli(&["queue", "list", "--json"]);
+    let start = json.find('[').expect("a JSON array");
+    let v: serde_json::Value = serde_json::from_str(&json[start..]).expect("JSON");
+    assert_eq!(v.as_array().map(Vec::len), Some(1), "{json}");
+    assert_eq!(v[0]["id"], id.as_str(), "{json}");
     let show = cli(&["queue", "show", &id]);
     assert!(
         show.contains("\"tenant\": \"demo\"") && show.contains("Subject: queued one"),

@@ -25,14 +25,20 @@ async fn read(config: &Config, path: &str) -> anyhow::Result<Option<Value>> {
     }
 }
 
-pub async fn list(config: &Config) -> anyhow::Result<()> {
+pub async fn list(config: &Config, json: bool) -> anyhow::Result<()> {
     let messages = match read(config, "/v1/queue").await? {
         Some(v) => v["messages"].as_array().cloned().unwrap_or_default(),
+        // No spool directory yet: nothing was ever queued there.
+        None if !config.spool.dir.exists() => Vec::new(),
         None => spool::inspect(&config.spool.dir)?
             .iter()
             .map(summary)
             .collect(),
     };
+    if json {
+        println!("{}", serde_json::to_string_pretty(&messages)?);
+        return Ok(());
+    }
     if messages.is_empty() {
         println!("the queue in {} is empty", config.spool.dir.display());
     }

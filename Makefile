@@ -9,7 +9,7 @@ run:
 # Every test: unit tests and the end-to-end suite against real SMTP clients and servers.
 test: test-deps plugins
 	cd plugins && cargo test --lib --target $$(rustc -vV | sed -n 's/^host: //p') \
-		-p router -p marketing-detector
+		-p sluice-sdk -p router -p marketing-detector
 	cargo test --workspace
 	./scripts/fuzz.sh 60
 
@@ -18,7 +18,7 @@ plugins: test-deps
 	cd plugins && cargo build --release
 	cd examples/plugin-template && CARGO_TARGET_DIR=$(CURDIR)/target cargo build --release
 	mkdir -p target/python
-	componentize-py -d wit -w policy componentize -p plugins/python/keyword_policy app \
+	componentize-py -d wit -w policy componentize -p plugins/python -p plugins/python/keyword_policy app \
 		-o target/python/keyword_policy.wasm
 	mkdir -p target/js
 	cd plugins/js && npm install --silent --no-audit --no-fund && \

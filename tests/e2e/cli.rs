@@ -261,3 +261,108 @@ fn the_readme_names_every_event() {
         "events the README does not name: {missing:?}"
     );
 }
+
+/// A plugin's config is checked when the config loads, not at the first message: a key the
+/// plugin does not know (a typo) or a value it cannot use fails `check-config`, and the
+/// error names the plugin and the key. Shipped plugins in Rust, the Python one (through its
+/// helper module) and the JavaScript one.
+#[test]
+fn check_config_refuses_a_plugin_config_typo_naming_plugin_and_key() {
+    let cache = sluice_e2e::workspace().join("target/plugin-cache-tests");
+    let config = |name: &str, path: &std::path::Path, keys: &str| {
+        format!(
+            "[plugins]\ncache_dir = \"{}\"\n{}\n[[tenant.plugin]]\nname = \"{name}\"\npath = \"{}\"\n\
+             [tenant.plugin.config]\n{keys}\n",
+            cache.display(),
+            sluice_e2e::relay::DEMO_TENANT,
+            path.display()
+        )
+    };
+    let shipped = sluice_e2e::shipped_plugin;
+    let cases = [
+        (
+            "volume-limits",
+            shipped("volume-limits"),
+            "mesages_per_minute = 5",
+            "unknown key `mesages_per_minute`",
+        ),
+        (
+            "volume-limits",
+            shipped("volume-limits"),
+            "messages_per_minute = \"lots\"",
+            "key `messages_per_minute`: \"lots\" does not parse",
+        ),
+        (
+            "marketing-detector",
+            shipped("marketing-detector"),
+            "threshold = \"high\"",
+            "key `threshold`",
+        ),
+        (
+            "marketing-detector",
+            shipped("marketing-detector"),
+            "action = \"delete\"",
+            "key `action`: \"delete\" is not one of tag, quarantine, reject",
+        ),
+        (
+            "content-filter",
+            shipped("content-filter"),
+            "mode = \"scroe\"",
+            "key `mode`",
+        ),
+        (
+            "router",
+            shipped("router"),
+            "rules = \"tag=x => teleport\"",
+            "key `rules`: rule 1: unknown route \"teleport\"",
+        ),
+        (
+            "keywords",
+            sluice_e2e::foreign_plugin("python", "keyword_policy"),
+            "keyword = \"casino\"",
+            "unknown key `keyword`",
+        ),
+        (
+            "attachments",
+            sluice_e2e::foreign_plugin("js", "attachment_policy"),
+            "allowed_type = \"text/plain\"",
+            "unknown key `allowed_type`",
+        ),
+    ];
+    for (name, path, keys, says) in cases {
+        let (ok, out) = check(&config(name, &path, keys));
+        assert!(!ok, "{name} accepted {keys}: {out}");
+        assert!(
+            out.contains(&format!("plugin {name} of tenant demo refused its config:"))
+                && out.contains(says),
+            "{name} with {keys}: the error does not name the plugin and say {says:?}: {out}"
+        );
+        assert!(!out.contains("panicked"), "{out}");
+    }
+    // The same plugins with their keys spelled right load.
+    for (name, path, keys) in [
+        (
+            "volume-limits",
+            shipped("volume-limits"),
+            "messages_per_minute = 5\nburst_factor = 20",
+        ),
+        (
+            "marketing-detector",
+            shipped("marketing-detector"),
+            "threshold = 7\naction = \"reject\"",
+        ),
+        (
+            "keywords",
+            sluice_e2e::foreign_plugin("python", "keyword_policy"),
+            "keywords = \"casino\"",
+        ),
+        (
+            "attachments",
+            sluice_e2e::foreign_plugin("js", "attachment_policy"),
+            "allowed_types = \"text/plain\"",
+        ),
+    ] {
+        let (ok, out) = check(&config(name, &path, keys));
+        assert!(ok, "{name} with {keys}: {out}");
+    }
+}

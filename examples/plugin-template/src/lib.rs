@@ -4,24 +4,28 @@
 //!   blocked_domains = "competitor.example, old-brand.example"
 use sluice_sdk::prelude::*;
 
-struct BlockDomains;
+/// The plugin's state, built from its config once per instance.
+struct BlockDomains {
+    blocked: Vec<String>,
+}
 
+#[plugin]
 impl Plugin for BlockDomains {
-    const HOOKS: &'static [Hook] = &[Hook::RcptTo, Hook::Data];
+    fn init(config: &Config) -> Result<Self, ConfigError> {
+        let blocked = config.list_or("blocked_domains", "");
+        Ok(BlockDomains { blocked: blocked.iter().map(|d| d.to_ascii_lowercase()).collect() })
+    }
 
-    fn on_rcpt_to(_session: &Session, rcpt: String) -> Decision {
+    fn on_rcpt_to(&self, _session: &Session, rcpt: String) -> Decision {
         let domain = rcpt.rsplit('@').next().unwrap_or_default().to_ascii_lowercase();
-        let blocked = config("blocked_domains").unwrap_or_default();
-        if blocked.split(',').any(|d| d.trim().eq_ignore_ascii_case(&domain)) {
+        if self.blocked.contains(&domain) {
             return Decision::reject(550, "5.7.1", &format!("this tenant may not send to {domain}")).rule("blocked-domain");
         }
         Decision::proceed()
     }
 
-    fn on_data(_session: &Session, message: &Message) -> Decision {
+    fn on_data(&self, _session: &Session, message: &Message) -> Decision {
         log(Level::Debug, &format!("checked a message of {} bytes", message.raw_size()));
         Decision::proceed().tag("template-checked")
     }
 }
-
-sluice_sdk::export_plugin!(BlockDomains);

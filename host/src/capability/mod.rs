@@ -52,6 +52,10 @@ impl host::Host for HostCtx<'_> {
         Ok(self.config.get(&key).cloned())
     }
 
+    fn config_keys(&mut self) -> wasmtime::Result<Vec<String>> {
+        Ok(self.config.keys().cloned().collect())
+    }
+
     fn now_ms(&mut self) -> wasmtime::Result<u64> {
         Ok(std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)

@@ -3,7 +3,7 @@
 //! The generated `PolicyPre` looks every export up by name and type-checks it on each
 //! instantiation — about a tenth of a plugin's per-message cost (callgrind). A plugin's
 //! component never changes after it loads, so the relay finds the exports and checks their
-//! types once ([`HookExports::find`] and the load-time check in `PluginInstance::implemented`)
+//! types once ([`HookExports::find`] and the load-time check in `PluginInstance::introduce`)
 //! and each per-transaction instance reaches them by index.
 
 use super::wit::Hook;
@@ -12,6 +12,7 @@ use wasmtime::component::{Component, ComponentExportIndex};
 /// The exported functions of `sluice:policy/hooks`, by index into the component's exports.
 #[derive(Debug, Clone, Copy)]
 pub struct HookExports {
+    pub init: ComponentExportIndex,
     pub implemented: ComponentExportIndex,
     connect: ComponentExportIndex,
     helo: ComponentExportIndex,
@@ -36,6 +37,7 @@ impl HookExports {
                 .ok_or_else(|| format!("its `{interface}` has no `{name}` function"))
         };
         Ok(HookExports {
+            init: func("init")?,
             implemented: func("implemented")?,
             connect: func("on-connect")?,
             helo: func("on-helo")?,

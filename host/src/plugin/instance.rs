@@ -187,12 +187,23 @@ impl PluginInstance {
         })
     }
 
-    /// Asks a freshly loaded plugin which hooks it implements, after checking the types of
-    /// all its hook functions against the world (once: later instances trust them).
-    pub async fn implemented(plugin: &LoadedPlugin) -> Result<Vec<Hook>, Failure> {
+    /// Introduces a freshly loaded plugin: checks the types of all its hook functions against
+    /// the world (once: later instances trust them), has it check its config (`init`: the
+    /// inner error is its refusal, in its words), then asks which hooks it implements.
+    pub async fn introduce(plugin: &LoadedPlugin) -> Result<Result<Vec<Hook>, String>, Failure> {
         let mut i = PluginInstance::new(plugin, None).await?;
         if let Err(e) = Policy::new(&mut i.store, &i.instance) {
             return Err(Failure::Invalid(format!("{e:#}")));
+        }
+        i.arm();
+        let index = i.exports.init;
+        let r = async {
+            let f = i.func::<(), (Result<(), String>,)>(&index)?;
+            Ok(f.call_async(&mut i.store, ()).await?.0)
+        }
+        .await;
+        if let Err(refused) = i.finish(r)? {
+            return Ok(Err(refused));
         }
         i.arm();
         let index = i.exports.implemented;
@@ -201,11 +212,11 @@ impl PluginInstance {
             Ok(f.call_async(&mut i.store, ()).await?.0)
         }
         .await;
-        i.finish(r)
+        i.finish(r).map(Ok)
     }
 
     /// An exported function, typed. Its type was checked when the plugin loaded
-    /// (`implemented`); debug builds, which the tests run, check it again on every call.
+    /// (`introduce`); debug builds, which the tests run, check it again on every call.
     fn func<P, R>(&mut self, index: &ComponentExportIndex) -> wasmtime::Result<TypedFunc<P, R>>
     where
         P: ComponentNamedList + Lower,
@@ -246,7 +257,7 @@ impl PluginInstance {
         if cfg!(debug_assertions) {
             return func.typed(&self.store);
         }
-        // SAFETY: `implemented` type-checked every hook function of this same component with
+        // SAFETY: `introduce` type-checked every hook function of this same component with
         // the generated bindings (`Policy::new`) before the plugin was put in service, and the
         // parameter and result types used here are those of the generated bindings.
         Ok(unsafe { TypedFunc::new_unchecked(func) })

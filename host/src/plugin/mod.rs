@@ -5,8 +5,8 @@
 //!   allocator), the `Linker` with Sluice's host interfaces and deny-all WASI, and the thread
 //!   that ticks epochs.
 //! - [`registry::LoadedPlugin`]: one per configured plugin, made when the config loads —
-//!   compiled once (cached on disk by content hash), validated against the world, and
-//!   pre-instantiated.
+//!   compiled once (cached on disk by content hash), validated against the world,
+//!   pre-instantiated, and asked once to check its config (`init`) and for its hooks.
 //! - [`instance::PluginInstance`]: one per SMTP transaction at a time — a `Store` and
 //!   instance, dropped at once if it fails. By default (`instance = "reuse"`) a clean one
 //!   serves later transactions of the same tenant until it is retired ([`spares::Spares`]);
@@ -38,7 +38,7 @@ pub(crate) mod gen_ {
 pub use gen_::sluice::policy::types as wit;
 
 /// The version of `wit/` this host is built from; plugins must match its 0.x minor.
-pub const WIT_VERSION: &str = "0.3.0";
+pub const WIT_VERSION: &str = "0.4.0";
 
 use crate::config::Config;
 use crate::pipeline::{Pipeline, Policies, Policy};

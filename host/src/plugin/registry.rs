@@ -1,5 +1,5 @@
 //! Loading plugins: read, hash, compile once (cached on disk), validate against the world,
-//! pre-instantiate, and ask which hooks the plugin implements.
+//! pre-instantiate, have the plugin check its config, and ask which hooks it implements.
 
 use super::breaker::{Breaker, Transition};
 use super::engine::{PluginEngine, MAX_UNITS_PER_COMPONENT, UNITS_PER_SLOT};
@@ -38,10 +38,18 @@ pub enum LoadError {
         path: PathBuf,
         message: String,
     },
-    #[error("plugin {name} ({path}) failed when asked for its hooks: {message}")]
+    #[error("plugin {name} ({path}) failed when loaded (checking its config or listing its hooks): {message}")]
     Hooks {
         name: String,
         path: PathBuf,
+        message: String,
+    },
+    /// The plugin's `init` refused its config; `message` is its own (escaped, at most 1 KiB),
+    /// naming the key.
+    #[error("plugin {name} of tenant {tenant} refused its config: {message}")]
+    Config {
+        name: String,
+        tenant: String,
         message: String,
     },
     #[error(
@@ -65,7 +73,7 @@ pub struct LoadedPlugin {
     /// "name#hash", made once: it is named on every decision and in every plugin log line.
     label: Arc<str>,
     pub pre: InstancePre<StoreData>,
-    /// Its hook functions, found (and, by `PluginInstance::implemented`, type-checked) once.
+    /// Its hook functions, found (and, by `PluginInstance::introduce`, type-checked) once.
     pub exports: HookExports,
     /// Its counters (this tenant's and this plugin's names only), handed to each instance.
     pub counters: CounterScope,
@@ -262,6 +270,9 @@ impl LoadedPlugin {
     }
 }
 
+/// The most of a plugin's config refusal (`init`'s error) that is shown, in bytes.
+const MAX_REFUSAL: usize = 1024;
+
 /// Loads one plugin of `tenant`, whose instances take their units from the tenant's share.
 pub async fn load(
     engine: &Arc<PluginEngine>,
@@ -344,12 +355,19 @@ pub async fn load(
         compile_time,
         cached,
     };
-    let hooks = PluginInstance::implemented(&plugin)
+    let hooks = PluginInstance::introduce(&plugin)
         .await
         .map_err(|e| LoadError::Hooks {
             name: name.clone(),
             path: path.clone(),
             message: e.to_string(),
+        })?
+        .map_err(|refusal| LoadError::Config {
+            name: name.clone(),
+            tenant: tenant.to_owned(),
+            // The plugin's words: one line for the operator's terminal and log, as its log
+            // lines are.
+            message: crate::capability::log::escape_control(&refusal, MAX_REFUSAL),
         })?;
     plugin.hooks = hooks;
     Ok(Arc::new(plugin))

@@ -9,19 +9,19 @@ use sluice_sdk::prelude::*;
 const DEFAULT_DANGEROUS: &str =
     "exe,scr,com,pif,bat,cmd,js,jse,vbs,vbe,wsf,hta,jar,ps1,msi,lnk,iso,img,dll,cpl";
 
-fn list(key: &str, default: &str) -> Vec<String> {
-    config(key)
-        .unwrap_or_else(|| default.to_owned())
-        .split(',')
-        .map(|s| s.trim().trim_start_matches('.').to_ascii_lowercase())
+/// A comma-separated list, lower-cased, leading dots dropped (".exe" is "exe").
+fn list(config: &Config, key: &str, default: &str) -> Vec<String> {
+    config
+        .list_or(key, default)
+        .iter()
+        .map(|s| s.trim_start_matches('.').to_ascii_lowercase())
         .filter(|s| !s.is_empty())
         .collect()
 }
 
-fn number(key: &str) -> Option<u64> {
-    config(key)
-        .and_then(|v| v.trim().parse().ok())
-        .filter(|&n| n > 0)
+/// A cap: a whole number; absent or 0 leaves it off.
+fn cap(config: &Config, key: &str) -> Result<Option<u64>, ConfigError> {
+    Ok(config.parse::<u64>(key)?.filter(|&n| n > 0))
 }
 
 /// The host of a URL, lower-cased, without port or credentials.
@@ -140,10 +140,33 @@ fn shown_domain(text: &str) -> Option<String> {
     })
 }
 
+struct ContentFilter {
+    max_size: Option<u64>,
+    max_recipients: Option<u64>,
+    blocked_domains: Vec<String>,
+    patterns: Vec<String>,
+    protected: Vec<String>,
+    dangerous: Vec<String>,
+    score_only: bool,
+}
+
 /// Every finding: (rule, what it found).
-fn findings(session: &Session, message: &Message) -> Vec<(&'static str, String)> {
+fn findings(
+    filter: &ContentFilter,
+    session: &Session,
+    message: &Message,
+) -> Vec<(&'static str, String)> {
+    let ContentFilter {
+        max_size,
+        max_recipients,
+        blocked_domains,
+        patterns,
+        protected,
+        dangerous,
+        ..
+    } = filter;
     let mut found = Vec::new();
-    if let Some(max) = number("max_size") {
+    if let Some(max) = *max_size {
         if message.raw_size() > max {
             found.push((
                 "max-size",
@@ -151,7 +174,7 @@ fn findings(session: &Session, message: &Message) -> Vec<(&'static str, String)>
             ));
         }
     }
-    if let Some(max) = number("max_recipients") {
+    if let Some(max) = *max_recipients {
         if u64::from(session.rcpt_count()) > max {
             found.push((
                 "max-recipients",
@@ -159,9 +182,6 @@ fn findings(session: &Session, message: &Message) -> Vec<(&'static str, String)>
             ));
         }
     }
-    let blocked_domains = list("blocked_link_domains", "");
-    let patterns = list("blocked_link_patterns", "");
-    let protected = list("protected_domains", "");
     for link in message.links() {
         let Some(host) = host_of(&link) else { continue };
         if let Some(d) = blocked_domains.iter().find(|d| within(&host, d)) {
@@ -187,7 +207,6 @@ fn findings(session: &Session, message: &Message) -> Vec<(&'static str, String)>
             }
         }
     }
-    let dangerous = list("dangerous_extensions", DEFAULT_DANGEROUS);
     for a in message.attachments() {
         let name = a.name.clone().unwrap_or_default().to_ascii_lowercase();
         let ext = name
@@ -214,14 +233,23 @@ fn findings(session: &Session, message: &Message) -> Vec<(&'static str, String)>
     found
 }
 
-struct ContentFilter;
-
+#[plugin]
 impl Plugin for ContentFilter {
-    const HOOKS: &'static [Hook] = &[Hook::Data];
+    fn init(config: &Config) -> Result<Self, ConfigError> {
+        Ok(ContentFilter {
+            max_size: cap(config, "max_size")?,
+            max_recipients: cap(config, "max_recipients")?,
+            blocked_domains: list(config, "blocked_link_domains", ""),
+            patterns: list(config, "blocked_link_patterns", ""),
+            protected: list(config, "protected_domains", ""),
+            dangerous: list(config, "dangerous_extensions", DEFAULT_DANGEROUS),
+            score_only: config.one_of("mode", &["reject", "score"])? == Some("score"),
+        })
+    }
 
-    fn on_data(session: &Session, message: &Message) -> Decision {
-        let found = findings(session, message);
-        let score_only = config("mode").as_deref() == Some("score");
+    fn on_data(&self, session: &Session, message: &Message) -> Decision {
+        let found = findings(self, session, message);
+        let score_only = self.score_only;
         match found.first() {
             None if score_only => Decision::proceed().header("X-Content-Filter", "score=0"),
             None => Decision::proceed(),
@@ -240,5 +268,3 @@ impl Plugin for ContentFilter {
         }
     }
 }
-
-sluice_sdk::export_plugin!(ContentFilter);

@@ -7,6 +7,12 @@
 //! tenant's action applies: tag (default), quarantine, or reject. The score and the signals
 //! that fired always go into an `X-Sluice-Marketing` header and a `marketing-score=N` tag (the
 //! router plugin routes on it).
+//!
+//!
+//! Every phrase list, and the `<img` and `utm_` markers, is one Aho-Corasick DFA (ASCII
+//! case-insensitive), compiled by the `aho-corasick` crate in `build.rs` into a static
+//! transition table, and run once over the subject and once over the bodies: no lower-cased
+//! copy of the message, no scan per phrase, and nothing to build per instance.
 use sluice_sdk::prelude::*;
 
 /// What the detector looks at, taken from the host's parsed message.
@@ -17,7 +23,7 @@ pub struct Features {
     pub list_id: bool,
     pub precedence_bulk: bool,
     pub subject: String,
-    /// Text and HTML bodies, lower-cased, tags included (hrefs and img attributes matter).
+    /// Text and HTML bodies as sent, tags included (hrefs and img attributes matter).
     pub body: String,
     pub links: usize,
     pub recipients: usize,
@@ -28,116 +34,98 @@ pub struct Signal {
     pub points: i32,
 }
 
-const PROMOTIONAL: &[&str] = &[
-    "% off",
-    "sale",
-    "shop now",
-    "buy now",
-    "limited time",
-    "exclusive",
-    "free shipping",
-    "discount",
-    "promo code",
-    "coupon",
-    "save up to",
-    "don't miss",
-    "last chance",
-    "new arrivals",
-    "deal",
-    "introducing",
-    "we're excited",
-    "now available",
-    "what's new",
-    "register now",
-    "webinar",
-    "early-bird",
-    "get your ticket",
-    "upgrade now",
-    "upgrade today",
-    "2 months free",
-    "gift card",
-    "double points",
-    "invite your friends",
-    "download now",
-    "catalog",
-    "digest",
-    "customer story",
-    "we miss you",
-    "special offer",
-    "black friday",
-    "while stock lasts",
-    "offer",
-];
+include!("phrases.rs");
 
-const OUTREACH: &[&str] = &[
-    "quick question",
-    "15-minute call",
-    "15 minutes",
-    "book a time",
-    "book a slot",
-    "calendly",
-    "schedule a demo",
-    "quick demo",
-    "i came across",
-    "reaching out",
-    "following up",
-    "would you be open",
-    "open to a quick chat",
-    "right person",
-    "reply stop",
-];
-
-const UNSUBSCRIBE_FOOTER: &[&str] = &[
-    "unsubscribe",
-    "opt out",
-    "opt-out",
-    "manage preferences",
-    "manage your preferences",
-    "email preferences",
-];
-
-const TRANSACTIONAL: &[&str] = &[
-    "password",
-    "verification code",
-    "verify your",
-    "verify email",
-    "one-time",
-    "sign-in",
-    "sign in",
-    "security alert",
-    "receipt",
-    "invoice",
-    "order #",
-    "has shipped",
-    "tracking number",
-    "payment",
-    "refund",
-    "booking",
-    "appointment",
-    "confirm your",
-    "confirmed",
-    "two-factor",
-    "api key",
-    "export",
-    "invited you",
-    "mentioned you",
-    "ticket #",
-    "transfer",
-    "statement",
-    "cancelled",
-    "return label",
-    "trial ends",
-    "account",
-];
-
-fn count_phrases(text: &str, phrases: &[&str]) -> usize {
-    phrases.iter().filter(|p| text.contains(*p)).count()
+/// What a pattern of the automaton stands for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Promotional,
+    Outreach,
+    Unsubscribe,
+    Transactional,
+    /// `<img`: counted, and its tag looked at for a tracking pixel (bodies only).
+    Image,
+    /// `utm_`: campaign tracking (bodies only).
+    Utm,
 }
 
-/// `<img` tags that are 1x1, hidden, or point at an open-tracking URL.
-fn tracking_pixel(body: &str) -> bool {
-    body.split("<img").skip(1).any(|tag| {
-        let tag = tag.split('>').next().unwrap_or_default();
+// The automaton build.rs made of the lists above: CLASS, CLASSES, NEXT, MATCH_START, MATCHES.
+include!(concat!(env!("OUT_DIR"), "/phrase_dfa.rs"));
+
+/// What pattern `id` of the automaton stands for (build.rs numbers the lists in this order).
+fn kind(id: usize) -> Kind {
+    let lists = [
+        (Kind::Promotional, PROMOTIONAL.len()),
+        (Kind::Outreach, OUTREACH.len()),
+        (Kind::Unsubscribe, UNSUBSCRIBE_FOOTER.len()),
+        (Kind::Transactional, TRANSACTIONAL.len()),
+        (Kind::Image, 1),
+    ];
+    let mut first = 0;
+    for (kind, len) in lists {
+        if id < first + len {
+            return kind;
+        }
+        first += len;
+    }
+    Kind::Utm
+}
+
+/// What one pass over the subject and the bodies found.
+#[derive(Debug, Default)]
+struct Found {
+    promotional: usize,
+    outreach: usize,
+    unsubscribe: usize,
+    transactional: usize,
+    /// Where each `<img` of the bodies starts.
+    images: Vec<usize>,
+    utm: bool,
+}
+
+/// One pass over the subject and one over the bodies. Each phrase counts once however often
+/// it occurs (in the subject or the bodies); matches may overlap ("special offer" and "offer"
+/// both count).
+fn find(subject: &str, body: &str) -> Found {
+    let mut seen = [false; 256];
+    let mut found = Found::default();
+    for (text, is_body) in [(subject, false), (body, true)] {
+        let mut state = 0usize;
+        for (at, &byte) in text.as_bytes().iter().enumerate() {
+            state = usize::from(NEXT[state * CLASSES + usize::from(CLASS[usize::from(byte)])]);
+            let matched = usize::from(MATCH_START[state])..usize::from(MATCH_START[state + 1]);
+            for &id in &MATCHES[matched] {
+                let id = usize::from(id);
+                match kind(id) {
+                    // `<img` ends at `at`.
+                    Kind::Image if is_body => found.images.push(at + 1 - "<img".len()),
+                    Kind::Utm if is_body => found.utm = true,
+                    Kind::Image | Kind::Utm => {}
+                    _ if seen[id] => {}
+                    kind => {
+                        seen[id] = true;
+                        *match kind {
+                            Kind::Promotional => &mut found.promotional,
+                            Kind::Outreach => &mut found.outreach,
+                            Kind::Unsubscribe => &mut found.unsubscribe,
+                            _ => &mut found.transactional,
+                        } += 1;
+                    }
+                }
+            }
+        }
+    }
+    found
+}
+
+/// An `<img` tag (starting at each of `starts`) that is 1x1, hidden, or points at an
+/// open-tracking URL.
+fn tracking_pixel(body: &str, starts: &[usize]) -> bool {
+    starts.iter().enumerate().any(|(i, &start)| {
+        let next = starts.get(i + 1).copied().unwrap_or(body.len());
+        let rest = &body.as_bytes()[start + 4..next];
+        let end = rest.iter().position(|&b| b == b'>').unwrap_or(rest.len());
+        let tag = String::from_utf8_lossy(&rest[..end]).to_ascii_lowercase();
         (tag.contains("width=\"1\"") && tag.contains("height=\"1\""))
             || tag.contains("display:none")
             || ["/open/", "/track", "pixel", "beacon"]
@@ -148,6 +136,7 @@ fn tracking_pixel(body: &str) -> bool {
 
 /// Scores `f`; `bulk` is true when the same content went to many recipients lately.
 pub fn score(f: &Features, bulk: bool) -> (i32, Vec<Signal>) {
+    let found = find(&f.subject, &f.body);
     let mut s = Vec::new();
     let mut add = |name, points| s.push(Signal { name, points });
     if f.list_unsubscribe {
@@ -162,30 +151,26 @@ pub fn score(f: &Features, bulk: bool) -> (i32, Vec<Signal>) {
     if f.precedence_bulk {
         add("precedence-bulk", 3);
     }
-    if tracking_pixel(&f.body) {
+    if tracking_pixel(&f.body, &found.images) {
         add("tracking-pixel", 2);
     }
-    let images = f.body.matches("<img").count();
-    if images >= 5 {
+    if found.images.len() >= 5 {
         add("many-images", 2);
     }
     if f.links >= 10 {
         add("many-links", if f.links >= 20 { 2 } else { 1 });
     }
-    if f.body.contains("utm_") {
+    if found.utm {
         add("campaign-tracking", 2);
     }
-    let text = format!("{} {}", f.subject.to_lowercase(), f.body);
-    if count_phrases(&text, UNSUBSCRIBE_FOOTER) > 0 {
+    if found.unsubscribe > 0 {
         add("unsubscribe-footer", 2);
     }
-    let promo = count_phrases(&text, PROMOTIONAL);
-    if promo > 0 {
-        add("promotional-wording", (promo as i32).min(4));
+    if found.promotional > 0 {
+        add("promotional-wording", (found.promotional as i32).min(4));
     }
-    let outreach = count_phrases(&text, OUTREACH);
-    if outreach > 0 {
-        add("outreach-wording", (2 * outreach as i32).min(6));
+    if found.outreach > 0 {
+        add("outreach-wording", (2 * found.outreach as i32).min(6));
     }
     if f.recipients > 10 {
         add("many-recipients", 2);
@@ -193,9 +178,11 @@ pub fn score(f: &Features, bulk: bool) -> (i32, Vec<Signal>) {
     if bulk {
         add("same-content-to-many", 3);
     }
-    let transactional = count_phrases(&text, TRANSACTIONAL);
-    if transactional > 0 {
-        add("transactional-wording", -(2 * transactional as i32).min(6));
+    if found.transactional > 0 {
+        add(
+            "transactional-wording",
+            -(2 * found.transactional as i32).min(6),
+        );
     }
     (s.iter().map(|x| x.points).sum(), s)
 }
@@ -219,56 +206,64 @@ fn features(session: &Session, message: &Message) -> Features {
             )
         }),
         subject: message.subject().unwrap_or_default(),
-        body: body.to_lowercase(),
+        body,
         links: message.links().len(),
         recipients: session.rcpt_count() as usize,
     }
 }
 
-/// A cheap stable hash (FNV-1a) of the content, the same for every recipient of a mailing.
+/// A cheap stable hash (FNV-1a) of the content (the body's ASCII letters lower-cased), the
+/// same for every recipient of a mailing.
 fn fingerprint(f: &Features) -> u64 {
     let mut h: u64 = 0xcbf29ce484222325;
-    for b in f.subject.bytes().chain(f.body.bytes()) {
+    let body = f.body.bytes().map(|b| b.to_ascii_lowercase());
+    for b in f.subject.bytes().chain(body) {
         h ^= u64::from(b);
         h = h.wrapping_mul(0x100000001b3);
     }
     h
 }
 
-fn number(key: &str, default: u64) -> u64 {
-    config(key)
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(default)
+/// What to do past the threshold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Action {
+    Tag,
+    Quarantine,
+    Reject,
 }
 
-struct Detector;
+struct Detector {
+    threshold: i32,
+    action: Action,
+    bulk_window_secs: u32,
+    bulk_recipients: u64,
+}
 
+#[plugin]
 impl Plugin for Detector {
-    const HOOKS: &'static [Hook] = &[Hook::Data];
-
-    fn validate() {
-        if let Some(a) = config("action") {
-            if !matches!(a.as_str(), "tag" | "quarantine" | "reject") {
-                log(
-                    Level::Error,
-                    &format!("marketing-detector: action {a:?} is not tag, quarantine or reject"),
-                );
-                panic!("marketing-detector: bad action {a:?}");
-            }
-        }
+    fn init(config: &Config) -> Result<Self, ConfigError> {
+        let action = match config.one_of("action", &["tag", "quarantine", "reject"])? {
+            Some("quarantine") => Action::Quarantine,
+            Some("reject") => Action::Reject,
+            _ => Action::Tag,
+        };
+        Ok(Detector {
+            threshold: config.parse_or("threshold", 5)?,
+            action,
+            bulk_window_secs: config.parse_or("bulk_window_secs", 3600)?,
+            bulk_recipients: config.parse_or("bulk_recipients", 200)?,
+        })
     }
 
-    fn on_data(session: &Session, message: &Message) -> Decision {
+    fn on_data(&self, session: &Session, message: &Message) -> Decision {
         let f = features(session, message);
-        let threshold = number("threshold", 5) as i32;
-        let window = number("bulk_window_secs", 3600) as u32;
-        let bulk_limit = number("bulk_recipients", 200);
+        let threshold = self.threshold;
         let seen = sluice_sdk::host::counter_add(
             &format!("fp:{:016x}", fingerprint(&f)),
-            window,
+            self.bulk_window_secs,
             u64::from(session.rcpt_count().max(1)),
         );
-        let (total, signals) = score(&f, seen > bulk_limit);
+        let (total, signals) = score(&f, seen > self.bulk_recipients);
         let fired: Vec<String> = signals
             .iter()
             .map(|s| format!("{}({:+})", s.name, s.points))
@@ -287,14 +282,14 @@ impl Plugin for Detector {
             "looks like marketing (score {total} >= {threshold}: {})",
             fired.join(", ")
         );
-        match config("action").as_deref() {
-            Some("reject") => Decision::reject(
+        match self.action {
+            Action::Reject => Decision::reject(
                 550,
                 "5.7.1",
                 &format!("marketing mail is not accepted on this transactional relay; {why}"),
             ),
-            Some("quarantine") => Decision::quarantine(&why),
-            _ => Decision::proceed(),
+            Action::Quarantine => Decision::quarantine(&why),
+            Action::Tag => Decision::proceed(),
         }
         .rule("marketing")
         .header("X-Sluice-Marketing", &header)
@@ -303,8 +298,6 @@ impl Plugin for Detector {
     }
 }
 
-sluice_sdk::export_plugin!(Detector);
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -312,7 +305,7 @@ mod tests {
     fn f(subject: &str, body: &str) -> Features {
         Features {
             subject: subject.into(),
-            body: body.to_lowercase(),
+            body: body.into(),
             ..Features::default()
         }
     }
@@ -366,5 +359,69 @@ mod tests {
     fn the_same_content_to_many_adds_points() {
         let base = f("Hello", "plain words");
         assert_eq!(score(&base, true).0 - score(&base, false).0, 3);
+    }
+
+    #[test]
+    fn phrases_match_in_any_case_and_count_once() {
+        let found = find(
+            "SHOP NOW, Shop Now",
+            "<IMG src=x><img src=y> Special Offer utm_source Password",
+        );
+        assert_eq!(found.promotional, 3, "{found:?}"); // shop now, special offer, offer
+        assert_eq!(found.transactional, 1, "{found:?}");
+        assert_eq!(found.images, vec![0, 11]);
+        assert!(found.utm);
+        let all: Vec<&str> = [PROMOTIONAL, OUTREACH, UNSUBSCRIBE_FOOTER, TRANSACTIONAL].concat();
+        let mut unique = all.clone();
+        unique.sort();
+        unique.dedup();
+        assert_eq!(unique.len(), all.len(), "a phrase is listed twice");
+    }
+
+    /// The one pass finds what lower-casing and searching for each phrase found, on every
+    /// message of the corpus.
+    #[test]
+    fn one_pass_agrees_with_a_search_per_phrase_on_the_corpus() {
+        let naive = |text: &str, list: &[&str]| {
+            let text = text.to_lowercase();
+            list.iter().filter(|p| text.contains(*p)).count()
+        };
+        let mut checked = 0;
+        for label in ["marketing", "transactional"] {
+            let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("corpus")
+                .join(label);
+            for entry in std::fs::read_dir(dir).unwrap() {
+                let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+                let found = find("", &text);
+                assert_eq!(found.promotional, naive(&text, PROMOTIONAL));
+                assert_eq!(found.outreach, naive(&text, OUTREACH));
+                assert_eq!(found.unsubscribe, naive(&text, UNSUBSCRIBE_FOOTER));
+                assert_eq!(found.transactional, naive(&text, TRANSACTIONAL));
+                assert_eq!(
+                    found.images.len(),
+                    text.to_lowercase().matches("<img").count()
+                );
+                assert_eq!(found.utm, text.to_lowercase().contains("utm_"));
+                checked += 1;
+            }
+        }
+        assert!(checked >= 150, "{checked}");
+    }
+
+    #[test]
+    fn settings_are_checked_with_their_key() {
+        let e = |pairs: &[(&str, &str)]| {
+            Detector::init(&Config::from_pairs(pairs.iter().copied()))
+                .err()
+                .map(|e| e.to_string())
+        };
+        assert_eq!(e(&[("action", "reject"), ("threshold", "7")]), None);
+        assert!(e(&[("action", "delete")])
+            .unwrap()
+            .starts_with("key `action`"));
+        assert!(e(&[("threshold", "high")])
+            .unwrap()
+            .starts_with("key `threshold`"));
     }
 }

@@ -4,52 +4,19 @@ Rejects a message whose subject or text body contains one of the configured keyw
 (config `keywords`, comma-separated, case-insensitive) and says which one; otherwise adds
 an `X-Keyword-Policy: clean` header and the tag `keywords-checked`.
 """
-from typing import List, Optional
-
-from wit_world import exports
-from wit_world.imports import host, types
+from sluice_plugin import Plugin, export, proceed, reject
 
 
-def proceed() -> types.Decision:
-    return types.Decision(verdict=types.Verdict_Continue(), add_headers=[], tags=[], rule=None)
+class KeywordPolicy(Plugin):
+    def __init__(self, config):
+        self.keywords = [k.lower() for k in config.list("keywords")]
 
-
-class Hooks(exports.Hooks):
-    def implemented(self) -> List[types.Hook]:
-        return [types.Hook.DATA]
-
-    def on_data(self, session: host.Session, message: host.Message) -> types.Decision:
-        keywords = [k.strip().lower() for k in (host.config("keywords") or "").split(",") if k.strip()]
+    def on_data(self, session, message):
         text = ((message.subject() or "") + "\n" + (message.text_body() or "")).lower()
-        for k in keywords:
+        for k in self.keywords:
             if k in text:
-                reply = types.SmtpReply(code=550, enhanced="5.7.1", text=f"message mentions {k!r}")
-                return types.Decision(verdict=types.Verdict_Reject(reply), add_headers=[], tags=[], rule="keyword")
-        return types.Decision(
-            verdict=types.Verdict_Continue(),
-            add_headers=[types.Header(name="X-Keyword-Policy", value="clean")],
-            tags=["keywords-checked"],
-            rule=None,
-        )
+                return reject(550, "5.7.1", f"message mentions {k!r}", rule="keyword")
+        return proceed(headers=[("X-Keyword-Policy", "clean")], tags=["keywords-checked"])
 
-    # Hooks not listed in implemented() are never called; they answer "continue" anyway.
-    def on_connect(self, session: host.Session) -> types.Decision:
-        return proceed()
 
-    def on_helo(self, session: host.Session) -> types.Decision:
-        return proceed()
-
-    def on_auth(self, session: host.Session) -> types.Decision:
-        return proceed()
-
-    def on_mail_from(self, session: host.Session) -> types.Decision:
-        return proceed()
-
-    def on_rcpt_to(self, session: host.Session, rcpt: str) -> types.Decision:
-        return proceed()
-
-    def on_route(self, request: types.RouteRequest) -> Optional[types.Route]:
-        return None
-
-    def on_delivery_result(self, outcome: types.DeliveryResult) -> None:
-        return None
+Hooks = export(KeywordPolicy)

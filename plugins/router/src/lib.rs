@@ -166,29 +166,48 @@ fn score(tags: &[String]) -> Option<i64> {
     })
 }
 
+/// What the conditions look at, lower-cased once per request.
+struct Facts<'a> {
+    request: &'a RouteRequest,
+    sender_domain: String,
+    domain: String,
+    score: Option<i64>,
+}
+
+impl<'a> Facts<'a> {
+    fn of(request: &'a RouteRequest) -> Facts<'a> {
+        Facts {
+            request,
+            sender_domain: request
+                .mail_from
+                .rsplit_once('@')
+                .map(|(_, d)| d.to_ascii_lowercase())
+                .unwrap_or_default(),
+            domain: request.domain.to_ascii_lowercase(),
+            score: score(&request.tags),
+        }
+    }
+}
+
 impl Condition {
-    fn holds(&self, r: &RouteRequest) -> bool {
-        let sender_domain = r
-            .mail_from
-            .rsplit_once('@')
-            .map(|(_, d)| d.to_ascii_lowercase())
-            .unwrap_or_default();
+    fn holds(&self, f: &Facts) -> bool {
         match self {
             Condition::Any => true,
-            Condition::Tenant(t) => r.tenant.eq_ignore_ascii_case(t),
-            Condition::Tag(t) => r.tags.iter().any(|x| x.eq_ignore_ascii_case(t)),
-            Condition::SenderDomain(d) => within(&sender_domain, d),
-            Condition::Domain(d) => within(&r.domain.to_ascii_lowercase(), d),
-            Condition::ScoreAtLeast(n) => score(&r.tags).is_some_and(|s| s >= *n),
+            Condition::Tenant(t) => f.request.tenant.eq_ignore_ascii_case(t),
+            Condition::Tag(t) => f.request.tags.iter().any(|x| x.eq_ignore_ascii_case(t)),
+            Condition::SenderDomain(d) => within(&f.sender_domain, d),
+            Condition::Domain(d) => within(&f.domain, d),
+            Condition::ScoreAtLeast(n) => f.score.is_some_and(|s| s >= *n),
         }
     }
 }
 
 /// The route of the first rule that matches.
 pub fn decide(rules: &[Rule], request: &RouteRequest) -> Option<Route> {
+    let facts = Facts::of(request);
     let rule = rules
         .iter()
-        .find(|r| r.when.iter().all(|c| c.holds(request)))?;
+        .find(|r| r.when.iter().all(|c| c.holds(&facts)))?;
     Some(match &rule.then {
         Target::Default => Route::Default,
         Target::Hold => Route::Hold,
@@ -210,29 +229,23 @@ pub fn decide(rules: &[Rule], request: &RouteRequest) -> Option<Route> {
     })
 }
 
-fn rules() -> Vec<Rule> {
-    parse(&config("rules").unwrap_or_default()).unwrap_or_else(|e| {
-        // Caught at load: the host refuses the plugin with this message in its log.
-        log(Level::Error, &format!("router: invalid rules: {e}"));
-        panic!("router: invalid rules: {e}")
-    })
+/// The rules, parsed once per instance.
+struct Router {
+    rules: Vec<Rule>,
 }
 
-struct Router;
-
+#[plugin]
 impl Plugin for Router {
-    const HOOKS: &'static [Hook] = &[Hook::Route];
-
-    fn validate() {
-        rules();
+    fn init(config: &Config) -> Result<Self, ConfigError> {
+        let rules = parse(&config.get("rules").unwrap_or_default())
+            .map_err(|e| ConfigError::key("rules", e))?;
+        Ok(Router { rules })
     }
 
-    fn route(request: RouteRequest) -> Option<Route> {
-        decide(&rules(), &request)
+    fn on_route(&self, request: RouteRequest) -> Option<Route> {
+        decide(&self.rules, &request)
     }
 }
-
-sluice_sdk::export_plugin!(Router);
 
 #[cfg(test)]
 mod tests {
@@ -289,6 +302,17 @@ mod tests {
         let rules = parse("tag=marketing => hold").unwrap();
         assert!(decide(&rules, &req("y.test", &[])).is_none());
         assert!(parse("").unwrap().is_empty());
+    }
+
+    #[test]
+    fn init_compiles_the_rules_or_names_the_key() {
+        let router = Router::init(&Config::from_pairs([("rules", "tag=x => hold")])).unwrap();
+        assert_eq!(router.rules.len(), 1);
+        let e = Router::init(&Config::from_pairs([("rules", "tag=x => teleport")]))
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(e.starts_with("key `rules`: rule 1: unknown route"), "{e}");
     }
 
     #[test]

@@ -90,9 +90,15 @@ impl PluginEngine {
                     None => return,
                 }
             })?;
-        let mut h = std::collections::hash_map::DefaultHasher::new();
+        // SHA-256 of everything that makes compiled code fit this engine (wasmtime's version,
+        // target and settings): a stable key across builds of the relay, unlike std's hasher.
+        let mut h = Sha256Hasher(sha2::Sha256::default());
         engine.precompile_compatibility_hash().hash(&mut h);
-        let compat = format!("{:016x}", h.finish());
+        let compat: String = sha2::Digest::finalize(h.0)
+            .iter()
+            .take(8)
+            .map(|b| format!("{b:02x}"))
+            .collect();
         Ok(Arc::new(PluginEngine {
             engine,
             linker,
@@ -136,4 +142,18 @@ pub fn executor() -> &'static tokio::runtime::Handle {
             .expect("the plugin runtime thread starts");
         rx.recv().expect("the plugin runtime's handle")
     })
+}
+
+/// Feeds what a `Hash` writes into SHA-256.
+struct Sha256Hasher(sha2::Sha256);
+
+impl Hasher for Sha256Hasher {
+    fn write(&mut self, bytes: &[u8]) {
+        sha2::Digest::update(&mut self.0, bytes);
+    }
+
+    fn finish(&self) -> u64 {
+        // Only the SHA-256 digest is used; `Hasher` requires this.
+        0
+    }
 }

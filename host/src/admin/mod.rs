@@ -7,8 +7,9 @@
 //! | `GET /metrics` | read | Prometheus text ([`crate::metrics`]) |
 //! | `GET /v1/status` | read | version, config generation, uptime, queue, plugins |
 //! | `POST /v1/reload` | admin | reload the config file ([`crate::reload`]) |
-//! | `GET /v1/queue`, `GET /v1/queue/{id}` | read | queued messages |
+//! | `GET /v1/queue`, `GET /v1/queue/{id}` | read | queued messages: state, next attempt, last error; one message's attempts |
 //! | `POST /v1/queue/retry`, `POST /v1/queue/{id}/retry` | admin | retry now |
+//! | `POST /v1/queue/{id}/hold`, `POST /v1/queue/{id}/release` | admin | keep a waiting message from delivery; let it go |
 //! | `DELETE /v1/queue/{id}` | admin | drop a queued message (no DSN) |
 //! | `GET /v1/quarantine` | read | messages a policy held |
 //! | `POST /v1/quarantine/{id}/release` | admin | deliver a held message |
@@ -51,6 +52,8 @@ pub fn router(relay: Arc<Relay>) -> Router {
         .route("/v1/queue/retry", post(queue::retry_all))
         .route("/v1/queue/{id}", get(queue::show).delete(queue::delete))
         .route("/v1/queue/{id}/retry", post(queue::retry))
+        .route("/v1/queue/{id}/hold", post(queue::hold))
+        .route("/v1/queue/{id}/release", post(queue::unhold))
         .route("/v1/quarantine", get(queue::quarantined))
         .route("/v1/quarantine/{id}/release", post(queue::release))
         .fallback(|| async { Problem::not_found("no such route") })

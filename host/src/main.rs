@@ -168,8 +168,12 @@ enum DomainCommand {
 enum QuarantineCommand {
     /// List held messages.
     List,
+    /// A held message's reason, envelope and headers.
+    Show { id: String },
     /// Release a held message for delivery.
     Release { id: String },
+    /// Delete a held message for good (no delivery, no DSN).
+    Delete { id: String },
 }
 
 fn parse_key_value(s: &str) -> Result<(String, String), String> {
@@ -293,8 +297,14 @@ fn run(command: Command) -> anyhow::Result<()> {
             block_on(async {
                 match command {
                     QuarantineCommand::List => sluice::cli::quarantine::list(&config).await,
+                    QuarantineCommand::Show { id } => {
+                        sluice::cli::quarantine::show(&config, &id).await
+                    }
                     QuarantineCommand::Release { id } => {
                         sluice::cli::quarantine::release(&config, &id).await
+                    }
+                    QuarantineCommand::Delete { id } => {
+                        sluice::cli::quarantine::delete(&config, &id).await
                     }
                 }
             })
@@ -310,9 +320,7 @@ fn run(command: Command) -> anyhow::Result<()> {
                     }
                     QueueCommand::Delete { id } => sluice::cli::queue::delete(&config, &id).await,
                     QueueCommand::Hold { id } => sluice::cli::queue::hold(&config, &id).await,
-                    QueueCommand::Release { id } => {
-                        sluice::cli::queue::release(&config, &id).await
-                    }
+                    QueueCommand::Release { id } => sluice::cli::queue::release(&config, &id).await,
                 }
             })
         }

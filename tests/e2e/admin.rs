@@ -283,23 +283,42 @@ fn queue_shows_state_next_retry_and_the_remote_reply_and_holds_a_message() {
             && show.contains("later@dest.test deferred: 451 4.3.0 Try again later (from "),
         "{show}"
     );
-    let one = relay.http("GET", &format!("/v1/queue/{id}"), Some(READ_TOKEN)).json();
-    assert_eq!(one["history"][0]["rcpts"][0]["reply"], "451 4.3.0 Try again later", "{one}");
+    let one = relay
+        .http("GET", &format!("/v1/queue/{id}"), Some(READ_TOKEN))
+        .json();
+    assert_eq!(
+        one["history"][0]["rcpts"][0]["reply"], "451 4.3.0 Try again later",
+        "{one}"
+    );
 
     // Unknown ids are named as such.
-    for (method, path) in [("DELETE", "/v1/queue/0000000000000BAD"), ("POST", "/v1/queue/0000000000000BAD/retry")] {
+    for (method, path) in [
+        ("DELETE", "/v1/queue/0000000000000BAD"),
+        ("POST", "/v1/queue/0000000000000BAD/retry"),
+    ] {
         let r = relay.http(method, path, Some(ADMIN_TOKEN));
         assert_eq!(r.status, 404, "{r:?}");
-        assert_eq!(r.json()["detail"], "no message 0000000000000BAD in the queue", "{r:?}");
+        assert_eq!(
+            r.json()["detail"],
+            "no message 0000000000000BAD in the queue",
+            "{r:?}"
+        );
     }
     let (ok, out) = cli(&relay, &["queue", "delete", "0000000000000BAD"]);
-    assert!(!ok && out.contains("no message 0000000000000BAD in the queue"), "{out}");
+    assert!(
+        !ok && out.contains("no message 0000000000000BAD in the queue"),
+        "{out}"
+    );
 
     // Held: listed as such, not retried, and still held after a restart.
     let (ok, out) = cli(&relay, &["queue", "hold", &id]);
     assert!(ok, "{out}");
     let r = relay.http("POST", &format!("/v1/queue/{id}/retry"), Some(ADMIN_TOKEN));
-    assert_eq!((r.status, &r.json()["state"]), (409, &serde_json::json!("held")), "{r:?}");
+    assert_eq!(
+        (r.status, &r.json()["state"]),
+        (409, &serde_json::json!("held")),
+        "{r:?}"
+    );
     relay.terminate();
     relay.spawn();
     let list = relay.http("GET", "/v1/queue", Some(READ_TOKEN)).json();

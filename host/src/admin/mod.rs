@@ -11,7 +11,8 @@
 //! | `POST /v1/queue/retry`, `POST /v1/queue/{id}/retry` | admin | retry now |
 //! | `POST /v1/queue/{id}/hold`, `POST /v1/queue/{id}/release` | admin | keep a waiting message from delivery; let it go |
 //! | `DELETE /v1/queue/{id}` | admin | drop a queued message (no DSN) |
-//! | `GET /v1/quarantine` | read | messages a policy held |
+//! | `GET /v1/quarantine`, `GET /v1/quarantine/{id}` | read | messages a policy held; one of them |
+//! | `DELETE /v1/quarantine/{id}` | admin | drop a held message (no delivery, no DSN) |
 //! | `POST /v1/quarantine/{id}/release` | admin | deliver a held message |
 //!
 //! Requests carry `Authorization: Bearer TOKEN`; the config keeps only each token's SHA-256
@@ -55,6 +56,10 @@ pub fn router(relay: Arc<Relay>) -> Router {
         .route("/v1/queue/{id}/hold", post(queue::hold))
         .route("/v1/queue/{id}/release", post(queue::unhold))
         .route("/v1/quarantine", get(queue::quarantined))
+        .route(
+            "/v1/quarantine/{id}",
+            get(queue::quarantined_one).delete(queue::quarantine_delete),
+        )
         .route("/v1/quarantine/{id}/release", post(queue::release))
         .fallback(|| async { Problem::not_found("no such route") })
         .with_state(relay)

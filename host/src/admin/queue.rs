@@ -22,7 +22,10 @@ use std::time::Duration;
 /// Where a message stands: `held`, `deferred` (waiting for its next attempt) or `queued`
 /// (ready, or being delivered now), with the time of its next attempt when deferred. From
 /// the running schedule when there is one (`live`), else from what its envelope recorded.
-pub fn state(e: &Envelope, live: Option<&HashMap<String, Scheduled>>) -> (&'static str, Option<u64>) {
+pub fn state(
+    e: &Envelope,
+    live: Option<&HashMap<String, Scheduled>>,
+) -> (&'static str, Option<u64>) {
     let p = &e.progress;
     match live.map(|l| l.get(&e.id.0)) {
         Some(Some(Scheduled::Held)) => ("held", None),
@@ -152,7 +155,11 @@ async fn unavailable(relay: &Relay, id: &str) -> Problem {
         None => {}
     }
     match spool_messages(relay).await {
-        Ok(messages) if messages.iter().any(|m| m.envelope.id.0.eq_ignore_ascii_case(id)) => {
+        Ok(messages)
+            if messages
+                .iter()
+                .any(|m| m.envelope.id.0.eq_ignore_ascii_case(id)) =>
+        {
             Problem::conflict(format!(
                 "{id} is being delivered now; try again once it waits for a retry"
             ))
@@ -218,7 +225,11 @@ pub async fn delete(
 /// Writes a message again with `envelope` (a hold set or lifted) and retires the old record,
 /// so the hold outlives a restart.
 async fn rewrite(relay: &Relay, old: &Stored, envelope: Envelope) -> Result<Stored, String> {
-    let bytes = relay.spool.read(old.location).await.map_err(|e| e.to_string())?;
+    let bytes = relay
+        .spool
+        .read(old.location)
+        .await
+        .map_err(|e| e.to_string())?;
     let new = relay
         .spool
         .commit(envelope, bytes)
@@ -249,7 +260,10 @@ pub async fn hold(
         Err(e) => {
             // Held all the same, in memory: safer than sending what the operator stopped.
             tracing::error!(queue_id = %id, error = %e, "cannot record the hold in the spool; held until the relay restarts");
-            Stored { envelope, location: stored.location }
+            Stored {
+                envelope,
+                location: stored.location,
+            }
         }
     };
     let id = held.envelope.id.0.clone();
@@ -276,7 +290,10 @@ pub async fn unhold(
         Ok(rewritten) => rewritten,
         Err(e) => {
             tracing::error!(queue_id = %id, error = %e, "cannot record the release in the spool; delivering it anyway");
-            Stored { envelope, location: stored.location }
+            Stored {
+                envelope,
+                location: stored.location,
+            }
         }
     };
     let id = ready.envelope.id.0.clone();
@@ -336,6 +353,51 @@ pub async fn release(
         Ok(()) => {
             let taken = relay.take_released().await;
             Json(json!({ "released": id, "queued": taken })).into_response()
+        }
+        Err(e) => quarantine_problem(e).into_response(),
+    }
+}
+
+/// `GET /v1/quarantine/{id}`: one held message, its headers and body size.
+pub async fn quarantined_one(
+    State(relay): State<Arc<Relay>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    if let Err(p) = authorize(&relay, &headers, AdminScope::Read) {
+        return p.into_response();
+    }
+    match relay.quarantine.get(&id) {
+        Ok((held, bytes)) => Json(held_detail(&held, &bytes)).into_response(),
+        Err(e) => quarantine_problem(e).into_response(),
+    }
+}
+
+/// A held message with its envelope, headers and body size.
+pub fn held_detail(held: &crate::queue::quarantine::Held, bytes: &[u8]) -> serde_json::Value {
+    let (headers, body_bytes) = split_headers(bytes);
+    let mut v = held_json(held);
+    v["envelope"] = json!(held.envelope);
+    v["headers"] = json!(String::from_utf8_lossy(headers));
+    v["body_bytes"] = json!(body_bytes);
+    v
+}
+
+/// `DELETE /v1/quarantine/{id}`: the held message is dropped (no delivery, no DSN).
+pub async fn quarantine_delete(
+    State(relay): State<Arc<Relay>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    if let Err(p) = authorize(&relay, &headers, AdminScope::Admin) {
+        return p.into_response();
+    }
+    match relay.quarantine.delete(&id) {
+        Ok(held) => {
+            let e = &held.envelope;
+            tracing::warn!(target: "sluice::event", event = "quarantine_deleted", queue_id = %e.id,
+                tenant = %e.tenant, rcpts = e.rcpts.len(), by = "operator");
+            Json(json!({ "deleted": e.id.0, "recipients": e.rcpts.len() })).into_response()
         }
         Err(e) => quarantine_problem(e).into_response(),
     }

@@ -255,8 +255,12 @@ fn queue_shows_state_next_retry_and_the_remote_reply_and_holds_a_message() {
     );
     let id = r.rsplit(' ').next().unwrap().to_owned();
     relay.wait_events("deferred", 1);
-
-    let list = relay.http("GET", "/v1/queue", Some(READ_TOKEN)).json();
+    // The event is logged before the spool record is rewritten: wait for the schedule.
+    let list = sluice_e2e::wait_for(std::time::Duration::from_secs(10), || {
+        let list = relay.http("GET", "/v1/queue", Some(READ_TOKEN)).json();
+        (list["messages"][0]["state"] == "deferred").then_some(list)
+    })
+    .expect("the message waits for a retry");
     let m = &list["messages"][0];
     assert_eq!(m["id"], id.as_str(), "{list}");
     assert_eq!(m["state"], "deferred", "{list}");

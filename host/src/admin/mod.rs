@@ -5,6 +5,7 @@
 //! | `GET /healthz` | none | the process answers |
 //! | `GET /readyz` | none | listeners bound, spool writable, disk above `spool.min_free_space` |
 //! | `GET /metrics` | read | Prometheus text ([`crate::metrics`]) |
+//! | `GET /v1/openapi.json` | none | this table as an OpenAPI 3.1 document (`openapi.json`) |
 //! | `GET /v1/status` | read | version, config generation, uptime, queue, plugins |
 //! | `POST /v1/reload` | admin | reload the config file ([`crate::reload`]) |
 //! | `GET /v1/queue`, `GET /v1/queue/{id}` | read | queued messages: state, next attempt, last error; one message's attempts |
@@ -47,6 +48,7 @@ pub fn router(relay: Arc<Relay>) -> Router {
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
+        .route("/v1/openapi.json", get(openapi))
         .route("/v1/status", get(status))
         .route("/v1/reload", post(reload))
         .route("/v1/queue", get(queue::list))
@@ -95,6 +97,21 @@ fn authorize(relay: &Relay, headers: &HeaderMap, needed: AdminScope) -> Result<(
 /// Compares digests in time independent of where they differ.
 fn same_digest(a: &[u8; 32], b: &[u8; 32]) -> bool {
     a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// The API described as OpenAPI 3.1. Served without a token: it says what the routes are,
+/// nothing about the relay's state. The e2e tests hold every route and answer to it.
+pub const OPENAPI: &str = include_str!("openapi.json");
+
+async fn openapi() -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        OPENAPI,
+    )
+        .into_response()
 }
 
 async fn healthz() -> Json<serde_json::Value> {

@@ -85,7 +85,7 @@ impl Queue {
 
     /// Keeps a message out of delivery until [`Queue::unhold`]. Its depth is already counted.
     pub fn park(&self, message: Stored) {
-        let _ = self.control.send(Control::Park(message));
+        let _ = self.control.send(Control::Park(Box::new(message)));
     }
 
     /// A recovered message whose envelope says it is held.
@@ -126,7 +126,7 @@ enum Control {
     RetryNow(Option<String>, oneshot::Sender<usize>),
     Remove(String, oneshot::Sender<Option<Stored>>),
     Hold(String, oneshot::Sender<Option<Stored>>),
-    Park(Stored),
+    Park(Box<Stored>),
     Unhold(String, oneshot::Sender<Option<Stored>>),
     Snapshot(oneshot::Sender<HashMap<String, Scheduled>>),
 }
@@ -187,7 +187,7 @@ async fn timer(
                     let _ = answer.send(find(&waiting, &id).and_then(|n| waiting.remove(&n)));
                 }
                 Control::Park(stored) => {
-                    held.insert(stored.envelope.id.0.clone(), stored);
+                    held.insert(stored.envelope.id.0.clone(), *stored);
                 }
                 Control::Unhold(id, answer) => {
                     let _ = answer.send(held.remove(&id.to_ascii_uppercase()));

@@ -51,7 +51,7 @@ enum Command {
         config: Option<PathBuf>,
     },
     /// The queue: list and show (through the running relay, else from the spool files),
-    /// retry and delete (carried out by the running relay).
+    /// retry, hold, release and delete (carried out by the running relay).
     Queue {
         #[command(subcommand)]
         command: QueueCommand,
@@ -121,13 +121,13 @@ enum PluginCommand {
 
 #[derive(Subcommand)]
 enum QueueCommand {
-    /// One line per queued message.
+    /// One line per queued message: state, next attempt, last error.
     List {
         /// One JSON object per message instead, as a JSON array.
         #[arg(long)]
         json: bool,
     },
-    /// A message's envelope and headers.
+    /// A message's state, attempts with each remote reply, envelope and headers.
     Show { id: String },
     /// Retry a message waiting for its next attempt now (or every one, with --all).
     Retry {
@@ -138,6 +138,10 @@ enum QueueCommand {
     },
     /// Delete a queued message without delivering it (no DSN is sent).
     Delete { id: String },
+    /// Keep a message waiting for a retry from delivery until released (survives a restart).
+    Hold { id: String },
+    /// Let a held message go: it is attempted at once.
+    Release { id: String },
 }
 
 #[derive(Subcommand)]
@@ -164,8 +168,12 @@ enum DomainCommand {
 enum QuarantineCommand {
     /// List held messages.
     List,
+    /// A held message's reason, envelope and headers.
+    Show { id: String },
     /// Release a held message for delivery.
     Release { id: String },
+    /// Delete a held message for good (no delivery, no DSN).
+    Delete { id: String },
 }
 
 fn parse_key_value(s: &str) -> Result<(String, String), String> {
@@ -289,8 +297,14 @@ fn run(command: Command) -> anyhow::Result<()> {
             block_on(async {
                 match command {
                     QuarantineCommand::List => sluice::cli::quarantine::list(&config).await,
+                    QuarantineCommand::Show { id } => {
+                        sluice::cli::quarantine::show(&config, &id).await
+                    }
                     QuarantineCommand::Release { id } => {
                         sluice::cli::quarantine::release(&config, &id).await
+                    }
+                    QuarantineCommand::Delete { id } => {
+                        sluice::cli::quarantine::delete(&config, &id).await
                     }
                 }
             })
@@ -305,6 +319,8 @@ fn run(command: Command) -> anyhow::Result<()> {
                         sluice::cli::queue::retry(&config, id.as_deref()).await
                     }
                     QueueCommand::Delete { id } => sluice::cli::queue::delete(&config, &id).await,
+                    QueueCommand::Hold { id } => sluice::cli::queue::hold(&config, &id).await,
+                    QueueCommand::Release { id } => sluice::cli::queue::release(&config, &id).await,
                 }
             })
         }

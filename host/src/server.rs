@@ -177,7 +177,11 @@ pub async fn serve(config: Config, shutdown: impl Future<Output = ()>) -> anyhow
     );
     let (queue, ready) = Queue::start();
     for stored in recovery.messages {
-        queue.submit(stored);
+        if stored.envelope.progress.held {
+            queue.submit_held(stored);
+        } else {
+            queue.submit(stored);
+        }
     }
     let tls = match crate::tls::server_config(&config.tls, &config.hostname) {
         Ok(t) => Some(t),

@@ -219,3 +219,117 @@ fn metrics_parse_and_count_a_message() {
     );
     assert!(after.contains_key("sluice_queue_depth"), "{after:?}");
 }
+
+/// A relay whose smarthost answers 451 to the first `tempfail` messages and retries only
+/// after an hour, so a deferred message stays put until an operator acts.
+fn relay_with_a_refusing_hop(tempfail: &str) -> (Relay, sluice_e2e::Sink) {
+    let sink = sluice_e2e::Sink::start(&["--tempfail-first", tempfail]);
+    let relay = Relay::start(RelayConfig {
+        delivery: Some(format!(
+            "mode = \"smarthost\"\nretry = [\"1h\"]\n[delivery.smarthost]\nhost = \"127.0.0.1\"\nport = {}\n",
+            sink.port
+        )),
+        ..RelayConfig::default()
+    });
+    (relay, sink)
+}
+
+fn cli(relay: &Relay, args: &[&str]) -> (bool, String) {
+    let out = Command::new(sluice_bin())
+        .args(args)
+        .arg("--config")
+        .arg(&relay.config_path)
+        .output()
+        .expect("run sluice");
+    (out.status.success(), text(&out))
+}
+
+#[test]
+fn queue_shows_state_next_retry_and_the_remote_reply_and_holds_a_message() {
+    let (mut relay, sink) = relay_with_a_refusing_hop("1");
+    let mut c = Chat::authed(relay.port);
+    let r = c.send_message(
+        "app@example.com",
+        &["later@dest.test"],
+        "Subject: deferred one\r\n\r\nx\r\n",
+    );
+    let id = r.rsplit(' ').next().unwrap().to_owned();
+    relay.wait_events("deferred", 1);
+    // The event is logged before the spool record is rewritten: wait for the schedule.
+    let list = sluice_e2e::wait_for(std::time::Duration::from_secs(10), || {
+        let list = relay.http("GET", "/v1/queue", Some(READ_TOKEN)).json();
+        (list["messages"][0]["state"] == "deferred").then_some(list)
+    })
+    .expect("the message waits for a retry");
+    let m = &list["messages"][0];
+    assert_eq!(m["id"], id.as_str(), "{list}");
+    assert_eq!(m["state"], "deferred", "{list}");
+    assert_eq!(m["last_error"], "451 4.3.0 Try again later", "{list}");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let next = m["next_attempt_at"].as_u64().expect("a next attempt");
+    assert!(next > now + 3000 && next < now + 4000, "{list}");
+
+    let (ok, human) = cli(&relay, &["queue", "list"]);
+    assert!(ok, "{human}");
+    assert!(
+        human.contains(&format!("{id}  deferred"))
+            && human.contains("next=")
+            && human.contains("last_error=\"451 4.3.0 Try again later\""),
+        "{human}"
+    );
+    let (ok, show) = cli(&relay, &["queue", "show", &id]);
+    assert!(ok, "{show}");
+    assert!(
+        show.contains("attempt 1 at")
+            && show.contains("later@dest.test deferred: 451 4.3.0 Try again later (from "),
+        "{show}"
+    );
+    let one = relay
+        .http("GET", &format!("/v1/queue/{id}"), Some(READ_TOKEN))
+        .json();
+    assert_eq!(
+        one["history"][0]["rcpts"][0]["reply"], "451 4.3.0 Try again later",
+        "{one}"
+    );
+
+    // Unknown ids are named as such.
+    for (method, path) in [
+        ("DELETE", "/v1/queue/0000000000000BAD"),
+        ("POST", "/v1/queue/0000000000000BAD/retry"),
+    ] {
+        let r = relay.http(method, path, Some(ADMIN_TOKEN));
+        assert_eq!(r.status, 404, "{r:?}");
+        assert_eq!(
+            r.json()["detail"],
+            "no message 0000000000000BAD in the queue",
+            "{r:?}"
+        );
+    }
+    let (ok, out) = cli(&relay, &["queue", "delete", "0000000000000BAD"]);
+    assert!(
+        !ok && out.contains("no message 0000000000000BAD in the queue"),
+        "{out}"
+    );
+
+    // Held: listed as such, not retried, and still held after a restart.
+    let (ok, out) = cli(&relay, &["queue", "hold", &id]);
+    assert!(ok, "{out}");
+    let r = relay.http("POST", &format!("/v1/queue/{id}/retry"), Some(ADMIN_TOKEN));
+    assert_eq!(
+        (r.status, &r.json()["state"]),
+        (409, &serde_json::json!("held")),
+        "{r:?}"
+    );
+    relay.terminate();
+    relay.spawn();
+    let list = relay.http("GET", "/v1/queue", Some(READ_TOKEN)).json();
+    assert_eq!(list["messages"][0]["state"], "held", "{list}");
+    assert!(sink.messages().is_empty());
+    let (ok, out) = cli(&relay, &["queue", "release", &id]);
+    assert!(ok, "{out}");
+    let got = sink.wait_messages(1);
+    assert!(got[0].content.contains("Subject: deferred one"));
+}

@@ -161,6 +161,16 @@ fn rsa_and_ed25519_signatures_verify_with_dkimpy_and_domain_check_reads_dns() {
         "{report}"
     );
     assert!(report.contains("DMARC  missing"), "{report}");
+    // A domain that does not exist is said to, not reported as missing its records.
+    let out = Command::new(sluice_bin())
+        .args(["domain", "check", "nowhere.example.com", "--config"])
+        .arg(&relay.config_path)
+        .output()
+        .expect("run sluice");
+    let report = text(&out);
+    assert!(!out.status.success(), "{report}");
+    assert!(report.contains("does not exist (NXDOMAIN)"), "{report}");
+    assert!(!report.contains("SPF    missing"), "{report}");
     zone["_dmarc.example.com"] = json!([txt("v=DMARC1; p=reject")]);
     dns.set_zone(zone);
     let out = check();

@@ -21,6 +21,8 @@ mod framing;
 mod limits;
 /// Delivery through MX records from a real DNS server: fallbacks, DSNs, expiry, pools.
 mod mx;
+/// The admin API's OpenAPI document against the router and the real answers.
+mod openapi;
 /// WebAssembly policy plugins: verdicts, hostile guests, isolation, shadow mode, reload.
 mod plugins;
 /// Whole sessions generated at random from a seed: well-formed replies, nothing lost or invented.

@@ -1,6 +1,7 @@
 use sluice_e2e::relay::DEMO_TENANT;
 use sluice_e2e::{
-    fixture, plugin_table, sluice_bin, text, wait_for, Chat, Relay, RelayConfig, Sink,
+    fixture, plugin_table, sluice_bin, text, wait_for, Chat, Relay, RelayConfig, Sink, ADMIN_TOKEN,
+    READ_TOKEN,
 };
 use std::process::Command;
 use std::time::Duration;
@@ -123,6 +124,32 @@ fn quarantined_mail_is_held_until_released() {
         listed.contains(&id) && listed.contains("subject says hold"),
         "{listed}"
     );
+    // The queue points to the quarantine.
+    let out = Command::new(sluice_bin())
+        .args(["queue", "show", &id, "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        text(&out).contains(&format!(
+            "{id} is quarantined, not queued: see `sluice quarantine show {id}`"
+        )),
+        "{}",
+        text(&out)
+    );
+    let shown = cli(&["quarantine", "show", &id]);
+    assert!(
+        shown.contains("reason=subject says hold") && shown.contains("Subject: QUARANTINE me"),
+        "{shown}"
+    );
+    let api = relay.http("GET", &format!("/v1/quarantine/{id}"), Some(READ_TOKEN));
+    assert!(
+        api.json()["reason"]
+            .as_str()
+            .is_some_and(|r| r.starts_with("subject says hold")),
+        "{api:?}"
+    );
     let released = cli(&["quarantine", "release", &id]);
     assert!(released.contains("queued for delivery"), "{released}");
     let m = &relay.wait_mailbox("held@dest.test", 1)[0];
@@ -140,6 +167,44 @@ fn quarantined_mail_is_held_until_released() {
     relay.spawn();
     let m = &relay.wait_mailbox("later@dest.test", 1)[0];
     assert!(m.contains("Subject: QUARANTINE me too"));
+}
+
+#[test]
+fn a_quarantined_message_can_be_deleted_for_good() {
+    let mut relay = with_plugins(plugin_table("verdicts", "verdicts", ""));
+    let r = send(&relay, "QUARANTINE me", "gone@dest.test");
+    let id = r.rsplit(' ').next().unwrap().to_owned();
+    relay.wait_events("quarantined", 1);
+    let path = format!("/v1/quarantine/{id}");
+    assert_eq!(relay.http("DELETE", &path, Some(READ_TOKEN)).status, 403);
+    let r = relay.http("DELETE", &path, Some(ADMIN_TOKEN));
+    assert_eq!(
+        (r.status, &r.json()["deleted"]),
+        (200, &serde_json::json!(id)),
+        "{r:?}"
+    );
+    let r = relay.http("GET", &path, Some(READ_TOKEN));
+    assert_eq!(r.status, 404, "{r:?}");
+    assert!(r.json()["detail"]
+        .as_str()
+        .unwrap()
+        .contains("no quarantined message"));
+
+    // With no relay running, the CLI deletes the files itself.
+    let r = send(&relay, "QUARANTINE me too", "gone@dest.test");
+    let id = r.rsplit(' ').next().unwrap().to_owned();
+    relay.wait_events("quarantined", 2);
+    relay.terminate();
+    let out = Command::new(sluice_bin())
+        .args(["quarantine", "delete", &id, "--config"])
+        .arg(&relay.config_path)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    relay.spawn();
+    let r = relay.http("GET", "/v1/quarantine", Some(READ_TOKEN)).json();
+    assert_eq!(r["count"], 0, "{r}");
+    assert!(relay.mailbox("gone@dest.test").is_empty());
 }
 
 #[test]

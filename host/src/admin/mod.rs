@@ -5,12 +5,15 @@
 //! | `GET /healthz` | none | the process answers |
 //! | `GET /readyz` | none | listeners bound, spool writable, disk above `spool.min_free_space` |
 //! | `GET /metrics` | read | Prometheus text ([`crate::metrics`]) |
+//! | `GET /v1/openapi.json` | none | this table as an OpenAPI 3.1 document (`openapi.json`) |
 //! | `GET /v1/status` | read | version, config generation, uptime, queue, plugins |
 //! | `POST /v1/reload` | admin | reload the config file ([`crate::reload`]) |
-//! | `GET /v1/queue`, `GET /v1/queue/{id}` | read | queued messages |
+//! | `GET /v1/queue`, `GET /v1/queue/{id}` | read | queued messages: state, next attempt, last error; one message's attempts |
 //! | `POST /v1/queue/retry`, `POST /v1/queue/{id}/retry` | admin | retry now |
+//! | `POST /v1/queue/{id}/hold`, `POST /v1/queue/{id}/release` | admin | keep a waiting message from delivery; let it go |
 //! | `DELETE /v1/queue/{id}` | admin | drop a queued message (no DSN) |
-//! | `GET /v1/quarantine` | read | messages a policy held |
+//! | `GET /v1/quarantine`, `GET /v1/quarantine/{id}` | read | messages a policy held; one of them |
+//! | `DELETE /v1/quarantine/{id}` | admin | drop a held message (no delivery, no DSN) |
 //! | `POST /v1/quarantine/{id}/release` | admin | deliver a held message |
 //!
 //! Requests carry `Authorization: Bearer TOKEN`; the config keeps only each token's SHA-256
@@ -45,13 +48,20 @@ pub fn router(relay: Arc<Relay>) -> Router {
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
+        .route("/v1/openapi.json", get(openapi))
         .route("/v1/status", get(status))
         .route("/v1/reload", post(reload))
         .route("/v1/queue", get(queue::list))
         .route("/v1/queue/retry", post(queue::retry_all))
         .route("/v1/queue/{id}", get(queue::show).delete(queue::delete))
         .route("/v1/queue/{id}/retry", post(queue::retry))
+        .route("/v1/queue/{id}/hold", post(queue::hold))
+        .route("/v1/queue/{id}/release", post(queue::unhold))
         .route("/v1/quarantine", get(queue::quarantined))
+        .route(
+            "/v1/quarantine/{id}",
+            get(queue::quarantined_one).delete(queue::quarantine_delete),
+        )
         .route("/v1/quarantine/{id}/release", post(queue::release))
         .fallback(|| async { Problem::not_found("no such route") })
         .with_state(relay)
@@ -87,6 +97,21 @@ fn authorize(relay: &Relay, headers: &HeaderMap, needed: AdminScope) -> Result<(
 /// Compares digests in time independent of where they differ.
 fn same_digest(a: &[u8; 32], b: &[u8; 32]) -> bool {
     a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// The API described as OpenAPI 3.1. Served without a token: it says what the routes are,
+/// nothing about the relay's state. The e2e tests hold every route and answer to it.
+pub const OPENAPI: &str = include_str!("openapi.json");
+
+async fn openapi() -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        OPENAPI,
+    )
+        .into_response()
 }
 
 async fn healthz() -> Json<serde_json::Value> {

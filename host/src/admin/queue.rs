@@ -1,36 +1,79 @@
-//! The queue over the API: list and show read the spool files; retry and delete are carried
-//! out by the schedule, which owns the messages waiting for their next attempt. Quarantined
-//! messages are listed and released here too.
+//! The queue over the API: list and show read the spool files, with each message's state
+//! from the schedule; retry, hold, release and delete are carried out by the schedule, which
+//! owns the messages waiting for their next attempt. Quarantined messages are listed, shown,
+//! released and deleted here too.
 
 use super::authorize;
 use super::problem::Problem;
 use crate::config::resolved::AdminScope;
 use crate::queue::envelope::unix_now;
-use crate::queue::spool;
+use crate::queue::schedule::Scheduled;
+use crate::queue::{spool, Envelope, Stored};
 use crate::server::Relay;
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::json;
+use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Duration;
+
+/// Where a message stands: `held`, `deferred` (waiting for its next attempt) or `queued`
+/// (ready, or being delivered now), with the time of its next attempt when deferred. From
+/// the running schedule when there is one (`live`), else from what its envelope recorded.
+pub fn state(
+    e: &Envelope,
+    live: Option<&HashMap<String, Scheduled>>,
+) -> (&'static str, Option<u64>) {
+    let p = &e.progress;
+    match live.map(|l| l.get(&e.id.0)) {
+        Some(Some(Scheduled::Held)) => ("held", None),
+        Some(Some(Scheduled::Waiting(due))) => ("deferred", Some(unix_now() + due.as_secs())),
+        Some(None) => ("queued", None),
+        None if p.held => ("held", None),
+        None => match p.next_attempt_at {
+            Some(at) => ("deferred", Some(at)),
+            None => ("queued", None),
+        },
+    }
+}
 
 /// One line of `sluice queue list`, as JSON.
-pub fn summary(m: &crate::queue::Stored) -> serde_json::Value {
+pub fn summary(m: &Stored, live: Option<&HashMap<String, Scheduled>>) -> serde_json::Value {
     let e = &m.envelope;
+    let (state, next) = state(e, live);
     json!({
         "id": e.id.0,
+        "state": state,
         "tenant": e.tenant,
         "from": e.mail_from,
         "rcpts": e.rcpts,
         "attempts": e.attempts,
+        "next_attempt_at": next,
+        "last_error": e.progress.last_error(),
         "age_seconds": unix_now().saturating_sub(e.received_at),
         "size": m.location.body_len,
         "tags": e.tags,
     })
 }
 
-async fn spool_messages(relay: &Relay) -> Result<Vec<crate::queue::Stored>, Problem> {
+/// A message's summary with its envelope, recent attempts, headers and body size.
+pub fn detail(
+    m: &Stored,
+    live: Option<&HashMap<String, Scheduled>>,
+    bytes: &[u8],
+) -> serde_json::Value {
+    let (headers, body_bytes) = split_headers(bytes);
+    let mut v = summary(m, live);
+    v["envelope"] = json!(m.envelope);
+    v["history"] = json!(m.envelope.progress.history);
+    v["headers"] = json!(String::from_utf8_lossy(headers));
+    v["body_bytes"] = json!(body_bytes);
+    v
+}
+
+async fn spool_messages(relay: &Relay) -> Result<Vec<Stored>, Problem> {
     let dir = relay.current().config.spool.dir.clone();
     tokio::task::spawn_blocking(move || spool::inspect(&dir))
         .await
@@ -42,9 +85,10 @@ pub async fn list(State(relay): State<Arc<Relay>>, headers: HeaderMap) -> Respon
     if let Err(p) = authorize(&relay, &headers, AdminScope::Read) {
         return p.into_response();
     }
+    let live = relay.queue.snapshot().await;
     match spool_messages(&relay).await {
         Ok(messages) => {
-            let list: Vec<_> = messages.iter().map(summary).collect();
+            let list: Vec<_> = messages.iter().map(|m| summary(m, Some(&live))).collect();
             Json(json!({ "count": list.len(), "messages": list })).into_response()
         }
         Err(p) => p.into_response(),
@@ -59,6 +103,7 @@ pub async fn show(
     if let Err(p) = authorize(&relay, &headers, AdminScope::Read) {
         return p.into_response();
     }
+    let live = relay.queue.snapshot().await;
     let messages = match spool_messages(&relay).await {
         Ok(m) => m,
         Err(p) => return p.into_response(),
@@ -67,19 +112,61 @@ pub async fn show(
         .into_iter()
         .find(|m| m.envelope.id.0.eq_ignore_ascii_case(&id))
     else {
-        return Problem::not_found(format!("no message {id} in the queue")).into_response();
+        return not_queued(&relay, &id).into_response();
     };
-    let bytes = match relay.spool.read(m.location).await {
-        Ok(b) => b,
-        Err(e) => return Problem::internal(format!("reading {id}: {e}")).into_response(),
-    };
-    let (headers, body_bytes) = split_headers(&bytes);
-    Json(json!({
-        "envelope": m.envelope,
-        "headers": String::from_utf8_lossy(headers),
-        "body_bytes": body_bytes,
-    }))
-    .into_response()
+    match relay.spool.read(m.location).await {
+        Ok(bytes) => Json(detail(&m, Some(&live), &bytes)).into_response(),
+        Err(e) => Problem::internal(format!("reading {id}: {e}")).into_response(),
+    }
+}
+
+/// The 404 for an id the spool does not hold: quarantined (and where to look), or unknown.
+pub fn not_queued(relay: &Relay, id: &str) -> Problem {
+    quarantined_or_unknown(relay.quarantine.get(id).is_ok(), id)
+}
+
+/// The same answer for the CLI reading the files.
+pub fn quarantined_or_unknown(quarantined: bool, id: &str) -> Problem {
+    if quarantined {
+        Problem::not_found(format!(
+            "{id} is quarantined, not queued: see `sluice quarantine show {id}`"
+        ))
+        .with("quarantined", true)
+    } else {
+        Problem::not_found(format!("no message {id} in the queue"))
+    }
+}
+
+/// Why the schedule could not act on `id`: held, waiting (when a hold was expected), being
+/// delivered right now, quarantined, or unknown.
+async fn unavailable(relay: &Relay, id: &str) -> Problem {
+    let live = relay.queue.snapshot().await;
+    match live.iter().find(|(k, _)| k.eq_ignore_ascii_case(id)) {
+        Some((_, Scheduled::Held)) => {
+            return Problem::conflict(format!(
+                "{id} is held: release it first (`sluice queue release {id}`)"
+            ))
+            .with("state", "held")
+        }
+        Some((_, Scheduled::Waiting(_))) => {
+            return Problem::conflict(format!("{id} is not held (it waits for a retry)"))
+                .with("state", "deferred")
+        }
+        None => {}
+    }
+    match spool_messages(relay).await {
+        Ok(messages)
+            if messages
+                .iter()
+                .any(|m| m.envelope.id.0.eq_ignore_ascii_case(id)) =>
+        {
+            Problem::conflict(format!(
+                "{id} is being delivered now; try again once it waits for a retry"
+            ))
+            .with("state", "queued")
+        }
+        _ => not_queued(relay, id),
+    }
 }
 
 /// The header section (with its last CRLF) and the size of the body after the blank line.
@@ -110,10 +197,7 @@ async fn retry_now(relay: Arc<Relay>, headers: HeaderMap, id: Option<String>) ->
     let n = relay.queue.retry_now(id.clone()).await;
     tracing::info!(target: "sluice::event", event = "retry_now", queue_id = id.as_deref().unwrap_or("all"), messages = n);
     match (n, id) {
-        (0, Some(id)) => Problem::not_found(format!(
-            "{id} is not waiting for a retry (unknown, or being delivered now)"
-        ))
-        .into_response(),
+        (0, Some(id)) => unavailable(&relay, &id).await.into_response(),
         (n, _) => Json(json!({ "retried": n })).into_response(),
     }
 }
@@ -134,11 +218,88 @@ pub async fn delete(
                 tenant = %e.tenant, rcpts = e.rcpts.len(), by = "operator");
             Json(json!({ "deleted": e.id.0, "recipients": e.rcpts.len() })).into_response()
         }
-        None => Problem::not_found(format!(
-            "{id} is not waiting for a retry (unknown, or being delivered now)"
-        ))
-        .into_response(),
+        None => unavailable(&relay, &id).await.into_response(),
     }
+}
+
+/// Writes a message again with `envelope` (a hold set or lifted) and retires the old record,
+/// so the hold outlives a restart.
+async fn rewrite(relay: &Relay, old: &Stored, envelope: Envelope) -> Result<Stored, String> {
+    let bytes = relay
+        .spool
+        .read(old.location)
+        .await
+        .map_err(|e| e.to_string())?;
+    let new = relay
+        .spool
+        .commit(envelope, bytes)
+        .await
+        .map_err(|e| e.to_string())?;
+    relay.spool.complete(old.location);
+    Ok(new)
+}
+
+/// `POST /v1/queue/{id}/hold`: a message waiting for a retry is not attempted again until
+/// released; the hold is written to the spool, so it outlives a restart.
+pub async fn hold(
+    State(relay): State<Arc<Relay>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    if let Err(p) = authorize(&relay, &headers, AdminScope::Admin) {
+        return p.into_response();
+    }
+    let Some(stored) = relay.queue.hold(id.clone()).await else {
+        return unavailable(&relay, &id).await.into_response();
+    };
+    let mut envelope = stored.envelope.clone();
+    envelope.progress.held = true;
+    envelope.progress.next_attempt_at = None;
+    let held = match rewrite(&relay, &stored, envelope.clone()).await {
+        Ok(rewritten) => rewritten,
+        Err(e) => {
+            // Held all the same, in memory: safer than sending what the operator stopped.
+            tracing::error!(queue_id = %id, error = %e, "cannot record the hold in the spool; held until the relay restarts");
+            Stored {
+                envelope,
+                location: stored.location,
+            }
+        }
+    };
+    let id = held.envelope.id.0.clone();
+    relay.queue.park(held);
+    tracing::warn!(target: "sluice::event", event = "held", queue_id = %id, by = "operator");
+    Json(json!({ "held": id })).into_response()
+}
+
+/// `POST /v1/queue/{id}/release`: a held message is attempted at once.
+pub async fn unhold(
+    State(relay): State<Arc<Relay>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    if let Err(p) = authorize(&relay, &headers, AdminScope::Admin) {
+        return p.into_response();
+    }
+    let Some(stored) = relay.queue.unhold(id.clone()).await else {
+        return unavailable(&relay, &id).await.into_response();
+    };
+    let mut envelope = stored.envelope.clone();
+    envelope.progress.held = false;
+    let ready = match rewrite(&relay, &stored, envelope.clone()).await {
+        Ok(rewritten) => rewritten,
+        Err(e) => {
+            tracing::error!(queue_id = %id, error = %e, "cannot record the release in the spool; delivering it anyway");
+            Stored {
+                envelope,
+                location: stored.location,
+            }
+        }
+    };
+    let id = ready.envelope.id.0.clone();
+    relay.queue.defer(ready, Duration::ZERO);
+    tracing::info!(target: "sluice::event", event = "unheld", queue_id = %id, by = "operator");
+    Json(json!({ "released": id })).into_response()
 }
 
 /// One held message, as JSON.
@@ -167,6 +328,19 @@ pub async fn quarantined(State(relay): State<Arc<Relay>>, headers: HeaderMap) ->
     }
 }
 
+/// A quarantine error as a problem: unknown id 404, malformed id 400.
+fn quarantine_problem(e: std::io::Error) -> Problem {
+    match e.kind() {
+        std::io::ErrorKind::NotFound => Problem::not_found(e.to_string()),
+        std::io::ErrorKind::InvalidInput => Problem::new(
+            axum::http::StatusCode::BAD_REQUEST,
+            "Bad queue id",
+            e.to_string(),
+        ),
+        _ => Problem::internal(e.to_string()),
+    }
+}
+
 pub async fn release(
     State(relay): State<Arc<Relay>>,
     headers: HeaderMap,
@@ -180,15 +354,51 @@ pub async fn release(
             let taken = relay.take_released().await;
             Json(json!({ "released": id, "queued": taken })).into_response()
         }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            Problem::not_found(e.to_string()).into_response()
+        Err(e) => quarantine_problem(e).into_response(),
+    }
+}
+
+/// `GET /v1/quarantine/{id}`: one held message, its headers and body size.
+pub async fn quarantined_one(
+    State(relay): State<Arc<Relay>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    if let Err(p) = authorize(&relay, &headers, AdminScope::Read) {
+        return p.into_response();
+    }
+    match relay.quarantine.get(&id) {
+        Ok((held, bytes)) => Json(held_detail(&held, &bytes)).into_response(),
+        Err(e) => quarantine_problem(e).into_response(),
+    }
+}
+
+/// A held message with its envelope, headers and body size.
+pub fn held_detail(held: &crate::queue::quarantine::Held, bytes: &[u8]) -> serde_json::Value {
+    let (headers, body_bytes) = split_headers(bytes);
+    let mut v = held_json(held);
+    v["envelope"] = json!(held.envelope);
+    v["headers"] = json!(String::from_utf8_lossy(headers));
+    v["body_bytes"] = json!(body_bytes);
+    v
+}
+
+/// `DELETE /v1/quarantine/{id}`: the held message is dropped (no delivery, no DSN).
+pub async fn quarantine_delete(
+    State(relay): State<Arc<Relay>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    if let Err(p) = authorize(&relay, &headers, AdminScope::Admin) {
+        return p.into_response();
+    }
+    match relay.quarantine.delete(&id) {
+        Ok(held) => {
+            let e = &held.envelope;
+            tracing::warn!(target: "sluice::event", event = "quarantine_deleted", queue_id = %e.id,
+                tenant = %e.tenant, rcpts = e.rcpts.len(), by = "operator");
+            Json(json!({ "deleted": e.id.0, "recipients": e.rcpts.len() })).into_response()
         }
-        Err(e) if e.kind() == std::io::ErrorKind::InvalidInput => Problem::new(
-            axum::http::StatusCode::BAD_REQUEST,
-            "Bad queue id",
-            e.to_string(),
-        )
-        .into_response(),
-        Err(e) => Problem::internal(e.to_string()).into_response(),
+        Err(e) => quarantine_problem(e).into_response(),
     }
 }

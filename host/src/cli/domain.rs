@@ -17,6 +17,15 @@ pub async fn check(config: &Config, domain: &str) -> anyhow::Result<bool> {
     let resolver = Resolver::new(&config.dns).map_err(|e| anyhow::anyhow!(e))?;
     let mut ok = true;
     println!("{domain}");
+    if !resolver
+        .exists(&domain)
+        .await
+        .map_err(|e| anyhow::anyhow!(e))?
+    {
+        println!("  the domain does not exist (NXDOMAIN): check its spelling, or register it before sending as it");
+        println!("NEEDS ATTENTION");
+        return Ok(false);
+    }
 
     // SPF: evaluated for every source address the relay sends from.
     let spf = resolver

@@ -1,8 +1,8 @@
-//! `sluice quarantine list|release`: held messages, through the running relay's admin API,
-//! or straight from the files when no relay answers.
+//! `sluice quarantine list|show|release|delete`: held messages, through the running relay's
+//! admin API, or straight from the files when no relay answers.
 
 use super::admin::{CallError, Client};
-use crate::admin::queue::held_json;
+use crate::admin::queue::{held_detail, held_json};
 use crate::config::Config;
 use crate::queue::quarantine::Quarantine;
 use hyper::Method;
@@ -53,5 +53,41 @@ pub async fn release(config: &Config, id: &str) -> anyhow::Result<()> {
         }
         Err(e) => return Err(e.into()),
     }
+    Ok(())
+}
+
+pub async fn show(config: &Config, id: &str) -> anyhow::Result<()> {
+    let path = format!("/v1/quarantine/{id}");
+    let v = match Client::new(config).call(Method::GET, &path).await {
+        Ok(answer) => answer.into_result()?,
+        Err(CallError::Unreachable { .. }) => {
+            let (held, bytes) = Quarantine::new(&config.spool.dir).get(id)?;
+            held_detail(&held, &bytes)
+        }
+        Err(e) => return Err(e.into()),
+    };
+    println!(
+        "{}  quarantined  reason={}",
+        v["id"].as_str().unwrap_or(id),
+        v["reason"].as_str().unwrap_or("")
+    );
+    println!("{}", serde_json::to_string_pretty(&v["envelope"])?);
+    print!("{}", v["headers"].as_str().unwrap_or(""));
+    println!("[{} bytes of body]", v["body_bytes"]);
+    Ok(())
+}
+
+pub async fn delete(config: &Config, id: &str) -> anyhow::Result<()> {
+    let path = format!("/v1/quarantine/{id}");
+    match Client::new(config).call(Method::DELETE, &path).await {
+        Ok(answer) => {
+            answer.into_result()?;
+        }
+        Err(CallError::Unreachable { .. }) => {
+            Quarantine::new(&config.spool.dir).delete(id)?;
+        }
+        Err(e) => return Err(e.into()),
+    }
+    println!("{id} deleted from the quarantine (it will not be delivered)");
     Ok(())
 }

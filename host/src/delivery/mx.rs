@@ -111,6 +111,18 @@ impl Resolver {
         }
     }
 
+    /// Whether `name` exists at all: `false` only on NXDOMAIN (a name with no records of the
+    /// type asked for still exists).
+    pub async fn exists(&self, name: &str) -> Result<bool, String> {
+        let fqdn = format!("{}.", name.trim_end_matches('.'));
+        match self.inner.txt_lookup(fqdn.as_str()).await {
+            Ok(_) => Ok(true),
+            Err(e) if e.is_nx_domain() => Ok(false),
+            Err(e) if e.is_no_records_found() => Ok(true),
+            Err(e) => Err(describe(&e, name)),
+        }
+    }
+
     /// The TXT strings at `name`, each record's strings joined.
     pub async fn txt(&self, name: &str) -> Result<Vec<String>, String> {
         let fqdn = format!("{}.", name.trim_end_matches('.'));

@@ -4,7 +4,7 @@
 use super::dsn::{self, Entry, Kind};
 use super::{Attempt, Deliverer, RcptOutcome};
 use crate::pipeline::{DeliveryResult, Outcome};
-use crate::queue::envelope::unix_now;
+use crate::queue::envelope::{unix_now, AttemptLog, RcptLog};
 use crate::queue::schedule::retry_delay;
 use crate::queue::{Envelope, QueueId, Stored};
 use std::sync::Arc;
@@ -24,6 +24,7 @@ impl Deliverer {
         let mut failed = Vec::new();
         let mut relayed = Vec::new();
         let mut results = Vec::new();
+        let mut log = Vec::new();
         for a in attempts {
             let tls = a.tls.as_deref().unwrap_or("none");
             let remote = a.remote.as_deref().unwrap_or("-");
@@ -91,6 +92,17 @@ impl Deliverer {
                     (Outcome::Deferred, reason)
                 }
             };
+            log.push(RcptLog {
+                rcpt: a.rcpt.clone(),
+                outcome: if matches!(outcome, Outcome::Expired) {
+                    "expired"
+                } else {
+                    label
+                }
+                .to_owned(),
+                reply: text.clone(),
+                remote: a.remote.clone(),
+            });
             results.push(DeliveryResult {
                 queue_id: env.id.0.clone(),
                 tenant: env.tenant.clone(),
@@ -144,6 +156,12 @@ impl Deliverer {
         envelope.rcpts = remaining.into_iter().map(|(r, _)| r).collect();
         envelope.attempts = attempt;
         envelope.delay_notified = delay_notified;
+        envelope.progress.record(AttemptLog {
+            attempt,
+            at: now,
+            rcpts: log,
+        });
+        envelope.progress.next_attempt_at = Some(next_retry);
         if body.is_empty() {
             // The bytes could not be read: keep the record where it is and try again.
             return self.queue.defer(
@@ -207,6 +225,7 @@ impl Deliverer {
             dsn: Default::default(),
             require_tls: false,
             delay_notified: false,
+            progress: Default::default(),
         };
         match self.spool.commit(envelope, report).await {
             Ok(stored) => {

@@ -74,6 +74,74 @@ pub struct Envelope {
     /// A delay notice has gone to the sender; only one is sent.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub delay_notified: bool,
+    /// Where delivery stands between attempts: next attempt, operator hold, recent replies.
+    #[serde(default, skip_serializing_if = "Progress::is_empty")]
+    pub progress: Progress,
+}
+
+/// What an operator needs to see between attempts, kept in the envelope so it survives a
+/// restart and reads the same from the spool files as through the running relay.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Progress {
+    /// Seconds since the epoch of the next attempt, once an attempt was deferred.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_attempt_at: Option<u64>,
+    /// Held by an operator (`sluice queue hold`): not attempted until released.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub held: bool,
+    /// The last [`Progress::KEPT`] attempts, oldest first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub history: Vec<AttemptLog>,
+}
+
+/// One delivery attempt as an operator reads it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct AttemptLog {
+    /// 1 for the first attempt.
+    pub attempt: u32,
+    /// Seconds since the epoch when it was settled.
+    pub at: u64,
+    pub rcpts: Vec<RcptLog>,
+}
+
+/// One recipient's outcome in an attempt.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct RcptLog {
+    pub rcpt: String,
+    /// `delivered`, `deferred`, `failed` or `expired`.
+    pub outcome: String,
+    /// The remote reply, or why no reply came (connection refused, a routing hold, …).
+    pub reply: String,
+    /// "name[ip]:port" of the host that answered, when one did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remote: Option<String>,
+}
+
+impl Progress {
+    /// Attempts kept in the history: enough to see a pattern, bounded so a message that
+    /// retries for days keeps a small envelope.
+    pub const KEPT: usize = 10;
+
+    pub fn is_empty(&self) -> bool {
+        *self == Progress::default()
+    }
+
+    /// Records an attempt, dropping the oldest beyond [`Progress::KEPT`].
+    pub fn record(&mut self, attempt: AttemptLog) {
+        self.history.push(attempt);
+        let excess = self.history.len().saturating_sub(Progress::KEPT);
+        self.history.drain(..excess);
+    }
+
+    /// The reply of the last deferral: why the message is still waiting.
+    pub fn last_error(&self) -> Option<&str> {
+        self.history.iter().rev().find_map(|a| {
+            a.rcpts
+                .iter()
+                .find(|r| r.outcome == "deferred")
+                .map(|r| r.reply.as_str())
+        })
+    }
 }
 
 impl Envelope {
@@ -97,6 +165,7 @@ impl Envelope {
             dsn: Default::default(),
             require_tls: false,
             delay_notified: false,
+            progress: Progress::default(),
         }
     }
 

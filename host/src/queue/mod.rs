@@ -6,5 +6,5 @@ pub mod quarantine;
 pub mod schedule;
 pub mod spool;
 
-pub use envelope::{Envelope, QueueId};
+pub use envelope::{Envelope, Progress, QueueId};
 pub use spool::{Location, Spool, SpoolError, Stored};

@@ -80,14 +80,16 @@ impl Quarantine {
         Ok(out)
     }
 
-    /// Moves a held message to the release folder for the running relay to deliver.
-    pub fn release(&self, id: &str) -> io::Result<()> {
+    /// The files of held message `id` (`.eml`, `.json`); an error when `id` is not a queue
+    /// id (so it cannot name a path outside the folder) or nothing is held under it.
+    fn files(&self, id: &str) -> io::Result<(PathBuf, PathBuf)> {
         if id.is_empty() || !id.chars().all(|c| c.is_ascii_alphanumeric()) {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
                 format!("{id:?} is not a queue id"),
             ));
         }
+        let id = id.to_ascii_uppercase();
         let (eml, json) = (
             self.dir.join(format!("{id}.eml")),
             self.dir.join(format!("{id}.json")),
@@ -98,6 +100,34 @@ impl Quarantine {
                 format!("no quarantined message {id}"),
             ));
         }
+        Ok((eml, json))
+    }
+
+    /// One held message: what was recorded with it, and its bytes.
+    pub fn get(&self, id: &str) -> io::Result<(Held, Vec<u8>)> {
+        let (eml, json) = self.files(id)?;
+        let held = serde_json::from_slice(&fs::read(json)?).map_err(io::Error::other)?;
+        Ok((held, fs::read(eml)?))
+    }
+
+    /// Deletes a held message for good (no delivery, no DSN).
+    pub fn delete(&self, id: &str) -> io::Result<Held> {
+        let (held, _) = self.get(id)?;
+        let (eml, json) = self.files(id)?;
+        // The record last, so a crash in between leaves nothing half listed.
+        match fs::remove_file(eml) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+            _ => {}
+        }
+        fs::remove_file(json)?;
+        File::open(&self.dir)?.sync_all()?;
+        Ok(held)
+    }
+
+    /// Moves a held message to the release folder for the running relay to deliver.
+    pub fn release(&self, id: &str) -> io::Result<()> {
+        let (eml, json) = self.files(id)?;
+        let id = id.to_ascii_uppercase();
         fs::create_dir_all(&self.release_dir)?;
         fs::rename(&eml, self.release_dir.join(format!("{id}.eml")))?;
         fs::rename(&json, self.release_dir.join(format!("{id}.json")))?;

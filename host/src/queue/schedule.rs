@@ -1,5 +1,6 @@
-//! The in-memory delivery schedule: messages ready now, and messages waiting for a retry.
-//! The spool is the truth; this is rebuilt from it at every start.
+//! The in-memory delivery schedule: messages ready now, messages waiting for a retry, and
+//! messages an operator holds (not attempted until released). The spool is the truth; this
+//! is rebuilt from it at every start (a held message's envelope says so).
 
 use super::spool::Stored;
 use std::cmp::Reverse;
@@ -66,22 +67,75 @@ impl Queue {
         rx.await.unwrap_or(0)
     }
 
-    /// Takes a message waiting for a retry out of the schedule (the caller removes it from
-    /// the spool). `None` when it is not waiting: unknown, or being delivered right now.
+    /// Takes a message waiting for a retry (or held) out of the schedule (the caller removes
+    /// it from the spool). `None` when it is neither: unknown, or being delivered right now.
     pub async fn remove(&self, id: String) -> Option<Stored> {
-        let (tx, rx) = oneshot::channel();
-        let _ = self.control.send(Control::Remove(id, tx));
-        let removed = rx.await.ok().flatten();
+        let removed = self.ask(|tx| Control::Remove(id, tx)).await.flatten();
         if removed.is_some() {
             self.finished();
         }
         removed
     }
+
+    /// Takes a message waiting for a retry out of the timer, to be [`Queue::park`]ed once
+    /// its envelope records the hold. `None` when it is not waiting.
+    pub async fn hold(&self, id: String) -> Option<Stored> {
+        self.ask(|tx| Control::Hold(id, tx)).await.flatten()
+    }
+
+    /// Keeps a message out of delivery until [`Queue::unhold`]. Its depth is already counted.
+    pub fn park(&self, message: Stored) {
+        let _ = self.control.send(Control::Park(Box::new(message)));
+    }
+
+    /// A recovered message whose envelope says it is held.
+    pub fn submit_held(&self, message: Stored) {
+        self.depth.fetch_add(1, Ordering::Relaxed);
+        self.park(message);
+    }
+
+    /// Takes a held message back out; the caller defers it (or removes it). `None` when
+    /// it is not held.
+    pub async fn unhold(&self, id: String) -> Option<Stored> {
+        self.ask(|tx| Control::Unhold(id, tx)).await.flatten()
+    }
+
+    /// Where each waiting or held message stands, by queue id; a message not listed is ready
+    /// or being delivered.
+    pub async fn snapshot(&self) -> HashMap<String, Scheduled> {
+        self.ask(Control::Snapshot).await.unwrap_or_default()
+    }
+
+    async fn ask<T>(&self, control: impl FnOnce(oneshot::Sender<T>) -> Control) -> Option<T> {
+        let (tx, rx) = oneshot::channel();
+        let _ = self.control.send(control(tx));
+        rx.await.ok()
+    }
+}
+
+/// A message the schedule is keeping from delivery for now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scheduled {
+    /// Waiting for its next attempt, due in this long.
+    Waiting(Duration),
+    /// Held by an operator.
+    Held,
 }
 
 enum Control {
     RetryNow(Option<String>, oneshot::Sender<usize>),
     Remove(String, oneshot::Sender<Option<Stored>>),
+    Hold(String, oneshot::Sender<Option<Stored>>),
+    Park(Box<Stored>),
+    Unhold(String, oneshot::Sender<Option<Stored>>),
+    Snapshot(oneshot::Sender<HashMap<String, Scheduled>>),
+}
+
+fn find(waiting: &HashMap<u64, Stored>, id: &str) -> Option<u64> {
+    waiting
+        .iter()
+        .find(|(_, m)| m.envelope.id.0.eq_ignore_ascii_case(id))
+        .map(|(n, _)| *n)
 }
 
 /// Waits out retry delays, oldest due first, and moves messages back to ready.
@@ -92,6 +146,9 @@ async fn timer(
 ) {
     let mut heap: BinaryHeap<Reverse<(Instant, u64)>> = BinaryHeap::new();
     let mut waiting: HashMap<u64, Stored> = HashMap::new();
+    let mut due_at: HashMap<u64, Instant> = HashMap::new();
+    // Held by an operator, by queue id: never due.
+    let mut held: HashMap<String, Stored> = HashMap::new();
     let mut seq = 0u64;
     loop {
         let next_due = heap.peek().map(|Reverse((t, _))| *t);
@@ -101,6 +158,7 @@ async fn timer(
                     seq += 1;
                     heap.push(Reverse((due, seq)));
                     waiting.insert(seq, stored);
+                    due_at.insert(seq, due);
                 }
                 None => return,
             },
@@ -120,11 +178,31 @@ async fn timer(
                     let _ = answer.send(due.len());
                 }
                 Control::Remove(id, answer) => {
-                    let n = waiting
+                    let removed = find(&waiting, &id)
+                        .and_then(|n| waiting.remove(&n))
+                        .or_else(|| held.remove(&id.to_ascii_uppercase()));
+                    let _ = answer.send(removed);
+                }
+                Control::Hold(id, answer) => {
+                    let _ = answer.send(find(&waiting, &id).and_then(|n| waiting.remove(&n)));
+                }
+                Control::Park(stored) => {
+                    held.insert(stored.envelope.id.0.clone(), *stored);
+                }
+                Control::Unhold(id, answer) => {
+                    let _ = answer.send(held.remove(&id.to_ascii_uppercase()));
+                }
+                Control::Snapshot(answer) => {
+                    let now = Instant::now();
+                    let mut all: HashMap<String, Scheduled> = waiting
                         .iter()
-                        .find(|(_, m)| m.envelope.id.0.eq_ignore_ascii_case(&id))
-                        .map(|(n, _)| *n);
-                    let _ = answer.send(n.and_then(|n| waiting.remove(&n)));
+                        .map(|(n, m)| {
+                            let due = due_at.get(n).map_or(Duration::ZERO, |d| d.saturating_duration_since(now));
+                            (m.envelope.id.0.clone(), Scheduled::Waiting(due))
+                        })
+                        .collect();
+                    all.extend(held.keys().map(|id| (id.clone(), Scheduled::Held)));
+                    let _ = answer.send(all);
                 }
             },
             _ = async { tokio::time::sleep_until(next_due.expect("guarded")).await }, if next_due.is_some() => {
@@ -134,6 +212,7 @@ async fn timer(
                         break;
                     }
                     heap.pop();
+                    due_at.remove(&n);
                     if let Some(stored) = waiting.remove(&n) {
                         let _ = ready.send(stored);
                     }

@@ -230,6 +230,7 @@ impl Session {
             dsn: tx.dsn,
             require_tls: tx.require_tls,
             delay_notified: false,
+            progress: Default::default(),
         };
         let size = message.len();
         if let Verdict::Quarantine(reason) = verdict {

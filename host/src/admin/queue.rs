@@ -252,20 +252,7 @@ pub async fn hold(
     let Some(stored) = relay.queue.hold(id.clone()).await else {
         return unavailable(&relay, &id).await.into_response();
     };
-    let mut envelope = stored.envelope.clone();
-    envelope.progress.held = true;
-    envelope.progress.next_attempt_at = None;
-    let held = match rewrite(&relay, &stored, envelope.clone()).await {
-        Ok(rewritten) => rewritten,
-        Err(e) => {
-            // Held all the same, in memory: safer than sending what the operator stopped.
-            tracing::error!(queue_id = %id, error = %e, "cannot record the hold in the spool; held until the relay restarts");
-            Stored {
-                envelope,
-                location: stored.location,
-            }
-        }
-    };
+    let held = record_hold(&relay, &stored, true).await;
     let id = held.envelope.id.0.clone();
     relay.queue.park(held);
     tracing::warn!(target: "sluice::event", event = "held", queue_id = %id, by = "operator");
@@ -284,22 +271,32 @@ pub async fn unhold(
     let Some(stored) = relay.queue.unhold(id.clone()).await else {
         return unavailable(&relay, &id).await.into_response();
     };
+    let ready = record_hold(&relay, &stored, false).await;
+    let id = ready.envelope.id.0.clone();
+    relay.queue.defer(ready, Duration::ZERO);
+    tracing::info!(target: "sluice::event", event = "unheld", queue_id = %id, by = "operator");
+    Json(json!({ "released": id })).into_response()
+}
+
+/// Writes a hold (or its release) into the spool, so it outlives a restart. If the spool
+/// cannot take it, the change holds in memory all the same: for a hold, safer than sending
+/// what the operator stopped; for a release, the message is delivered anyway.
+async fn record_hold(relay: &Relay, stored: &Stored, held: bool) -> Stored {
     let mut envelope = stored.envelope.clone();
-    envelope.progress.held = false;
-    let ready = match rewrite(&relay, &stored, envelope.clone()).await {
+    envelope.progress.held = held;
+    if held {
+        envelope.progress.next_attempt_at = None;
+    }
+    match rewrite(relay, stored, envelope.clone()).await {
         Ok(rewritten) => rewritten,
         Err(e) => {
-            tracing::error!(queue_id = %id, error = %e, "cannot record the release in the spool; delivering it anyway");
+            tracing::error!(queue_id = %envelope.id, error = %e, held, "cannot record the hold in the spool; it holds in memory until the relay restarts");
             Stored {
                 envelope,
                 location: stored.location,
             }
         }
-    };
-    let id = ready.envelope.id.0.clone();
-    relay.queue.defer(ready, Duration::ZERO);
-    tracing::info!(target: "sluice::event", event = "unheld", queue_id = %id, by = "operator");
-    Json(json!({ "released": id })).into_response()
+    }
 }
 
 /// One held message, as JSON.

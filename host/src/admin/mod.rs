@@ -25,7 +25,8 @@ pub mod queue;
 
 use crate::config::resolved::AdminScope;
 use crate::server::Relay;
-use axum::extract::State;
+use axum::extract::{FromRequestParts, State};
+use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -65,6 +66,26 @@ pub fn router(relay: Arc<Relay>) -> Router {
         .route("/v1/quarantine/{id}/release", post(queue::release))
         .fallback(|| async { Problem::not_found("no such route") })
         .with_state(relay)
+}
+
+/// A request whose bearer token has at least the read scope (`Authorized<false>`) or the
+/// admin scope (`Authorized<true>`): as a handler's first argument, the handler runs only
+/// for such a request, and any other gets the 401/403 problem document.
+pub struct Authorized<const ADMIN: bool>;
+pub type Read = Authorized<false>;
+pub type Admin = Authorized<true>;
+
+impl<const ADMIN: bool> FromRequestParts<Arc<Relay>> for Authorized<ADMIN> {
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, relay: &Arc<Relay>) -> Result<Self, Problem> {
+        let needed = if ADMIN {
+            AdminScope::Admin
+        } else {
+            AdminScope::Read
+        };
+        authorize(relay, &parts.headers, needed).map(|()| Authorized)
+    }
 }
 
 /// Checks the bearer token against the tokens of the generation in force.
@@ -127,10 +148,7 @@ async fn readyz(State(relay): State<Arc<Relay>>) -> Response {
     }
 }
 
-async fn metrics(State(relay): State<Arc<Relay>>, headers: HeaderMap) -> Response {
-    if let Err(p) = authorize(&relay, &headers, AdminScope::Read) {
-        return p.into_response();
-    }
+async fn metrics(_: Read, State(relay): State<Arc<Relay>>) -> Response {
     let m = crate::metrics::get();
     m.queue_depth.set(relay.queue.depth() as i64);
     let mut response = m.render().into_response();
@@ -141,10 +159,7 @@ async fn metrics(State(relay): State<Arc<Relay>>, headers: HeaderMap) -> Respons
     response
 }
 
-async fn status(State(relay): State<Arc<Relay>>, headers: HeaderMap) -> Response {
-    if let Err(p) = authorize(&relay, &headers, AdminScope::Read) {
-        return p.into_response();
-    }
+async fn status(_: Read, State(relay): State<Arc<Relay>>) -> Response {
     let live = relay.current();
     let config = &live.config;
     let labels = live.policies.labels();
@@ -184,10 +199,7 @@ async fn status(State(relay): State<Arc<Relay>>, headers: HeaderMap) -> Response
     .into_response()
 }
 
-async fn reload(State(relay): State<Arc<Relay>>, headers: HeaderMap) -> Response {
-    if let Err(p) = authorize(&relay, &headers, AdminScope::Admin) {
-        return p.into_response();
-    }
+async fn reload(_: Admin, State(relay): State<Arc<Relay>>) -> Response {
     match relay.reload().await {
         Ok(r) => Json(json!({
             "outcome": "reloaded",

@@ -3,15 +3,13 @@
 //! owns the messages waiting for their next attempt. Quarantined messages are listed, shown,
 //! released and deleted here too.
 
-use super::authorize;
 use super::problem::Problem;
-use crate::config::resolved::AdminScope;
+use super::{Admin, Read};
 use crate::queue::envelope::unix_now;
 use crate::queue::schedule::Scheduled;
 use crate::queue::{spool, Envelope, Stored};
 use crate::server::Relay;
 use axum::extract::{Path, State};
-use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::json;
@@ -81,10 +79,7 @@ async fn spool_messages(relay: &Relay) -> Result<Vec<Stored>, Problem> {
         .map_err(|e| Problem::internal(format!("reading the spool: {e}")))
 }
 
-pub async fn list(State(relay): State<Arc<Relay>>, headers: HeaderMap) -> Response {
-    if let Err(p) = authorize(&relay, &headers, AdminScope::Read) {
-        return p.into_response();
-    }
+pub async fn list(_: Read, State(relay): State<Arc<Relay>>) -> Response {
     let live = relay.queue.snapshot().await;
     match spool_messages(&relay).await {
         Ok(messages) => {
@@ -95,14 +90,7 @@ pub async fn list(State(relay): State<Arc<Relay>>, headers: HeaderMap) -> Respon
     }
 }
 
-pub async fn show(
-    State(relay): State<Arc<Relay>>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-) -> Response {
-    if let Err(p) = authorize(&relay, &headers, AdminScope::Read) {
-        return p.into_response();
-    }
+pub async fn show(_: Read, State(relay): State<Arc<Relay>>, Path(id): Path<String>) -> Response {
     let live = relay.queue.snapshot().await;
     let messages = match spool_messages(&relay).await {
         Ok(m) => m,
@@ -178,22 +166,15 @@ pub fn split_headers(bytes: &[u8]) -> (&[u8], usize) {
     (&bytes[..end], bytes.len().saturating_sub(end + 2))
 }
 
-pub async fn retry(
-    State(relay): State<Arc<Relay>>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-) -> Response {
-    retry_now(relay, headers, Some(id)).await
+pub async fn retry(_: Admin, State(relay): State<Arc<Relay>>, Path(id): Path<String>) -> Response {
+    retry_now(relay, Some(id)).await
 }
 
-pub async fn retry_all(State(relay): State<Arc<Relay>>, headers: HeaderMap) -> Response {
-    retry_now(relay, headers, None).await
+pub async fn retry_all(_: Admin, State(relay): State<Arc<Relay>>) -> Response {
+    retry_now(relay, None).await
 }
 
-async fn retry_now(relay: Arc<Relay>, headers: HeaderMap, id: Option<String>) -> Response {
-    if let Err(p) = authorize(&relay, &headers, AdminScope::Admin) {
-        return p.into_response();
-    }
+async fn retry_now(relay: Arc<Relay>, id: Option<String>) -> Response {
     let n = relay.queue.retry_now(id.clone()).await;
     tracing::info!(target: "sluice::event", event = "retry_now", queue_id = id.as_deref().unwrap_or("all"), messages = n);
     match (n, id) {
@@ -202,14 +183,7 @@ async fn retry_now(relay: Arc<Relay>, headers: HeaderMap, id: Option<String>) ->
     }
 }
 
-pub async fn delete(
-    State(relay): State<Arc<Relay>>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-) -> Response {
-    if let Err(p) = authorize(&relay, &headers, AdminScope::Admin) {
-        return p.into_response();
-    }
+pub async fn delete(_: Admin, State(relay): State<Arc<Relay>>, Path(id): Path<String>) -> Response {
     match relay.queue.remove(id.clone()).await {
         Some(stored) => {
             relay.spool.complete(stored.location);
@@ -241,14 +215,7 @@ async fn rewrite(relay: &Relay, old: &Stored, envelope: Envelope) -> Result<Stor
 
 /// `POST /v1/queue/{id}/hold`: a message waiting for a retry is not attempted again until
 /// released; the hold is written to the spool, so it outlives a restart.
-pub async fn hold(
-    State(relay): State<Arc<Relay>>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-) -> Response {
-    if let Err(p) = authorize(&relay, &headers, AdminScope::Admin) {
-        return p.into_response();
-    }
+pub async fn hold(_: Admin, State(relay): State<Arc<Relay>>, Path(id): Path<String>) -> Response {
     let Some(stored) = relay.queue.hold(id.clone()).await else {
         return unavailable(&relay, &id).await.into_response();
     };
@@ -260,14 +227,7 @@ pub async fn hold(
 }
 
 /// `POST /v1/queue/{id}/release`: a held message is attempted at once.
-pub async fn unhold(
-    State(relay): State<Arc<Relay>>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-) -> Response {
-    if let Err(p) = authorize(&relay, &headers, AdminScope::Admin) {
-        return p.into_response();
-    }
+pub async fn unhold(_: Admin, State(relay): State<Arc<Relay>>, Path(id): Path<String>) -> Response {
     let Some(stored) = relay.queue.unhold(id.clone()).await else {
         return unavailable(&relay, &id).await.into_response();
     };
@@ -312,10 +272,7 @@ pub fn held_json(h: &crate::queue::quarantine::Held) -> serde_json::Value {
     })
 }
 
-pub async fn quarantined(State(relay): State<Arc<Relay>>, headers: HeaderMap) -> Response {
-    if let Err(p) = authorize(&relay, &headers, AdminScope::Read) {
-        return p.into_response();
-    }
+pub async fn quarantined(_: Read, State(relay): State<Arc<Relay>>) -> Response {
     match relay.quarantine.list() {
         Ok(held) => {
             let list: Vec<_> = held.iter().map(held_json).collect();
@@ -339,13 +296,10 @@ fn quarantine_problem(e: std::io::Error) -> Problem {
 }
 
 pub async fn release(
+    _: Admin,
     State(relay): State<Arc<Relay>>,
-    headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Response {
-    if let Err(p) = authorize(&relay, &headers, AdminScope::Admin) {
-        return p.into_response();
-    }
     match relay.quarantine.release(&id) {
         Ok(()) => {
             let taken = relay.take_released().await;
@@ -357,13 +311,10 @@ pub async fn release(
 
 /// `GET /v1/quarantine/{id}`: one held message, its headers and body size.
 pub async fn quarantined_one(
+    _: Read,
     State(relay): State<Arc<Relay>>,
-    headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Response {
-    if let Err(p) = authorize(&relay, &headers, AdminScope::Read) {
-        return p.into_response();
-    }
     match relay.quarantine.get(&id) {
         Ok((held, bytes)) => Json(held_detail(&held, &bytes)).into_response(),
         Err(e) => quarantine_problem(e).into_response(),
@@ -382,13 +333,10 @@ pub fn held_detail(held: &crate::queue::quarantine::Held, bytes: &[u8]) -> serde
 
 /// `DELETE /v1/quarantine/{id}`: the held message is dropped (no delivery, no DSN).
 pub async fn quarantine_delete(
+    _: Admin,
     State(relay): State<Arc<Relay>>,
-    headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Response {
-    if let Err(p) = authorize(&relay, &headers, AdminScope::Admin) {
-        return p.into_response();
-    }
     match relay.quarantine.delete(&id) {
         Ok(held) => {
             let e = &held.envelope;

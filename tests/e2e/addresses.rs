@@ -2,20 +2,13 @@
 //! ingress to the spool to the next hop, and the tenant's sender domain is checked on the
 //! domain of that form (RFC 5321 §2.4, §4.1.2).
 
+use sluice_e2e::relay::DEMO_TENANT;
 use sluice_e2e::{Chat, Relay, RelayConfig, Sink};
-
-const SHOP_TENANT: &str = r#"
-[[tenant]]
-name = "shop"
-sender_domains = ["shop.example"]
-[[tenant.users]]
-username = "demo"
-password_hash = "$argon2id$v=19$m=19456,t=2,p=1$mUVUyVvOfnrjaDrADSvkdQ$4OO0u1/HvlqsvYvhEnt0GbmbzAtEnkc49TGCjPUfaGw"
-"#;
 
 fn shop_relay(sink: &Sink) -> Relay {
     let cfg = RelayConfig {
-        tenants: SHOP_TENANT.into(),
+        // The demo tenant, owning shop.example instead of example.com.
+        tenants: DEMO_TENANT.replace("example.com", "shop.example"),
         ..RelayConfig::default().smarthost(sink.port, "")
     };
     Relay::start(cfg)

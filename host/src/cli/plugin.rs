@@ -149,7 +149,7 @@ pub async fn run(path: &Path, dry: DryRun) -> anyhow::Result<()> {
         if refused.is_some() || (stage == Stage::Data && rcpts.is_empty()) {
             break;
         }
-        let hook = stage_hook(stage);
+        let hook = crate::plugin::policy::hook_of(stage);
         if !plugin_hooks.contains(&hook) {
             continue;
         }
@@ -221,18 +221,6 @@ pub async fn run(path: &Path, dry: DryRun) -> anyhow::Result<()> {
         // A refusal is the dry run's answer, and its exit status (1), for scripts.
         Some(why) => anyhow::bail!("the message would be refused {why}"),
         None => Ok(()),
-    }
-}
-
-fn stage_hook(stage: Stage) -> crate::plugin::wit::Hook {
-    use crate::plugin::wit::Hook;
-    match stage {
-        Stage::Connect => Hook::Connect,
-        Stage::Helo => Hook::Helo,
-        Stage::Auth => Hook::Auth,
-        Stage::MailFrom => Hook::MailFrom,
-        Stage::RcptTo => Hook::RcptTo,
-        Stage::Data => Hook::Data,
     }
 }
 

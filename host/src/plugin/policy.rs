@@ -229,7 +229,8 @@ impl Drop for WasmRun {
     }
 }
 
-fn hook_of(stage: Stage) -> wit::Hook {
+/// The hook a stage of the SMTP session calls.
+pub fn hook_of(stage: Stage) -> wit::Hook {
     match stage {
         Stage::Connect => wit::Hook::Connect,
         Stage::Helo => wit::Hook::Helo,

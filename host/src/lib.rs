@@ -13,11 +13,13 @@
 //! - [`reload`]: the configuration generation in force and how a reload replaces it.
 //! - [`admin`]: the admin HTTP API (health, readiness, metrics, status, reload, queue);
 //!   [`metrics`]: the Prometheus registry it serves.
+//! - [`api`]: the application API (HTTP sending, events, suppressions) under tenants' keys.
 //! - [`plugin`], [`capability`]: the WebAssembly runtime and the host functions it offers.
 //! - [`cli`]: operator commands other than `serve`; [`dkim`]: signing keys.
 //! - [`tls`], [`net`]: rustls set-up and the plain-or-TLS stream.
 
 pub mod admin;
+pub mod api;
 pub mod auth;
 pub mod capability;
 pub mod cli;

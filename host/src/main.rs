@@ -81,6 +81,26 @@ enum Command {
         #[command(subcommand)]
         command: AdminCommand,
     },
+    /// The application API: make a tenant's key.
+    Api {
+        #[command(subcommand)]
+        command: ApiCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum ApiCommand {
+    /// Make a random key for a tenant's application; print the `[[tenant.api_key]]` table
+    /// (its SHA-256) to add under that tenant, and the key itself (or write it to --out).
+    Key {
+        #[arg(long, default_value = "app")]
+        name: String,
+        /// `send`, `events`, `suppressions` (repeatable or comma-separated).
+        #[arg(long = "scope", value_delimiter = ',', default_value = "send")]
+        scopes: Vec<String>,
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -353,6 +373,9 @@ fn run(command: Command) -> anyhow::Result<()> {
         Command::Admin {
             command: AdminCommand::Token { name, scope, out },
         } => sluice::cli::admin::generate(&name, &scope, out.as_deref()),
+        Command::Api {
+            command: ApiCommand::Key { name, scopes, out },
+        } => sluice::cli::admin::generate_api_key(&name, &scopes, out.as_deref()),
     }
 }
 

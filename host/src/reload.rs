@@ -77,6 +77,7 @@ pub fn needs_restart(old: &Config, new: &Config) -> Vec<&'static str> {
     same("server.listen", old.listen == new.listen);
     same("server.listen_tls", old.listen_tls == new.listen_tls);
     same("admin.listen", old.admin.listen == new.admin.listen);
+    same("api.listen", old.api.listen == new.api.listen);
     same("spool.dir", old.spool.dir == new.spool.dir);
     same(
         "spool.segment_size",

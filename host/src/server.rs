@@ -176,12 +176,9 @@ pub async fn serve(config: Config, shutdown: impl Future<Output = ()>) -> anyhow
         "spool opened"
     );
     let (queue, ready) = Queue::start();
+    let now = crate::queue::envelope::unix_now();
     for stored in recovery.messages {
-        if stored.envelope.progress.held {
-            queue.submit_held(stored);
-        } else {
-            queue.submit(stored);
-        }
+        queue.recover(stored, now);
     }
     let tls = match crate::tls::server_config(&config.tls, &config.hostname) {
         Ok(t) => Some(t),
@@ -205,6 +202,13 @@ pub async fn serve(config: Config, shutdown: impl Future<Output = ()>) -> anyhow
     let admin = TcpListener::bind(config.admin.listen)
         .await
         .with_context(|| format!("binding the admin API on {}", config.admin.listen))?;
+    let api =
+        match config.api.listen {
+            Some(addr) => Some(TcpListener::bind(addr).await.with_context(|| {
+                format!("binding the application API on {addr} (`api.listen`)")
+            })?),
+            None => None,
+        };
     let relay = Arc::new(Relay {
         current: RwLock::new(Arc::new(Generation {
             number: 1,
@@ -231,6 +235,10 @@ pub async fn serve(config: Config, shutdown: impl Future<Output = ()>) -> anyhow
     crate::metrics::get().config_generation.set(1);
     tracing::info!(addr = %config.admin.listen, "admin API listening");
     tokio::spawn(crate::admin::serve(relay.clone(), admin));
+    if let Some(api) = api {
+        tracing::info!(addr = ?config.api.listen, "application API listening");
+        tokio::spawn(crate::api::serve(relay.clone(), api));
+    }
     tokio::spawn(reload_on_sighup(relay.clone()));
     relay.take_released().await;
 

@@ -172,8 +172,24 @@ fn rsa_and_ed25519_signatures_verify_with_dkimpy_and_domain_check_reads_dns() {
     assert!(report.contains("does not exist (NXDOMAIN)"), "{report}");
     assert!(!report.contains("SPF    missing"), "{report}");
     zone["_dmarc.example.com"] = json!([txt("v=DMARC1; p=reject")]);
+    zone["mail.example.com"] = json!([txt("v=spf1 ip4:127.0.0.17 -all")]);
     dns.set_zone(zone);
     let out = check();
     assert!(out.status.success(), "{}", text(&out));
     assert!(text(&out).contains("policy reject"), "{}", text(&out));
+    // A subdomain with no record of its own is under its organizational domain's policy
+    // (RFC 7489 §6.6.3): reported as inherited, with no advice to publish a weaker one.
+    let out = Command::new(sluice_bin())
+        .args(["domain", "check", "mail.example.com", "--config"])
+        .arg(&relay.config_path)
+        .output()
+        .expect("run sluice");
+    let report = text(&out);
+    assert!(out.status.success(), "{report}");
+    assert!(
+        report.contains("inherited from _dmarc.example.com") && report.contains("policy reject"),
+        "{report}"
+    );
+    assert!(!report.contains("DMARC  missing"), "{report}");
+    assert!(!report.contains("p=quarantine"), "{report}");
 }

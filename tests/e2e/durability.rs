@@ -77,6 +77,68 @@ fn kill_9_after_250_then_restart_delivers() {
 }
 
 #[test]
+fn a_restart_keeps_a_deferred_message_waiting_for_its_recorded_next_attempt() {
+    let hop = free_port();
+    let mut relay = Relay::start(RelayConfig {
+        delivery: Some(format!(
+            "mode = \"smarthost\"\nretry = [\"1h\"]\n[delivery.smarthost]\nhost = \"127.0.0.1\"\nport = {hop}\n"
+        )),
+        ..RelayConfig::default()
+    });
+    let mut c = Chat::authed(relay.port);
+    let r = c.send_message(
+        "app@example.com",
+        &["waiting@dest.test"],
+        "Subject: deferred before the restart\r\n\r\nx\r\n",
+    );
+    let id = r.rsplit(' ').next().unwrap().to_owned();
+    relay.wait_events("deferred", 1);
+    relay.kill9();
+    let sink = Sink::start_on(hop, &[]);
+    relay.spawn();
+    assert_eq!(spool_opened(&relay).0, 1);
+    // The schedule says it waits about an hour, not that it is ready.
+    let listed = relay
+        .http("GET", "/v1/queue", Some(sluice_e2e::ADMIN_TOKEN))
+        .json();
+    let entry = listed["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["id"] == id.as_str())
+        .unwrap_or_else(|| panic!("{id} not listed: {listed}"))
+        .clone();
+    assert_eq!(entry["state"], "deferred", "{entry}");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let due = entry["next_attempt_at"]
+        .as_u64()
+        .unwrap()
+        .saturating_sub(now);
+    assert!((3000..=3601).contains(&due), "due in {due} s: {entry}");
+    // A message sent after the restart goes straight through; the deferred one did not go
+    // before it (it would have, had the restart made it ready).
+    let mut c = Chat::authed(relay.port);
+    c.send_message(
+        "app@example.com",
+        &["marker@dest.test"],
+        "Subject: marker\r\n\r\nx\r\n",
+    );
+    let got = sink.wait_messages(1);
+    relay.wait_events("delivered", 1);
+    let all = sink.messages();
+    assert_eq!(
+        all.len(),
+        1,
+        "{:?}",
+        all.iter().map(|m| &m.rcpts).collect::<Vec<_>>()
+    );
+    assert_eq!(got[0].rcpts, vec!["marker@dest.test"]);
+}
+
+#[test]
 fn sigterm_finishes_the_session_in_flight_and_refuses_new_ones() {
     let (mut relay, hop) = relay_with_absent_next_hop();
     let mut c = Chat::authed(relay.port);

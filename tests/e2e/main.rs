@@ -5,6 +5,8 @@
 mod addresses;
 /// The admin API: health, readiness, tokens and scopes, status, reload, metrics.
 mod admin;
+/// The application API: keys and scopes, sending, events, suppressions.
+mod api;
 /// AUTH under a burst of hostile clients: bounded password checks, memory, lockouts.
 mod auth;
 /// The operator CLI: config validation and password hashing.

@@ -8,10 +8,10 @@ use sluice_e2e::{plugin_table, wait_for, Chat, Relay, RelayConfig, Sink, ADMIN_T
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-/// `(METHOD, /path/{param})` of every `.route(…)` in the admin router's source.
-fn routed() -> BTreeSet<(String, String)> {
-    let src = std::fs::read_to_string(sluice_e2e::workspace().join("host/src/admin/mod.rs"))
-        .expect("admin/mod.rs");
+/// `(METHOD, /path/{param})` of every `.route(…)` in a router's source (`file`, from the
+/// workspace root).
+pub fn routed(file: &str) -> BTreeSet<(String, String)> {
+    let src = std::fs::read_to_string(sluice_e2e::workspace().join(file)).expect(file);
     let mut out = BTreeSet::new();
     for (at, _) in src.match_indices(".route(") {
         let rest = &src[at + ".route(".len()..];
@@ -40,11 +40,11 @@ fn routed() -> BTreeSet<(String, String)> {
             }
         }
     }
-    assert!(out.len() > 10, "parsed too few routes: {out:?}");
+    assert!(!out.is_empty(), "parsed no routes in {file}");
     out
 }
 
-fn documented(doc: &Value) -> BTreeSet<(String, String)> {
+pub fn documented(doc: &Value) -> BTreeSet<(String, String)> {
     let mut out = BTreeSet::new();
     for (path, item) in doc["paths"].as_object().expect("paths") {
         for method in item.as_object().expect("a path item").keys() {
@@ -131,9 +131,27 @@ fn exchange(
     token: Option<&str>,
 ) -> Value {
     let r = relay.http(method, path, token);
+    check_answer(doc, method, path, template, &r)
+}
+
+/// Checks an answer against the document's operation `template`: its status is documented,
+/// with its content type, and a JSON body fits the schema. Returns the JSON body.
+pub fn check_answer(
+    doc: &Value,
+    method: &str,
+    path: &str,
+    template: &str,
+    r: &sluice_e2e::http::Reply,
+) -> Value {
     let op = &doc["paths"][template][method.to_ascii_lowercase()];
     assert!(op.is_object(), "{method} {template} is not documented");
-    let answer = &op["responses"][r.status.to_string()];
+    let mut answer = &op["responses"][r.status.to_string()];
+    if let Some(name) = answer["$ref"]
+        .as_str()
+        .and_then(|r| r.strip_prefix("#/components/responses/"))
+    {
+        answer = &doc["components"]["responses"][name];
+    }
     assert!(
         answer.is_object(),
         "{method} {path}: status {} is not documented: {r:?}",
@@ -183,9 +201,11 @@ fn the_openapi_document_covers_every_route_and_every_real_answer_fits_it() {
     assert_eq!(served.status, 200, "{served:?}");
     let doc = served.json();
     assert_eq!(doc["openapi"], "3.1.0");
+    let routes = routed("host/src/admin/mod.rs");
+    assert!(routes.len() > 10, "parsed too few routes: {routes:?}");
     assert_eq!(
         documented(&doc),
-        routed(),
+        routes,
         "the document and the router disagree (left: documented, right: routed)"
     );
 

@@ -27,17 +27,39 @@ impl Reply {
 }
 
 pub fn request(port: u16, method: &str, path: &str, token: Option<&str>) -> Reply {
-    let mut tcp = TcpStream::connect(("127.0.0.1", port)).expect("connect to the admin API");
+    request_with(port, method, path, token, &[], None)
+}
+
+/// A request with extra headers and a body (its content type and bytes).
+pub fn request_with(
+    port: u16,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    headers: &[(&str, &str)],
+    body: Option<(&str, &[u8])>,
+) -> Reply {
+    let mut tcp = TcpStream::connect(("127.0.0.1", port)).expect("connect to the HTTP API");
     tcp.set_read_timeout(Some(Duration::from_secs(60)))
         .expect("timeout");
-    let auth = token
-        .map(|t| format!("Authorization: Bearer {t}\r\n"))
-        .unwrap_or_default();
-    write!(
-        tcp,
-        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n{auth}Content-Length: 0\r\nConnection: close\r\n\r\n"
-    )
-    .expect("send request");
+    let mut head = format!("{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n");
+    if let Some(t) = token {
+        head.push_str(&format!("Authorization: Bearer {t}\r\n"));
+    }
+    for (name, value) in headers {
+        head.push_str(&format!("{name}: {value}\r\n"));
+    }
+    let (content_type, bytes) = body.unwrap_or(("", b""));
+    if !content_type.is_empty() {
+        head.push_str(&format!("Content-Type: {content_type}\r\n"));
+    }
+    head.push_str(&format!(
+        "Content-Length: {}\r\nConnection: close\r\n\r\n",
+        bytes.len()
+    ));
+    tcp.write_all(head.as_bytes()).expect("send request");
+    // The server may answer (413, 401) before reading a large body and close: not an error.
+    let _ = tcp.write_all(bytes);
     let mut raw = Vec::new();
     tcp.read_to_end(&mut raw).expect("read response");
     let text = String::from_utf8_lossy(&raw).into_owned();

@@ -13,7 +13,7 @@ pub mod sink;
 
 pub use chat::Chat;
 pub use dns::Dns;
-pub use relay::{Relay, RelayConfig, ADMIN_TOKEN, READ_TOKEN};
+pub use relay::{api_key_table, Relay, RelayConfig, ADMIN_TOKEN, DEMO_API_KEY, READ_TOKEN};
 pub use sink::Sink;
 
 use std::ffi::OsStr;

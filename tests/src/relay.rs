@@ -15,7 +15,25 @@ sender_domains = ["example.com"]
 [[tenant.users]]
 username = "demo"
 password_hash = "$argon2id$v=19$m=19456,t=2,p=1$mUVUyVvOfnrjaDrADSvkdQ$4OO0u1/HvlqsvYvhEnt0GbmbzAtEnkc49TGCjPUfaGw"
+[[tenant.api_key]]
+name = "tests"
+scopes = ["send", "events", "suppressions"]
+sha256 = "2d224a799f247cfb8a231eeeedf3c315fca9b6c164d7552b8b5a7c4466a4facb"
 "#;
+
+/// The demo tenant's application API key (every scope), as `[[tenant.api_key]]` in
+/// [`DEMO_TENANT`].
+pub const DEMO_API_KEY: &str = "sluice-test-api-key";
+
+/// A `[[tenant.api_key]]` table accepting `key` with `scopes`, to put under a tenant.
+pub fn api_key_table(name: &str, key: &str, scopes: &[&str]) -> String {
+    use sha2::Digest;
+    let digest: String = sha2::Sha256::digest(key.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    format!("[[tenant.api_key]]\nname = {name:?}\nscopes = {scopes:?}\nsha256 = \"{digest}\"\n")
+}
 
 /// The token every test relay's `[admin]` accepts with scope `admin`; its `admin.token_file`
 /// holds it, so `sluice` commands given the relay's config use it.
@@ -113,6 +131,8 @@ pub struct Relay {
     pub tls_port: u16,
     /// The admin API's port.
     pub admin_port: u16,
+    /// The application API's port.
+    pub api_port: u16,
     pub config_path: PathBuf,
     cfg: RelayConfig,
     child: Option<Child>,
@@ -122,7 +142,8 @@ pub struct Relay {
 impl Relay {
     pub fn start(cfg: RelayConfig) -> Relay {
         let dir = tempfile::tempdir().expect("tempdir");
-        let (port, tls_port, admin_port) = (free_port(), free_port(), free_port());
+        let (port, tls_port, admin_port, api_port) =
+            (free_port(), free_port(), free_port(), free_port());
         let root = dir.path();
         let token_file = root.join("admin.token");
         std::fs::write(&token_file, format!("{ADMIN_TOKEN}\n")).expect("write token file");
@@ -136,6 +157,7 @@ impl Relay {
             "[server]\nhostname = \"relay.test\"\nlisten = [\"127.0.0.1:{port}\"]\nlisten_tls = [\"127.0.0.1:{tls_port}\"]\n{}\n\
              [auth]\n{}\n[spool]\ndir = \"{}\"\n{}\n[tls]\ngenerated_dir = \"{}\"\n{}\n[plugins]\ncache_dir = \"{}\"\n{}\n\
              [admin]\nlisten = \"127.0.0.1:{admin_port}\"\ntoken_file = \"{}\"\n{ADMIN_TOKENS}\n\
+             [api]\nlisten = \"127.0.0.1:{api_port}\"\n\
              [dns]\n{}\n[delivery]\n{delivery}\n{}\n{}",
             cfg.server,
             cfg.auth,
@@ -158,6 +180,7 @@ impl Relay {
             port,
             tls_port,
             admin_port,
+            api_port,
             config_path,
             cfg,
             child: None,
@@ -219,6 +242,18 @@ impl Relay {
     /// A request to the admin API with `token` (none: no Authorization header).
     pub fn http(&self, method: &str, path: &str, token: Option<&str>) -> crate::http::Reply {
         crate::http::request(self.admin_port, method, path, token)
+    }
+
+    /// A request to the application API with `key` (none: no Authorization header), a JSON
+    /// (or other) body and its content type.
+    pub fn api(
+        &self,
+        method: &str,
+        path: &str,
+        key: Option<&str>,
+        body: Option<(&str, &[u8])>,
+    ) -> crate::http::Reply {
+        crate::http::request_with(self.api_port, method, path, key, &[], body)
     }
 
     pub fn log(&self) -> String {

@@ -116,7 +116,7 @@ fn authorize(relay: &Relay, headers: &HeaderMap, needed: AdminScope) -> Result<(
 }
 
 /// Compares digests in time independent of where they differ.
-fn same_digest(a: &[u8; 32], b: &[u8; 32]) -> bool {
+pub fn same_digest(a: &[u8; 32], b: &[u8; 32]) -> bool {
     a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 

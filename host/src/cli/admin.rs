@@ -171,6 +171,33 @@ pub fn generate(name: &str, scope: &str, out: Option<&Path>) -> anyhow::Result<(
     Ok(())
 }
 
+/// `sluice api key`: makes a tenant's application key, writes it to `out` or prints it, and
+/// prints the `[[tenant.api_key]]` table that accepts it.
+pub fn generate_api_key(name: &str, scopes: &[String], out: Option<&Path>) -> anyhow::Result<()> {
+    use crate::config::resolved::ApiScope;
+    let mut names = Vec::new();
+    for s in scopes {
+        let s = s.trim();
+        let scope = ApiScope::ALL
+            .into_iter()
+            .find(|a| a.name() == s)
+            .with_context(|| format!("scope is `send`, `events` or `suppressions`, not {s:?}"))?;
+        if !names.contains(&scope.name()) {
+            names.push(scope.name());
+        }
+    }
+    let key = new_token().replacen("sluice_", "sluice_key_", 1);
+    match out {
+        Some(path) => write_new(path, &key)?,
+        None => println!("key: {key}\n"),
+    }
+    println!(
+        "[[tenant.api_key]]  # under the tenant whose key it is\nname = {name:?}\nscopes = {names:?}\nsha256 = \"{}\"",
+        token_digest(&key)
+    );
+    Ok(())
+}
+
 fn write_new(path: &Path, token: &str) -> anyhow::Result<()> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;

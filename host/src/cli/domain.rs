@@ -124,28 +124,47 @@ pub async fn check(config: &Config, domain: &str) -> anyhow::Result<bool> {
         );
     }
 
-    // DMARC: published, and aligned with what the relay signs.
-    let dmarc_name = format!("_dmarc.{domain}");
-    let dmarc = resolver
-        .txt(&dmarc_name)
+    // DMARC: the domain's own record, else its organizational domain's (RFC 7489 §6.6.3),
+    // and aligned with what the relay signs.
+    let org = organizational_domain(&domain);
+    let mut found = dmarc_record(&resolver, &domain)
         .await
-        .unwrap_or_default()
-        .into_iter()
-        .find_map(|t| Dmarc::parse(t.as_bytes()).ok().map(|d| (t, d)));
-    match dmarc {
+        .map(|r| (domain.clone(), r));
+    if found.is_none() && org != domain {
+        found = dmarc_record(&resolver, &org)
+            .await
+            .map(|r| (org.clone(), r));
+    }
+    match found {
         None => {
             ok = false;
-            println!("  DMARC  missing: publish TXT at {dmarc_name} such as \"v=DMARC1; p=quarantine; rua=mailto:dmarc@{domain}\"");
+            println!(
+                "  DMARC  missing (at _dmarc.{domain}{}): publish TXT at _dmarc.{org} such as \"v=DMARC1; p=quarantine; rua=mailto:dmarc@{org}\"",
+                if org != domain { format!(" and at its organizational domain _dmarc.{org}") } else { String::new() }
+            );
         }
-        Some((text, d)) => {
+        Some((at, (text, d))) => {
+            // A subdomain without its own record gets the organizational record's `sp=`
+            // (its `p=` when there is no `sp=`).
+            let inherited = at != domain;
+            let policy = if inherited && d.sp != Policy::Unspecified {
+                &d.sp
+            } else {
+                &d.p
+            };
             let aligned = signers.iter().any(|(_, s)| match d.adkim {
                 Alignment::Strict => s.domain == domain,
-                Alignment::Relaxed => true,
+                Alignment::Relaxed => organizational_domain(&s.domain) == org,
             });
             ok &= aligned;
+            let source = if inherited {
+                format!("inherited from _dmarc.{at} (no record at _dmarc.{domain})")
+            } else {
+                format!("at _dmarc.{at}")
+            };
             println!(
-                "  DMARC  {text}\n         policy {}; DKIM alignment {}: {}",
-                policy_word(&d.p),
+                "  DMARC  {text}\n         {source}\n         policy {}; DKIM alignment {}: {}",
+                policy_word(policy),
                 if d.adkim == Alignment::Strict {
                     "strict"
                 } else {
@@ -153,14 +172,35 @@ pub async fn check(config: &Config, domain: &str) -> anyhow::Result<bool> {
                 },
                 if aligned {
                     "the relay's signatures align with From: addresses at this domain"
-                } else {
+                } else if d.adkim == Alignment::Strict {
                     "no signature of this relay aligns -> sign with d= this exact domain"
+                } else {
+                    "no signature of this relay aligns -> sign with d= this domain or a parent within its organizational domain"
                 }
             );
+            if inherited && !matches!(policy, Policy::Reject) {
+                println!("         (a record at _dmarc.{domain} would override it for this subdomain: never publish one weaker than the inherited policy)");
+            }
         }
     }
     println!("{}", if ok { "OK" } else { "NEEDS ATTENTION" });
     Ok(ok)
+}
+
+/// The organizational domain (RFC 7489 §3.2): the registrable domain by the public suffix
+/// list; the domain itself when the list knows no suffix for it.
+fn organizational_domain(domain: &str) -> String {
+    psl::domain_str(domain).unwrap_or(domain).to_owned()
+}
+
+/// The first `v=DMARC1` TXT record at `_dmarc.domain` that parses, with its text.
+async fn dmarc_record(resolver: &Resolver, domain: &str) -> Option<(String, Dmarc)> {
+    resolver
+        .txt(&format!("_dmarc.{domain}"))
+        .await
+        .unwrap_or_default()
+        .into_iter()
+        .find_map(|t| Dmarc::parse(t.as_bytes()).ok().map(|d| (t, d)))
 }
 
 fn authenticator(dns: &DnsConfig) -> anyhow::Result<MessageAuthenticator> {

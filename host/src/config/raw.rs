@@ -28,6 +28,8 @@ pub struct RawConfig {
     pub plugins: Plugins,
     #[serde(default)]
     pub admin: Admin,
+    #[serde(default)]
+    pub api: Api,
     #[serde(default, rename = "tenant")]
     pub tenants: Vec<Tenant>,
 }
@@ -75,6 +77,66 @@ pub enum AdminScope {
     #[default]
     Read,
     Admin,
+}
+
+/// The application API: HTTP sending, events and suppressions, for each tenant's own keys.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Api {
+    /// Where the API listens (`""` or absent table: the built-in loopback address). Unlike the
+    /// admin API, applications on other hosts may need it: put it behind TLS termination.
+    pub listen: Option<SocketAddr>,
+    /// Set `false` to serve no application API at all.
+    pub enabled: bool,
+    /// The largest request body accepted (a message with its attachments in base64).
+    pub max_body: ByteSize,
+}
+
+impl Default for Api {
+    fn default() -> Self {
+        Api {
+            listen: None,
+            enabled: true,
+            max_body: ByteSize(40 << 20),
+        }
+    }
+}
+
+/// One of a tenant's application API keys (`sluice api key` makes one).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiKey {
+    /// Which application holds it, for the log and events.
+    pub name: String,
+    /// Lower-case hex SHA-256 of the key.
+    pub sha256: toml::Spanned<String>,
+    /// What the key may do: `send`, `events` (read events), `suppressions` (manage them).
+    #[serde(default = "default_api_scopes")]
+    pub scopes: Vec<ApiScope>,
+}
+
+fn default_api_scopes() -> Vec<ApiScope> {
+    vec![ApiScope::Send]
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ApiScope {
+    Send,
+    Events,
+    Suppressions,
+}
+
+impl ApiScope {
+    pub const ALL: [ApiScope; 3] = [ApiScope::Send, ApiScope::Events, ApiScope::Suppressions];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            ApiScope::Send => "send",
+            ApiScope::Events => "events",
+            ApiScope::Suppressions => "suppressions",
+        }
+    }
 }
 
 /// The plugin runtime as a whole.
@@ -556,6 +618,9 @@ pub struct Tenant {
     /// Next hops this tenant's routing plugins may name on top of `delivery.route_allow`.
     #[serde(default)]
     pub route_allow: Vec<String>,
+    /// Keys applications use on the application API (`[[tenant.api_key]]`).
+    #[serde(default, rename = "api_key")]
+    pub api_keys: Vec<ApiKey>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-pub use raw::{AdminScope, BareLineEndings, FailureAction, TlsPolicy as SmarthostTls};
+pub use raw::{AdminScope, ApiScope, BareLineEndings, FailureAction, TlsPolicy as SmarthostTls};
 
 /// The built-in quickstart: loopback listeners, spool and Maildir under `./data`, and one demo
 /// tenant (user `demo`, password `demo-password`, sender domain `example.com`).
@@ -56,6 +56,7 @@ pub struct Config {
     pub dns: DnsConfig,
     pub plugins: PluginRuntime,
     pub admin: AdminConfig,
+    pub api: ApiConfig,
     pub tenants: Vec<Arc<Tenant>>,
     /// The file this came from, for reloads.
     pub source: Option<PathBuf>,
@@ -68,6 +69,24 @@ pub struct AdminConfig {
     /// Where the CLI finds its token when `SLUICE_ADMIN_TOKEN` is unset.
     pub token_file: Option<PathBuf>,
     pub tokens: Vec<AdminToken>,
+}
+
+/// The application API (`[api]`): `listen` is `None` when it is switched off.
+#[derive(Debug, Clone)]
+pub struct ApiConfig {
+    pub listen: Option<SocketAddr>,
+    pub max_body: u64,
+}
+
+/// The built-in address of the application API.
+pub const DEFAULT_API_LISTEN: &str = "127.0.0.1:8026";
+
+/// One of a tenant's application API keys.
+#[derive(Debug, Clone)]
+pub struct ApiKey {
+    pub name: String,
+    pub sha256: [u8; 32],
+    pub scopes: Vec<ApiScope>,
 }
 
 #[derive(Debug, Clone)]
@@ -275,6 +294,8 @@ pub struct Tenant {
     pub pool: Option<String>,
     /// Signing keys by domain.
     pub dkim: Vec<Arc<crate::dkim::Signer>>,
+    /// Application API keys.
+    pub api_keys: Vec<ApiKey>,
 }
 
 /// Whether `domain` is `parent` or one of its subdomains (both lower-case, no trailing dot).
@@ -438,6 +459,7 @@ impl Resolver<'_> {
         )?;
         let mut tenants = Vec::new();
         let mut seen_users: HashMap<String, String> = HashMap::new();
+        let mut seen_keys: HashMap<[u8; 32], String> = HashMap::new();
         for (i, t) in raw.tenants.into_iter().enumerate() {
             if t.sender_domains.is_empty() {
                 return Err(self.invalid_key(
@@ -494,6 +516,37 @@ impl Resolver<'_> {
                     ));
                 }
             }
+            let mut api_keys = Vec::new();
+            for (j, k) in t.api_keys.into_iter().enumerate() {
+                let key = format!("tenant[{i}].api_key[{j}].sha256");
+                let span = k.sha256.span();
+                let sha256 = decode_sha256(k.sha256.get_ref()).ok_or_else(|| {
+                    self.invalid(
+                        key.clone(),
+                        span.clone(),
+                        "not a SHA-256 hex digest (64 hex digits); run `sluice api key` to make one"
+                            .into(),
+                    )
+                })?;
+                if let Some(other) = seen_keys.insert(sha256, t.name.clone()) {
+                    return Err(self.invalid(
+                        key,
+                        span,
+                        format!("the same key is already one of tenant {other:?}'s"),
+                    ));
+                }
+                if k.scopes.is_empty() {
+                    return Err(self.invalid_key(
+                        &format!("tenant[{i}].api_key[{j}].scopes"),
+                        "list at least one of \"send\", \"events\", \"suppressions\"",
+                    ));
+                }
+                api_keys.push(ApiKey {
+                    name: k.name,
+                    sha256,
+                    scopes: k.scopes,
+                });
+            }
             let mut dkim: Vec<Arc<crate::dkim::Signer>> = Vec::new();
             for (j, d) in t.dkim.into_iter().enumerate() {
                 let key = format!("tenant[{i}].dkim[{j}].key");
@@ -519,6 +572,7 @@ impl Resolver<'_> {
                 max_age: t.max_age.map(|d| d.0),
                 pool: t.pool,
                 dkim,
+                api_keys,
             }));
         }
         Ok(Config {
@@ -584,6 +638,14 @@ impl Resolver<'_> {
                     .max(1),
             },
             admin,
+            api: ApiConfig {
+                listen: raw.api.enabled.then(|| {
+                    raw.api
+                        .listen
+                        .unwrap_or_else(|| DEFAULT_API_LISTEN.parse().expect("literal address"))
+                }),
+                max_body: raw.api.max_body.0,
+            },
             tenants,
             source: None,
         })

@@ -46,6 +46,23 @@ impl Queue {
         let _ = self.ready.send(message);
     }
 
+    /// A message found in the spool at start: held ones stay held, one whose last attempt
+    /// recorded a later next attempt waits for it (a restart is not a reason to retry early),
+    /// any other is ready now.
+    pub fn recover(&self, message: Stored, now: u64) {
+        let progress = &message.envelope.progress;
+        if progress.held {
+            return self.submit_held(message);
+        }
+        match progress.next_attempt_at.filter(|&at| at > now) {
+            Some(at) => {
+                self.depth.fetch_add(1, Ordering::Relaxed);
+                self.defer(message, Duration::from_secs(at - now));
+            }
+            None => self.submit(message),
+        }
+    }
+
     /// A message to try again after `delay`. Its depth was counted when first submitted.
     pub fn defer(&self, message: Stored, delay: Duration) {
         let _ = self.delayed.send((Instant::now() + delay, message));

@@ -1,0 +1,143 @@
+//! The application API: what a tenant's applications use next to SMTP.
+//!
+//! | route | scope | what |
+//! | --- | --- | --- |
+//! | `GET /v1/openapi.json` | none | this API as an OpenAPI 3.1 document (`openapi.json`) |
+//! | `GET /v1/key` | any | the tenant and scopes of the key presented |
+//!
+//! Requests carry `Authorization: Bearer KEY`, one of the tenant's `[[tenant.api_key]]`
+//! (the config keeps only its SHA-256, with its scopes; `sluice api key` makes one). The key
+//! decides the tenant: nothing in a request can name another tenant. Keys are taken from the
+//! generation in force, so a reload adds or revokes them. Errors are RFC 9457 problem
+//! documents.
+
+use crate::admin::problem::Problem;
+use crate::config::resolved::{ApiKey, ApiScope, Tenant};
+use crate::server::Relay;
+use axum::extract::{DefaultBodyLimit, FromRequestParts};
+use axum::http::request::Parts;
+use axum::http::{header, HeaderMap, HeaderValue};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde_json::json;
+use sha2::{Digest, Sha256};
+use std::sync::Arc;
+use tokio::net::TcpListener;
+
+/// Serves the API on `listener` for as long as the relay runs.
+pub async fn serve(relay: Arc<Relay>, listener: TcpListener) {
+    if let Err(e) = axum::serve(listener, router(relay)).await {
+        tracing::error!(error = %e, "the application API stopped");
+    }
+}
+
+pub fn router(relay: Arc<Relay>) -> Router {
+    let max_body = relay.current().config.api.max_body;
+    Router::new()
+        .route("/v1/openapi.json", get(openapi))
+        .route("/v1/key", get(key))
+        .fallback(|| async { Problem::not_found("no such route") })
+        .layer(DefaultBodyLimit::max(
+            usize::try_from(max_body).unwrap_or(usize::MAX),
+        ))
+        .with_state(relay)
+}
+
+/// A request made with one of a tenant's keys. As a handler's first argument, the handler
+/// runs only for a key that exists in the generation in force and holds scope `S`
+/// ([`SEND`], [`EVENTS`], [`SUPPRESSIONS`], or [`ANY`]); any other request gets the 401/403
+/// problem document.
+pub struct Caller<const S: u8> {
+    pub tenant: Arc<Tenant>,
+    pub key: ApiKey,
+}
+
+pub const ANY: u8 = 0;
+pub const SEND: u8 = 1;
+pub const EVENTS: u8 = 2;
+pub const SUPPRESSIONS: u8 = 3;
+
+/// A caller that may send mail.
+pub type Sender = Caller<SEND>;
+/// A caller that may read events.
+pub type EventReader = Caller<EVENTS>;
+/// A caller that may list, add and remove suppressions.
+pub type SuppressionManager = Caller<SUPPRESSIONS>;
+
+fn scope_of(s: u8) -> Option<ApiScope> {
+    match s {
+        SEND => Some(ApiScope::Send),
+        EVENTS => Some(ApiScope::Events),
+        SUPPRESSIONS => Some(ApiScope::Suppressions),
+        _ => None,
+    }
+}
+
+impl<const S: u8> FromRequestParts<Arc<Relay>> for Caller<S> {
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, relay: &Arc<Relay>) -> Result<Self, Problem> {
+        let (tenant, key) = identify(relay, &parts.headers)?;
+        if let Some(needed) = scope_of(S) {
+            if !key.scopes.contains(&needed) {
+                return Err(Problem::forbidden(format!(
+                    "key {:?} of tenant {:?} lacks the {:?} scope",
+                    key.name,
+                    tenant.name,
+                    needed.name()
+                ))
+                .with("required_scope", needed.name()));
+            }
+        }
+        Ok(Caller { tenant, key })
+    }
+}
+
+/// Finds the tenant whose key the bearer token is.
+fn identify(relay: &Relay, headers: &HeaderMap) -> Result<(Arc<Tenant>, ApiKey), Problem> {
+    let token = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| Problem::unauthorized("send Authorization: Bearer KEY"))?;
+    let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+    let config = relay.current().config.clone();
+    config
+        .tenants
+        .iter()
+        .find_map(|t| {
+            t.api_keys
+                .iter()
+                .find(|k| crate::admin::same_digest(&k.sha256, &digest))
+                .map(|k| (t.clone(), k.clone()))
+        })
+        .ok_or_else(|| {
+            Problem::unauthorized("the key is not one of any tenant's [[tenant.api_key]]")
+        })
+}
+
+/// The API described as OpenAPI 3.1, served without a key.
+pub const OPENAPI: &str = include_str!("openapi.json");
+
+async fn openapi() -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        OPENAPI,
+    )
+        .into_response()
+}
+
+async fn key(caller: Caller<ANY>) -> Json<serde_json::Value> {
+    let scopes: Vec<_> = caller.key.scopes.iter().map(|s| s.name()).collect();
+    Json(json!({
+        "tenant": caller.tenant.name,
+        "key": caller.key.name,
+        "scopes": scopes,
+    }))
+}

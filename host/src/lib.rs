@@ -16,7 +16,8 @@
 //! - [`api`]: the application API (HTTP sending, events, suppressions) under tenants' keys.
 //! - [`plugin`], [`capability`]: the WebAssembly runtime and the host functions it offers.
 //! - [`cli`]: operator commands other than `serve`; [`dkim`]: signing keys.
-//! - [`tls`], [`net`]: rustls set-up and the plain-or-TLS stream.
+//! - [`tls`], [`net`]: rustls set-up and the plain-or-TLS stream; [`https`]: the HTTP
+//!   listeners over TLS.
 
 pub mod admin;
 pub mod api;
@@ -26,6 +27,7 @@ pub mod cli;
 pub mod config;
 pub mod delivery;
 pub mod dkim;
+pub mod https;
 pub mod metrics;
 pub mod net;
 pub mod pipeline;

@@ -46,6 +46,10 @@ pub struct Admin {
     /// Bearer tokens the API accepts (`[[admin.token]]`), stored as SHA-256 digests.
     #[serde(rename = "token")]
     pub tokens: Vec<AdminToken>,
+    /// Serve HTTPS with the relay's certificate (`[tls]`). Required when `listen` is not a
+    /// loopback address: bearer tokens must not cross a network in clear. `sluice` commands
+    /// pin the certificate the config names.
+    pub tls: bool,
 }
 
 impl Default for Admin {
@@ -54,6 +58,7 @@ impl Default for Admin {
             listen: "127.0.0.1:8025".parse().expect("literal address"),
             token_file: None,
             tokens: Vec::new(),
+            tls: false,
         }
     }
 }
@@ -90,6 +95,9 @@ pub struct Api {
     pub enabled: bool,
     /// The largest request body accepted (a message with its attachments in base64).
     pub max_body: ByteSize,
+    /// Serve HTTPS with the relay's certificate (`[tls]`). Without it, a `listen` address
+    /// that is not loopback is allowed (for TLS terminated by a proxy) but logged as a warning.
+    pub tls: bool,
 }
 
 impl Default for Api {
@@ -98,6 +106,7 @@ impl Default for Api {
             listen: None,
             enabled: true,
             max_body: ByteSize(40 << 20),
+            tls: false,
         }
     }
 }

@@ -69,6 +69,8 @@ pub struct AdminConfig {
     /// Where the CLI finds its token when `SLUICE_ADMIN_TOKEN` is unset.
     pub token_file: Option<PathBuf>,
     pub tokens: Vec<AdminToken>,
+    /// HTTPS with the relay's certificate.
+    pub tls: bool,
 }
 
 /// The application API (`[api]`): `listen` is `None` when it is switched off.
@@ -76,6 +78,8 @@ pub struct AdminConfig {
 pub struct ApiConfig {
     pub listen: Option<SocketAddr>,
     pub max_body: u64,
+    /// HTTPS with the relay's certificate.
+    pub tls: bool,
 }
 
 /// The built-in address of the application API.
@@ -645,6 +649,7 @@ impl Resolver<'_> {
                         .unwrap_or_else(|| DEFAULT_API_LISTEN.parse().expect("literal address"))
                 }),
                 max_body: raw.api.max_body.0,
+                tls: raw.api.tls,
             },
             tenants,
             source: None,
@@ -780,7 +785,17 @@ impl Resolver<'_> {
                 scope: t.scope,
             });
         }
+        if !a.listen.ip().is_loopback() && !a.tls {
+            return Err(self.invalid_key(
+                "admin.listen",
+                format!(
+                    "{} is not a loopback address: set `admin.tls = true` (bearer tokens must not cross a network in clear) or listen on 127.0.0.1",
+                    a.listen
+                ),
+            ));
+        }
         Ok(AdminConfig {
+            tls: a.tls,
             listen: a.listen,
             token_file: a.token_file.map(|p| {
                 if p.is_absolute() {

@@ -15,6 +15,7 @@
 //!   [`metrics`]: the Prometheus registry it serves.
 //! - [`api`]: the application API (HTTP sending, events, suppressions) under tenants' keys.
 //! - [`plugin`], [`capability`]: the WebAssembly runtime and the host functions it offers.
+//! - [`cluster`]: state shared by several nodes through Valkey/Redis (plugin counters).
 //! - [`cli`]: operator commands other than `serve`; [`dkim`]: signing keys.
 //! - [`tls`], [`net`]: rustls set-up and the plain-or-TLS stream; [`https`]: the HTTP
 //!   listeners over TLS.
@@ -24,6 +25,7 @@ pub mod api;
 pub mod auth;
 pub mod capability;
 pub mod cli;
+pub mod cluster;
 pub mod config;
 pub mod delivery;
 pub mod dkim;

@@ -80,6 +80,7 @@ pub fn needs_restart(old: &Config, new: &Config) -> Vec<&'static str> {
     same("admin.tls", old.admin.tls == new.admin.tls);
     same("api.listen", old.api.listen == new.api.listen);
     same("api.tls", old.api.tls == new.api.tls);
+    same("cluster", old.cluster == new.cluster);
     same("spool.dir", old.spool.dir == new.spool.dir);
     same(
         "spool.segment_size",

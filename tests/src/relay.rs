@@ -74,6 +74,8 @@ pub struct RelayConfig {
     pub plugin_runtime: String,
     /// Extra lines in `[admin]`.
     pub admin: String,
+    /// Extra top-level tables (e.g. `[cluster]`), before the tenants.
+    pub tables: String,
     /// A shell `ulimit -f` (1 KiB blocks) for the process, to make spool writes fail.
     pub file_size_limit_kib: Option<u64>,
 }
@@ -91,6 +93,7 @@ impl Default for RelayConfig {
             plugins: String::new(),
             plugin_runtime: String::new(),
             admin: String::new(),
+            tables: String::new(),
             file_size_limit_kib: None,
         }
     }
@@ -161,7 +164,7 @@ impl Relay {
              [auth]\n{}\n[spool]\ndir = \"{}\"\n{}\n[tls]\ngenerated_dir = \"{}\"\n{}\n[plugins]\ncache_dir = \"{}\"\n{}\n\
              [admin]\nlisten = \"127.0.0.1:{admin_port}\"\ntoken_file = \"{}\"\n{}\n{ADMIN_TOKENS}\n\
              [api]\nlisten = \"127.0.0.1:{api_port}\"\n\
-             [dns]\n{}\n[delivery]\n{delivery}\n{}\n{}",
+             [dns]\n{}\n[delivery]\n{delivery}\n{}\n{}\n{}",
             cfg.server,
             cfg.auth,
             root.join("spool").display(),
@@ -174,6 +177,7 @@ impl Relay {
             token_file.display(),
             cfg.admin,
             cfg.dns,
+            cfg.tables,
             cfg.tenants,
             cfg.plugins,
         );

@@ -31,6 +31,8 @@ pub struct RawConfig {
     pub admin: Admin,
     #[serde(default)]
     pub api: Api,
+    #[serde(default)]
+    pub cluster: Cluster,
     #[serde(default, rename = "tenant")]
     pub tenants: Vec<Tenant>,
 }
@@ -153,6 +155,47 @@ impl ApiScope {
             ApiScope::Suppressions => "suppressions",
         }
     }
+}
+
+/// State shared by several relay nodes through Valkey or Redis. Off unless `redis` is set: a
+/// single node keeps its state in its own memory and needs no server. Message data is never
+/// shared (each node its own spool).
+#[derive(Debug, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct Cluster {
+    /// `redis://[:password@]host:port/db` (or `rediss://` for TLS) of the shared server.
+    pub redis: Option<String>,
+    /// The longest one round trip may take before the server counts as unavailable for that
+    /// call; keep it well under the plugins' `timeout`.
+    pub timeout: HumanDuration,
+    /// What a plugin counter does when the server is unavailable: `local` (count on this node
+    /// alone, logged and counted in metrics; limits hold per node until it returns) or
+    /// `tempfail` (the hook fails, so the plugin's `on_failure` applies — 451 4.3.0 by default).
+    pub counters_on_unavailable: Unavailable,
+    /// Prefix of every key the relay writes, so several clusters can share one server.
+    pub key_prefix: String,
+}
+
+impl Default for Cluster {
+    fn default() -> Self {
+        Cluster {
+            redis: None,
+            timeout: HumanDuration(Duration::from_millis(100)),
+            counters_on_unavailable: Unavailable::Local,
+            key_prefix: "sluice:".into(),
+        }
+    }
+}
+
+/// Fail open (`local`) or closed (`tempfail`) when the shared server cannot answer.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Unavailable {
+    /// Keep going on this node's own state.
+    #[default]
+    Local,
+    /// Refuse for now.
+    Tempfail,
 }
 
 /// The plugin runtime as a whole.

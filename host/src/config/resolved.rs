@@ -57,6 +57,7 @@ pub struct Config {
     pub plugins: PluginRuntime,
     pub admin: AdminConfig,
     pub api: ApiConfig,
+    pub cluster: ClusterConfig,
     pub tenants: Vec<Arc<Tenant>>,
     /// The file this came from, for reloads.
     pub source: Option<PathBuf>,
@@ -80,6 +81,15 @@ pub struct ApiConfig {
     pub max_body: u64,
     /// HTTPS with the relay's certificate.
     pub tls: bool,
+}
+
+/// Shared state through Valkey/Redis (`[cluster]`); `redis` is `None` on a single node.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClusterConfig {
+    pub redis: Option<String>,
+    pub timeout: Duration,
+    pub counters_on_unavailable: raw::Unavailable,
+    pub key_prefix: String,
 }
 
 /// The built-in address of the application API.
@@ -651,6 +661,7 @@ impl Resolver<'_> {
                 max_body: raw.api.max_body.0,
                 tls: raw.api.tls,
             },
+            cluster: self.cluster(raw.cluster)?,
             tenants,
             source: None,
         })
@@ -764,6 +775,26 @@ impl Resolver<'_> {
             });
         }
         Ok(out)
+    }
+
+    fn cluster(&self, c: raw::Cluster) -> Result<ClusterConfig, ConfigError> {
+        if let Some(url) = &c.redis {
+            redis::Client::open(url.as_str()).map_err(|e| {
+                self.invalid_key(
+                    "cluster.redis",
+                    format!("not a redis:// or rediss:// URL: {e}"),
+                )
+            })?;
+        }
+        if c.timeout.0.is_zero() {
+            return Err(self.invalid_key("cluster.timeout", "must be above zero"));
+        }
+        Ok(ClusterConfig {
+            redis: c.redis,
+            timeout: c.timeout.0,
+            counters_on_unavailable: c.counters_on_unavailable,
+            key_prefix: c.key_prefix,
+        })
     }
 
     fn admin(&self, a: raw::Admin) -> Result<AdminConfig, ConfigError> {

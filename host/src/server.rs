@@ -194,7 +194,9 @@ pub async fn serve(config: Config, shutdown: impl Future<Output = ()>) -> anyhow
         .context("connecting to the shared state server (`cluster.redis`)")?
     {
         tracing::info!("plugin counters are shared through [cluster]");
-        engine.counters.share(Arc::new(cluster));
+        let cluster = Arc::new(cluster);
+        crate::cluster::install(cluster.clone());
+        engine.counters.share(cluster);
     }
     let policies = Arc::new(crate::plugin::load_policies(&engine, &config).await?);
     let (delivery, mut deliveries) = crate::delivery::start(

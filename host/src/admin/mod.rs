@@ -198,6 +198,7 @@ async fn status(_: Read, State(relay): State<Arc<Relay>>) -> Response {
         "listen": config.listen,
         "listen_tls": config.listen_tls,
         "queue": { "depth": relay.queue.depth() },
+        "pools": relay.delivery.pools_today(),
         "tenants": tenants,
     }))
     .into_response()

@@ -645,8 +645,23 @@ pub struct Pool {
     pub name: String,
     /// Local addresses outbound connections bind, in turn.
     pub source: Vec<IpAddr>,
-    /// Messages per UTC day through this pool (IP warm-up); past it they wait.
+    /// Messages per UTC day through this pool; past it they wait. With `warmup`, the cap once
+    /// the schedule has run out (unset: none).
     pub daily_cap: Option<u64>,
+    /// An IP warm-up schedule: the daily cap steps up by itself, day by day.
+    pub warmup: Option<Warmup>,
+}
+
+/// A new address's sending volume raised day by day, as mailbox providers expect
+/// (`[delivery.pool.warmup]`).
+#[derive(Debug, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Warmup {
+    /// The schedule's first day, UTC, `YYYY-MM-DD`.
+    pub start: String,
+    /// Daily caps from `start` on, one per day (`[50, 100, 200, 400, …]`); before `start`
+    /// the first applies, after the last day the pool's `daily_cap`.
+    pub caps: Vec<u64>,
 }
 
 /// The resolver used for MX, A/AAAA and TXT lookups.

@@ -90,6 +90,11 @@ impl Delivery {
             .clone()
     }
 
+    /// Each egress pool's cap today (warm-up step) and what this node sent through it.
+    pub fn pools_today(&self) -> Vec<serde_json::Value> {
+        self.current().pools.today()
+    }
+
     /// Makes what delivery needs from a new config (TLS roots, resolver) without putting it
     /// in service: an error leaves the running delivery as it was.
     pub fn prepare(
@@ -430,11 +435,10 @@ impl Deliverer {
         }
         let dest = &dest;
         let source = match &dest.pool {
-            Some(p) => match self
-                .pools
-                .source(p)
-                .and_then(|s| self.pools.reserve(p).map(|_| s))
-            {
+            Some(p) => match match self.pools.source(p) {
+                Ok(s) => self.pools.reserve(p).await.map(|_| s),
+                Err(e) => Err(e),
+            } {
                 Ok(s) => Some(s),
                 Err(reason) => return every(rcpts, RcptOutcome::Deferred { reason }),
             },

@@ -215,7 +215,7 @@ impl Client {
         self.write(format!("EHLO {helo}\r\n").as_bytes()).await?;
         let Parsed { reply, raw } = self.read_parsed().await?;
         expect_code(reply, 250)?;
-        Ok(EhloResponse::parse(&mut raw.iter()).unwrap_or_else(|e| {
+        Ok(extensions(&raw).unwrap_or_else(|e| {
             tracing::warn!(peer = %self.peer, error = ?e, "unreadable EHLO extensions; using none");
             EhloResponse::default()
         }))
@@ -469,6 +469,11 @@ fn xtext(s: &str) -> String {
     out
 }
 
+/// The extensions of a 250 EHLO reply as received.
+fn extensions(raw: &[u8]) -> Result<EhloResponse<String>, smtp_proto::Error> {
+    EhloResponse::parse(&mut raw.iter())
+}
+
 /// The reply when it has the expected code; a failure carrying it when not.
 fn expect_code(r: RemoteReply, code: u16) -> Result<RemoteReply, Failure> {
     if r.code == code {
@@ -502,6 +507,27 @@ mod tests {
     #[test]
     fn xtext_encodes_plus_equals_and_non_printables() {
         assert_eq!(xtext("a+b=c d@x"), "a+2Bb+3Dc+20d@x");
+    }
+
+    /// EHLO answers as real servers give them.
+    #[test]
+    fn ehlo_extensions_of_real_servers() {
+        let gmail = "250-mx.google.com at your service, [192.0.2.1]\r\n250-SIZE 157286400\r\n250-8BITMIME\r\n250-STARTTLS\r\n250-ENHANCEDSTATUSCODES\r\n250-PIPELINING\r\n250-CHUNKING\r\n250 SMTPUTF8\r\n";
+        let outlook = "250-AM4PEPF00027A5F.mail.protection.outlook.com Hello [192.0.2.1]\r\n250-SIZE 157286400\r\n250-PIPELINING\r\n250-DSN\r\n250-ENHANCEDSTATUSCODES\r\n250-STARTTLS\r\n250-8BITMIME\r\n250-BINARYMIME\r\n250-CHUNKING\r\n250 SMTPUTF8\r\n";
+        let postfix = "250-mx.example.net\r\n250-PIPELINING\r\n250-SIZE 10240000\r\n250-VRFY\r\n250-ETRN\r\n250-STARTTLS\r\n250-AUTH PLAIN LOGIN\r\n250-AUTH=PLAIN LOGIN\r\n250-ENHANCEDSTATUSCODES\r\n250-8BITMIME\r\n250-DSN\r\n250-REQUIRETLS\r\n250 CHUNKING\r\n";
+        let bare = "250 mx.example.net\r\n";
+        for (raw, tls, pipelining, dsn, requiretls) in [
+            (gmail, true, true, false, false),
+            (outlook, true, true, true, false),
+            (postfix, true, true, true, true),
+            (bare, false, false, false, false),
+        ] {
+            let e = extensions(raw.as_bytes()).unwrap_or_else(|e| panic!("{e:?}: {raw}"));
+            assert_eq!(e.has_capability(EXT_START_TLS), tls, "{raw}");
+            assert_eq!(e.has_capability(EXT_PIPELINING), pipelining, "{raw}");
+            assert_eq!(e.has_capability(EXT_DSN), dsn, "{raw}");
+            assert_eq!(e.has_capability(EXT_REQUIRE_TLS), requiretls, "{raw}");
+        }
     }
 
     #[test]

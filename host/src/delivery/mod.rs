@@ -718,3 +718,28 @@ fn refused(permanent: bool, reason: &str) -> Response {
         _ => Response::local_reply(Cause::Routing, 451, Status::new(4, 3, 0), reason),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use classify::Category;
+
+    #[test]
+    fn a_routing_refusal_reads_as_the_reply_it_is() {
+        let r = refused(
+            false,
+            "451 4.3.0 Routing policy failed; will retry [router: trap]",
+        );
+        assert_eq!(
+            r.to_string(),
+            "451 4.3.0 Routing policy failed; will retry [router: trap]"
+        );
+        assert!(!r.is_permanent());
+        assert_eq!(r.category(), Category::PolicyBlock);
+        let r = refused(true, "no words of a reply");
+        assert_eq!(r.to_string(), "554 5.7.0 no words of a reply");
+        assert!(r.is_permanent());
+        // A code that contradicts the permanence does not decide it.
+        assert!(!refused(false, "550 5.7.1 nope").is_permanent());
+    }
+}

@@ -286,19 +286,12 @@ pub struct Parsed {
     pub raw: Vec<u8>,
 }
 
-/// Reads one reply from the bytes the client receives, however they are split.
+/// Reads replies from the bytes the client receives, however they are split.
+#[derive(Default)]
 pub struct Reader {
     receiver: ResponseReceiver,
+    /// The bytes of the reply so far, as received (the EHLO list is parsed from them).
     raw: Vec<u8>,
-}
-
-impl Default for Reader {
-    fn default() -> Reader {
-        Reader {
-            receiver: ResponseReceiver::default(),
-            raw: Vec::new(),
-        }
-    }
 }
 
 impl Reader {

@@ -3,6 +3,9 @@
 //! each group of recipients to its destination — the local Maildir, a smarthost, or the
 //! domain's MX hosts — then settle every recipient: delivered, retried later, or bounced with
 //! a DSN. A message leaves the spool only when no recipient is left to try.
+//!
+//! Each recipient's outcome carries a typed [`reply::Response`] (the next hop's reply, or
+//! this relay's report when none came) and, when not delivered, a [`classify::Category`].
 
 pub mod classify;
 pub mod client;

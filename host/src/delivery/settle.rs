@@ -268,7 +268,7 @@ fn record(env: &Envelope, round: &Round, a: Attempt, t: &mut Tally) {
                 t.failed.push(Entry {
                     status: Some(Status::new(4, 4, 7)),
                     note: Some(format!(
-                        "delivery time expired after {}; the last attempt met {} ({category})",
+                        "delivery time expired after {}; last problem: {} ({category})",
                         humantime::format_duration(Duration::from_secs(round.age)),
                         category.describe(),
                     )),

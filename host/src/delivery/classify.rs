@@ -159,7 +159,7 @@ fn of_reply(code: u16, status: Option<Status>, text: &str) -> Category {
         .collect::<Vec<_>>()
         .join(" ")
         .to_ascii_lowercase();
-    if let Some((_, c)) = PHRASES.iter().find(|(p, _)| words.contains(p)) {
+    if let Some((_, c)) = PHRASES.iter().find(|(p, _)| starts_a_word(&words, p)) {
         return *c;
     }
     if let Some(c) = status.and_then(of_status) {
@@ -172,10 +172,21 @@ fn of_reply(code: u16, status: Option<Status>, text: &str) -> Category {
     }
 }
 
+/// `phrase` occurs in `text` where a word starts (not preceded by a letter or digit), so
+/// `tls` does not match in `atlsys.com`; it may end inside one (`greylist` in `greylisted`).
+fn starts_a_word(text: &str, phrase: &str) -> bool {
+    text.match_indices(phrase).any(|(at, _)| {
+        !text[..at]
+            .chars()
+            .next_back()
+            .is_some_and(|c| c.is_ascii_alphanumeric())
+    })
+}
+
 use Category::*;
 
-/// Phrases of real replies (lower case), first match wins: the specific ones that would
-/// otherwise fall under a broader phrase come first.
+/// Phrases of real replies (lower case), each matched where a word starts; the first match
+/// wins, so the specific ones that would otherwise fall under a broader phrase come first.
 const PHRASES: &[(&str, Category)] = &[
     // Microsoft's recipient lookups, whatever their status says.
     ("sendernotauthenticatedforgroup", PolicyBlock),
@@ -520,6 +531,21 @@ mod tests {
         ] {
             assert_eq!(classify(&reply(wire)), want, "{wire}");
         }
+    }
+
+    #[test]
+    fn phrases_match_where_words_start() {
+        assert!(starts_a_word("must issue a starttls command", "starttls"));
+        assert!(starts_a_word("greylisted, see", "greylist"));
+        assert!(starts_a_word(
+            "resolver.adr.recipnotfound;",
+            "recipnotfound"
+        ));
+        assert!(!starts_a_word("sender domain atlsys.com", "tls"));
+        assert_eq!(
+            classify(&reply("550 5.7.1 Mail from atlsys.example refused")),
+            PolicyBlock
+        );
     }
 
     #[test]

@@ -288,26 +288,37 @@ fn record(env: &Envelope, round: &Round, a: Attempt, t: &mut Tally) {
             Outcome::Deferred
         }
     };
+    remember(env, attempt, &a, outcome, category, t);
+}
+
+/// The outcome counted by category, written into the envelope's history, and kept for the
+/// delivery-result hook.
+fn remember(
+    env: &Envelope,
+    attempt: u32,
+    a: &Attempt,
+    outcome: Outcome,
+    category: Category,
+    t: &mut Tally,
+) {
+    let response = a.outcome.response();
+    let name = match outcome {
+        Outcome::Delivered => "delivered",
+        Outcome::Bounced => "failed",
+        Outcome::Expired => "expired",
+        Outcome::Deferred => "deferred",
+    };
     let failed = !matches!(outcome, Outcome::Delivered);
     if failed {
-        let name = match outcome {
-            Outcome::Bounced => "bounced",
-            Outcome::Expired => "expired",
-            _ => "deferred",
-        };
+        let metric = if name == "failed" { "bounced" } else { name };
         crate::metrics::get()
             .delivery_failures
-            .with_label_values(&[name, category.name()])
+            .with_label_values(&[metric, category.name()])
             .inc();
     }
     t.log.push(RcptLog {
         rcpt: a.rcpt.clone(),
-        outcome: if matches!(outcome, Outcome::Expired) {
-            "expired"
-        } else {
-            label
-        }
-        .to_owned(),
+        outcome: name.to_owned(),
         reply: response.to_string(),
         remote: a.remote.clone(),
         code: response.code(),

@@ -8,7 +8,8 @@
 //! - [`auth`]: password checks and the AUTH failure limiter.
 //! - [`pipeline`]: the policy chain consulted at each SMTP stage and at routing.
 //! - [`queue`]: the durable spool (group-committed log) and the delivery schedule.
-//! - [`delivery`]: workers and transports (Maildir, smarthost over SMTP with STARTTLS).
+//! - [`delivery`]: workers and transports (Maildir, smarthost over SMTP with STARTTLS), typed
+//!   replies, bounce classification, DSNs.
 //! - [`server`]: listeners, connection limits, graceful shutdown.
 //! - [`reload`]: the configuration generation in force and how a reload replaces it.
 //! - [`admin`]: the admin HTTP API (health, readiness, metrics, status, reload, queue);

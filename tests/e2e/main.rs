@@ -9,6 +9,8 @@ mod admin;
 mod api;
 /// AUTH under a burst of hostile clients: bounded password checks, memory, lockouts.
 mod auth;
+/// Bounce classification from real reply texts, in events, metrics, the queue and DSNs.
+mod bounces;
 /// The operator CLI: config validation and password hashing.
 mod cli;
 /// Several nodes sharing plugin counters through a real Redis server.

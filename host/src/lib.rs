@@ -14,6 +14,8 @@
 //! - [`admin`]: the admin HTTP API (health, readiness, metrics, status, reload, queue);
 //!   [`metrics`]: the Prometheus registry it serves.
 //! - [`api`]: the application API (HTTP sending, events, suppressions) under tenants' keys.
+//! - [`suppress`]: per-tenant suppression lists (durable, enforced at RCPT, filled from hard
+//!   bounces and feedback-loop complaints).
 //! - [`plugin`], [`capability`]: the WebAssembly runtime and the host functions it offers.
 //! - [`cli`]: operator commands other than `serve`; [`dkim`]: signing keys.
 //! - [`tls`], [`net`]: rustls set-up and the plain-or-TLS stream.
@@ -34,4 +36,5 @@ pub mod queue;
 pub mod reload;
 pub mod server;
 pub mod smtp;
+pub mod suppress;
 pub mod tls;

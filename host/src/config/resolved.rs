@@ -57,6 +57,10 @@ pub struct Config {
     pub plugins: PluginRuntime,
     pub admin: AdminConfig,
     pub api: ApiConfig,
+    /// `[suppressions]`: the bound on each tenant's list.
+    pub suppressions: SuppressionsConfig,
+    /// `[complaints] address`, checked and in lookup form; `None`: no feedback reports taken.
+    pub complaints: Option<String>,
     pub tenants: Vec<Arc<Tenant>>,
     /// The file this came from, for reloads.
     pub source: Option<PathBuf>,
@@ -76,6 +80,12 @@ pub struct AdminConfig {
 pub struct ApiConfig {
     pub listen: Option<SocketAddr>,
     pub max_body: u64,
+}
+
+/// Per-tenant suppression lists.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SuppressionsConfig {
+    pub max_per_tenant: usize,
 }
 
 /// The built-in address of the application API.
@@ -646,6 +656,10 @@ impl Resolver<'_> {
                 }),
                 max_body: raw.api.max_body.0,
             },
+            suppressions: SuppressionsConfig {
+                max_per_tenant: raw.suppressions.max_per_tenant,
+            },
+            complaints: self.complaints(raw.complaints)?,
             tenants,
             source: None,
         })
@@ -759,6 +773,15 @@ impl Resolver<'_> {
             });
         }
         Ok(out)
+    }
+
+    fn complaints(&self, c: raw::Complaints) -> Result<Option<String>, ConfigError> {
+        c.address
+            .map(|a| {
+                crate::suppress::address::normalize(&a)
+                    .map_err(|e| self.invalid_key("complaints.address", e.to_string()))
+            })
+            .transpose()
     }
 
     fn admin(&self, a: raw::Admin) -> Result<AdminConfig, ConfigError> {

@@ -62,6 +62,7 @@ impl Deliverer {
                         target: "sluice::event", event = "bounced", queue_id = %env.id, tenant = %env.tenant,
                         rcpt = %rcpt, attempt, remote, tls, reply = %reply, tags,
                     );
+                    self.suppressions.on_bounce_reply(&env.tenant, rcpt, reply);
                     if dsn.wants_failure() {
                         failed.push(entry(reply, None));
                     }

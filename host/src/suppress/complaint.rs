@@ -248,7 +248,7 @@ mod tests {
         assert_eq!(r.sender.as_deref(), Some("app@example.com"));
         assert_eq!(r.tenant_hint.as_deref(), Some("demo"));
         assert_eq!(r.queue_id.as_deref(), Some("0000019A2B3C4D5E"));
-        assert!(r.reporter.unwrap().starts_with("Example-FBL"));
+        assert!(r.reporter.as_deref().unwrap().starts_with("Example-FBL"));
         assert!(r.is_complaint());
     }
 

@@ -19,13 +19,13 @@ use std::sync::Arc;
 pub const MAX_IMPORT: usize = 64 << 20;
 
 /// The tenant named in the path, if the configuration in force has it.
-fn tenant(relay: &Relay, name: &str) -> Result<String, Response> {
+fn tenant(relay: &Relay, name: &str) -> Result<String, Problem> {
     let config = relay.current().config.clone();
     match config.tenants.iter().find(|t| t.name == name) {
         Some(t) => Ok(t.name.clone()),
-        None => Err(
-            Problem::not_found(format!("no tenant {name:?} in the configuration")).into_response(),
-        ),
+        None => Err(Problem::not_found(format!(
+            "no tenant {name:?} in the configuration"
+        ))),
     }
 }
 
@@ -42,7 +42,7 @@ pub async fn list(
     };
     match tenant(&relay, &name) {
         Ok(t) => http::list(&relay.suppressions, &t, &query),
-        Err(r) => r,
+        Err(p) => p.into_response(),
     }
 }
 
@@ -57,7 +57,7 @@ pub async fn get(
     };
     match tenant(&relay, &name) {
         Ok(t) => http::get(&relay.suppressions, &t, &address),
-        Err(r) => r,
+        Err(p) => p.into_response(),
     }
 }
 
@@ -75,7 +75,7 @@ pub async fn put(
     };
     match tenant(&relay, &name) {
         Ok(t) => http::put(&relay.suppressions, &t, &address, &headers, &body).await,
-        Err(r) => r,
+        Err(p) => p.into_response(),
     }
 }
 
@@ -90,7 +90,7 @@ pub async fn delete(
     };
     match tenant(&relay, &name) {
         Ok(t) => http::delete(&relay.suppressions, &t, &address).await,
-        Err(r) => r,
+        Err(p) => p.into_response(),
     }
 }
 
@@ -105,7 +105,7 @@ pub async fn export(
     };
     match tenant(&relay, &name) {
         Ok(t) => http::export(&relay.suppressions, &t),
-        Err(r) => r,
+        Err(p) => p.into_response(),
     }
 }
 
@@ -123,6 +123,6 @@ pub async fn import(
     };
     match tenant(&relay, &name) {
         Ok(t) => http::import(&relay.suppressions, &t, &headers, &body).await,
-        Err(r) => r,
+        Err(p) => p.into_response(),
     }
 }

@@ -150,7 +150,7 @@ impl ApiScope {
 pub struct Suppressions {
     /// The most entries one tenant's list holds; past it, adds are refused (409 on the APIs,
     /// a warning for hard bounces and complaints), so no tenant can grow the relay without
-    /// bound. Each entry costs about 200 bytes of memory.
+    /// bound. Each entry costs about 250 bytes of memory.
     pub max_per_tenant: usize,
 }
 

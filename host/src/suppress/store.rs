@@ -160,8 +160,13 @@ impl Store {
         };
         fs::create_dir_all(dir).map_err(err)?;
         let now = crate::queue::envelope::unix_now();
+        let started = std::time::Instant::now();
         let (mut lists, records) = replay(&path)?;
         lists.drop_expired(now);
+        tracing::info!(
+            path = %path.display(), entries = lists.live(), tenants = lists.tenants.len(), records,
+            ms = started.elapsed().as_millis() as u64, "suppression lists loaded"
+        );
         let mut log = Log::open(&path).map_err(err)?;
         log.records = records;
         if log.wants_compaction(lists.live()) {

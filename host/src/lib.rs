@@ -17,17 +17,21 @@
 //! - [`suppress`]: per-tenant suppression lists (durable, enforced at RCPT, filled from hard
 //!   bounces and feedback-loop complaints).
 //! - [`plugin`], [`capability`]: the WebAssembly runtime and the host functions it offers.
+//! - [`cluster`]: state shared by several nodes through Valkey/Redis (plugin counters).
 //! - [`cli`]: operator commands other than `serve`; [`dkim`]: signing keys.
-//! - [`tls`], [`net`]: rustls set-up and the plain-or-TLS stream.
+//! - [`tls`], [`net`]: rustls set-up and the plain-or-TLS stream; [`https`]: the HTTP
+//!   listeners over TLS.
 
 pub mod admin;
 pub mod api;
 pub mod auth;
 pub mod capability;
 pub mod cli;
+pub mod cluster;
 pub mod config;
 pub mod delivery;
 pub mod dkim;
+pub mod https;
 pub mod metrics;
 pub mod net;
 pub mod pipeline;

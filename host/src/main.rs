@@ -36,6 +36,12 @@ enum Command {
     },
     /// Validate a config file; on error, name the offending key.
     CheckConfig { file: PathBuf },
+    /// Print every table and key of the config file with its type, default and meaning
+    /// (Markdown), or with --schema the file's JSON Schema (for editors such as taplo).
+    ConfigReference {
+        #[arg(long)]
+        schema: bool,
+    },
     /// Read a password from stdin and print its argon2 hash for `password_hash`.
     HashPassword,
     /// Plugin tooling: validate a component, or dry-run it against a message.
@@ -294,6 +300,17 @@ fn run(command: Command) -> anyhow::Result<()> {
                 .enable_all()
                 .build()?;
             runtime.block_on(sluice::server::serve(config, shutdown_signal()))
+        }
+        Command::ConfigReference { schema } => {
+            if schema {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&sluice::config::reference::schema())?
+                );
+            } else {
+                print!("{}", sluice::config::reference::markdown());
+            }
+            Ok(())
         }
         Command::CheckConfig { file } => {
             let mut config = Config::load(&file)?;

@@ -35,6 +35,12 @@ pub struct Metrics {
     pub plugin_failures: IntCounterVec,
     /// The configuration generation serving (1 at start, +1 per reload).
     pub config_generation: IntGauge,
+    /// Calls to the shared state server (`[cluster]`), by outcome (`ok`, `unavailable`).
+    pub cluster_calls: IntCounterVec,
+    /// Their round-trip time.
+    pub cluster_seconds: Histogram,
+    /// 1 while the shared state server answers (or none is configured), 0 after a failure.
+    pub cluster_up: IntGauge,
 }
 
 static METRICS: LazyLock<Metrics> = LazyLock::new(Metrics::new);
@@ -82,6 +88,24 @@ impl Metrics {
         .expect("valid metric");
         r.register(Box::new(spool_commit_seconds.clone()))
             .expect("unique metric");
+        let cluster_seconds = Histogram::with_opts(
+            HistogramOpts::new(
+                "sluice_cluster_seconds",
+                "Round trips to the shared state server",
+            )
+            .buckets(vec![
+                0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
+            ]),
+        )
+        .expect("valid metric");
+        r.register(Box::new(cluster_seconds.clone()))
+            .expect("unique metric");
+        let cluster_up = gauge(
+            &r,
+            "sluice_cluster_up",
+            "1 while the shared state server answers",
+        );
+        cluster_up.set(1);
         Metrics {
             sessions_open,
             sessions_total: counter(
@@ -133,6 +157,14 @@ impl Metrics {
                 "sluice_config_generation",
                 "The configuration generation serving",
             ),
+            cluster_calls: counter(
+                &r,
+                "sluice_cluster_calls_total",
+                "Calls to the shared state server, by outcome",
+                &["outcome"],
+            ),
+            cluster_seconds,
+            cluster_up,
             registry: r,
         }
     }

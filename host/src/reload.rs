@@ -77,7 +77,10 @@ pub fn needs_restart(old: &Config, new: &Config) -> Vec<&'static str> {
     same("server.listen", old.listen == new.listen);
     same("server.listen_tls", old.listen_tls == new.listen_tls);
     same("admin.listen", old.admin.listen == new.admin.listen);
+    same("admin.tls", old.admin.tls == new.admin.tls);
     same("api.listen", old.api.listen == new.api.listen);
+    same("api.tls", old.api.tls == new.api.tls);
+    same("cluster", old.cluster == new.cluster);
     same("spool.dir", old.spool.dir == new.spool.dir);
     same(
         "spool.segment_size",

@@ -196,6 +196,12 @@ pub async fn serve(config: Config, shutdown: impl Future<Output = ()>) -> anyhow
     let (stop_tx, stop_rx) = watch::channel(false);
     let engine = PluginEngine::new(crate::plugin::engine_settings(&config))
         .map_err(|e| anyhow::anyhow!("starting the plugin runtime: {e:#}"))?;
+    if let Some(cluster) = crate::cluster::Cluster::new(&config.cluster)
+        .context("connecting to the shared state server (`cluster.redis`)")?
+    {
+        tracing::info!("plugin counters are shared through [cluster]");
+        engine.counters.share(Arc::new(cluster));
+    }
     let policies = Arc::new(crate::plugin::load_policies(&engine, &config).await?);
     let (delivery, mut deliveries) = crate::delivery::start(
         config.clone(),

@@ -11,6 +11,8 @@ mod api;
 mod auth;
 /// The operator CLI: config validation and password hashing.
 mod cli;
+/// Several nodes sharing plugin counters through a real Redis server.
+mod cluster;
 /// Strict command arguments and MAIL/RCPT parameters.
 mod commands;
 /// DKIM signing verified by dkimpy; `sluice domain check`.

@@ -40,8 +40,12 @@ use sha2::{Digest, Sha256};
 use std::sync::Arc;
 use tokio::net::TcpListener;
 
-/// Serves the API on `listener` for as long as the relay runs.
+/// Serves the API on `listener` (over TLS when `admin.tls`) for as long as the relay runs.
 pub async fn serve(relay: Arc<Relay>, listener: TcpListener) {
+    if relay.current().config.admin.tls {
+        let app = router(relay.clone());
+        return crate::https::serve(relay, listener, app, "admin API").await;
+    }
     if let Err(e) = axum::serve(listener, router(relay)).await {
         tracing::error!(error = %e, "the admin API stopped");
     }

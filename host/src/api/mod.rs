@@ -31,8 +31,16 @@ use sha2::{Digest, Sha256};
 use std::sync::Arc;
 use tokio::net::TcpListener;
 
-/// Serves the API on `listener` for as long as the relay runs.
+/// Serves the API on `listener` (over TLS when `api.tls`) for as long as the relay runs.
 pub async fn serve(relay: Arc<Relay>, listener: TcpListener) {
+    let config = relay.current().config.clone();
+    if config.api.tls {
+        let app = router(relay.clone());
+        return crate::https::serve(relay, listener, app, "application API").await;
+    }
+    if let Some(addr) = config.api.listen.filter(|a| !a.ip().is_loopback()) {
+        tracing::warn!(%addr, "the application API listens beyond loopback without TLS (`api.tls`): keys cross the network in clear unless a TLS proxy sits in front");
+    }
     if let Err(e) = axum::serve(listener, router(relay)).await {
         tracing::error!(error = %e, "the application API stopped");
     }

@@ -55,6 +55,8 @@ impl Answer {
 pub struct Client {
     addr: SocketAddr,
     token: Option<String>,
+    /// The relay's certificate file, pinned, when the API is served over TLS.
+    tls: Option<PathBuf>,
 }
 
 impl Client {
@@ -70,6 +72,10 @@ impl Client {
         Client {
             addr: config.admin.listen,
             token,
+            tls: config
+                .admin
+                .tls
+                .then(|| crate::tls::certificate_path(&config.tls)),
         }
     }
 
@@ -94,8 +100,25 @@ impl Client {
                 addr: self.addr,
                 error,
             })?;
+        let stream = match &self.tls {
+            None => crate::net::MaybeTls::Plain(tcp),
+            Some(cert) => {
+                let config = crate::tls::pinned_client(cert).map_err(|e| http(e.to_string()))?;
+                let name = rustls_pki_types::ServerName::IpAddress(self.addr.ip().into());
+                let tls = tokio_rustls::TlsConnector::from(config)
+                    .connect(name, tcp)
+                    .await
+                    .map_err(|e| {
+                        http(format!(
+                            "TLS with the relay's certificate {}: {e}",
+                            cert.display()
+                        ))
+                    })?;
+                crate::net::MaybeTls::Tls(Box::new(tls))
+            }
+        };
         let (mut sender, connection) =
-            hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(tcp))
+            hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
                 .await
                 .map_err(|e| http(e.to_string()))?;
         tokio::spawn(connection);

@@ -57,6 +57,7 @@ pub struct Config {
     pub plugins: PluginRuntime,
     pub admin: AdminConfig,
     pub api: ApiConfig,
+    pub cluster: ClusterConfig,
     /// `[suppressions]`: the bound on each tenant's list.
     pub suppressions: SuppressionsConfig,
     /// `[complaints] address`, checked and in lookup form; `None`: no feedback reports taken.
@@ -73,6 +74,8 @@ pub struct AdminConfig {
     /// Where the CLI finds its token when `SLUICE_ADMIN_TOKEN` is unset.
     pub token_file: Option<PathBuf>,
     pub tokens: Vec<AdminToken>,
+    /// HTTPS with the relay's certificate.
+    pub tls: bool,
 }
 
 /// The application API (`[api]`): `listen` is `None` when it is switched off.
@@ -80,6 +83,17 @@ pub struct AdminConfig {
 pub struct ApiConfig {
     pub listen: Option<SocketAddr>,
     pub max_body: u64,
+    /// HTTPS with the relay's certificate.
+    pub tls: bool,
+}
+
+/// Shared state through Valkey/Redis (`[cluster]`); `redis` is `None` on a single node.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClusterConfig {
+    pub redis: Option<String>,
+    pub timeout: Duration,
+    pub counters_on_unavailable: raw::Unavailable,
+    pub key_prefix: String,
 }
 
 /// Per-tenant suppression lists.
@@ -655,7 +669,9 @@ impl Resolver<'_> {
                         .unwrap_or_else(|| DEFAULT_API_LISTEN.parse().expect("literal address"))
                 }),
                 max_body: raw.api.max_body.0,
+                tls: raw.api.tls,
             },
+            cluster: self.cluster(raw.cluster)?,
             suppressions: SuppressionsConfig {
                 max_per_tenant: raw.suppressions.max_per_tenant,
             },
@@ -775,6 +791,26 @@ impl Resolver<'_> {
         Ok(out)
     }
 
+    fn cluster(&self, c: raw::Cluster) -> Result<ClusterConfig, ConfigError> {
+        if let Some(url) = &c.redis {
+            redis::Client::open(url.as_str()).map_err(|e| {
+                self.invalid_key(
+                    "cluster.redis",
+                    format!("not a redis:// or rediss:// URL: {e}"),
+                )
+            })?;
+        }
+        if c.timeout.0.is_zero() {
+            return Err(self.invalid_key("cluster.timeout", "must be above zero"));
+        }
+        Ok(ClusterConfig {
+            redis: c.redis,
+            timeout: c.timeout.0,
+            counters_on_unavailable: c.counters_on_unavailable,
+            key_prefix: c.key_prefix,
+        })
+    }
+
     fn complaints(&self, c: raw::Complaints) -> Result<Option<String>, ConfigError> {
         c.address
             .map(|a| {
@@ -803,7 +839,17 @@ impl Resolver<'_> {
                 scope: t.scope,
             });
         }
+        if !a.listen.ip().is_loopback() && !a.tls {
+            return Err(self.invalid_key(
+                "admin.listen",
+                format!(
+                    "{} is not a loopback address: set `admin.tls = true` (bearer tokens must not cross a network in clear) or listen on 127.0.0.1",
+                    a.listen
+                ),
+            ));
+        }
         Ok(AdminConfig {
+            tls: a.tls,
             listen: a.listen,
             token_file: a.token_file.map(|p| {
                 if p.is_absolute() {

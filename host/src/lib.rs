@@ -15,6 +15,8 @@
 //! - [`admin`]: the admin HTTP API (health, readiness, metrics, status, reload, queue);
 //!   [`metrics`]: the Prometheus registry it serves.
 //! - [`api`]: the application API (HTTP sending, events, suppressions) under tenants' keys.
+//! - [`suppress`]: per-tenant suppression lists (durable, enforced at RCPT, filled from hard
+//!   bounces and feedback-loop complaints).
 //! - [`plugin`], [`capability`]: the WebAssembly runtime and the host functions it offers.
 //! - [`cluster`]: state shared by several nodes through Valkey/Redis (plugin counters).
 //! - [`cli`]: operator commands other than `serve`; [`dkim`]: signing keys.
@@ -39,4 +41,5 @@ pub mod queue;
 pub mod reload;
 pub mod server;
 pub mod smtp;
+pub mod suppress;
 pub mod tls;

@@ -46,5 +46,7 @@ mod slots;
 mod smarthost;
 /// Real clients submitting mail: swaks and smtplib, STARTTLS, implicit TLS, CHUNKING.
 mod submission;
+/// Suppression lists: RCPT refusals, hard bounces, ARF complaints, both APIs, CSV, the CLI.
+mod suppressions;
 /// STARTTLS state rules, including CVE-2011-0411 (plaintext pipelined after STARTTLS).
 mod tls;

@@ -58,6 +58,10 @@ pub struct Config {
     pub admin: AdminConfig,
     pub api: ApiConfig,
     pub cluster: ClusterConfig,
+    /// `[suppressions]`: the bound on each tenant's list.
+    pub suppressions: SuppressionsConfig,
+    /// `[complaints] address`, checked and in lookup form; `None`: no feedback reports taken.
+    pub complaints: Option<String>,
     pub tenants: Vec<Arc<Tenant>>,
     /// The file this came from, for reloads.
     pub source: Option<PathBuf>,
@@ -90,6 +94,12 @@ pub struct ClusterConfig {
     pub timeout: Duration,
     pub counters_on_unavailable: raw::Unavailable,
     pub key_prefix: String,
+}
+
+/// Per-tenant suppression lists.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SuppressionsConfig {
+    pub max_per_tenant: usize,
 }
 
 /// The built-in address of the application API.
@@ -690,6 +700,10 @@ impl Resolver<'_> {
                 tls: raw.api.tls,
             },
             cluster: self.cluster(raw.cluster)?,
+            suppressions: SuppressionsConfig {
+                max_per_tenant: raw.suppressions.max_per_tenant,
+            },
+            complaints: self.complaints(raw.complaints)?,
             tenants,
             source: None,
         })
@@ -823,6 +837,15 @@ impl Resolver<'_> {
             counters_on_unavailable: c.counters_on_unavailable,
             key_prefix: c.key_prefix,
         })
+    }
+
+    fn complaints(&self, c: raw::Complaints) -> Result<Option<String>, ConfigError> {
+        c.address
+            .map(|a| {
+                crate::suppress::address::normalize(&a)
+                    .map_err(|e| self.invalid_key("complaints.address", e.to_string()))
+            })
+            .transpose()
     }
 
     fn admin(&self, a: raw::Admin) -> Result<AdminConfig, ConfigError> {

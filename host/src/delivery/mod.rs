@@ -101,6 +101,8 @@ struct Deliverer {
     connections: Arc<Connections>,
     /// Pool usage today, kept across reloads that leave the pools as they were.
     pools: Arc<Pools>,
+    /// Hard bounces put their recipient on the tenant's suppression list (one per process).
+    suppressions: crate::suppress::Suppressions,
 }
 
 /// The running delivery: each attempt takes the generation in force when it starts, so a
@@ -143,6 +145,7 @@ impl Delivery {
             old.queue.clone(),
             old.connections.clone(),
             pools,
+            old.suppressions.clone(),
         )?;
         Ok(Prepared(Arc::new(next)))
     }
@@ -173,6 +176,7 @@ pub fn start(
     queue: Queue,
     ready: Ready,
     shutdown: watch::Receiver<bool>,
+    suppressions: crate::suppress::Suppressions,
 ) -> anyhow::Result<(Delivery, JoinSet<()>)> {
     let d = Deliverer::new(
         config.clone(),
@@ -181,6 +185,7 @@ pub fn start(
         queue,
         Arc::new(Connections::new(config.delivery.per_destination)),
         Arc::new(Pools::new(&config.delivery.pools)),
+        suppressions,
     )?;
     let connections = d.connections.clone();
     let delivery = Delivery {
@@ -234,6 +239,7 @@ impl Deliverer {
         queue: Queue,
         connections: Arc<Connections>,
         pools: Arc<Pools>,
+        suppressions: crate::suppress::Suppressions,
     ) -> anyhow::Result<Deliverer> {
         let ca_file = match &config.delivery.mode {
             DeliveryMode::Smarthost {
@@ -267,6 +273,7 @@ impl Deliverer {
         Ok(Deliverer {
             connections,
             pools,
+            suppressions,
             config,
             policies,
             spool,

@@ -40,6 +40,8 @@ struct Tally {
     results: Vec<DeliveryResult>,
     /// For the envelope's history.
     log: Vec<RcptLog>,
+    /// Hard bounces (recipient, reply), for the tenant's suppression list.
+    hard: Vec<(String, String)>,
 }
 
 impl Deliverer {
@@ -62,6 +64,9 @@ impl Deliverer {
         let mut tally = Tally::default();
         for a in attempts {
             record(env, &round, a, &mut tally);
+        }
+        for (rcpt, reply) in std::mem::take(&mut tally.hard) {
+            self.suppressions.on_hard_bounce(&env.tenant, &rcpt, reply);
         }
         let delay_notified = self.notify_sender(env, &body, &round, &tally).await;
 
@@ -255,6 +260,9 @@ fn record(env: &Envelope, round: &Round, a: Attempt, t: &mut Tally) {
             );
             if dsn.wants_failure() {
                 t.failed.push(entry(Some(category)));
+            }
+            if hard {
+                t.hard.push((rcpt.clone(), reply.to_string()));
             }
             Outcome::Bounced
         }

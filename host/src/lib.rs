@@ -8,6 +8,8 @@
 //! - [`auth`]: password checks and the AUTH failure limiter.
 //! - [`pipeline`]: the policy chain consulted at each SMTP stage and at routing.
 //! - [`queue`]: the durable spool (group-committed log) and the delivery schedule.
+//! - [`submit`]: taking a message in, for SMTP and the HTTP API alike: policy stages, trace
+//!   headers, the data verdict, the durable commit.
 //! - [`delivery`]: workers and transports (Maildir, smarthost over SMTP with STARTTLS).
 //! - [`server`]: listeners, connection limits, graceful shutdown.
 //! - [`reload`]: the configuration generation in force and how a reload replaces it.
@@ -34,4 +36,5 @@ pub mod queue;
 pub mod reload;
 pub mod server;
 pub mod smtp;
+pub mod submit;
 pub mod tls;

@@ -88,8 +88,15 @@ pub struct Api {
     pub listen: Option<SocketAddr>,
     /// Set `false` to serve no application API at all.
     pub enabled: bool,
-    /// The largest request body accepted (a message with its attachments in base64).
+    /// The largest request body accepted (a message with its attachments in base64, or a
+    /// whole batch); a larger one gets 413.
     pub max_body: ByteSize,
+    /// Messages at most in one `POST /v1/messages/batch` (default 100); more gets 422.
+    pub max_batch: usize,
+    /// How long an `Idempotency-Key` is remembered (default `"24h"`): the same key from the
+    /// same tenant within it answers the first request's result instead of queuing again.
+    /// Kept durably under the spool directory, so a restart forgets none.
+    pub idempotency_window: HumanDuration,
 }
 
 impl Default for Api {
@@ -98,6 +105,8 @@ impl Default for Api {
             listen: None,
             enabled: true,
             max_body: ByteSize(40 << 20),
+            max_batch: 100,
+            idempotency_window: HumanDuration(Duration::from_secs(24 * 3600)),
         }
     }
 }

@@ -76,6 +76,10 @@ pub struct AdminConfig {
 pub struct ApiConfig {
     pub listen: Option<SocketAddr>,
     pub max_body: u64,
+    /// Messages at most in one batch request.
+    pub max_batch: usize,
+    /// How long an idempotency key is remembered.
+    pub idempotency_window: Duration,
 }
 
 /// The built-in address of the application API.
@@ -645,6 +649,8 @@ impl Resolver<'_> {
                         .unwrap_or_else(|| DEFAULT_API_LISTEN.parse().expect("literal address"))
                 }),
                 max_body: raw.api.max_body.0,
+                max_batch: raw.api.max_batch.max(1),
+                idempotency_window: raw.api.idempotency_window.0,
             },
             tenants,
             source: None,

@@ -4,7 +4,7 @@
 use super::dsn::{self, Entry, Kind};
 use super::{Attempt, Deliverer, RcptOutcome};
 use crate::pipeline::{DeliveryResult, Outcome};
-use crate::queue::envelope::{unix_now, AttemptLog, RcptLog};
+use crate::queue::envelope::{unix_now, ApiFields, AttemptLog, RcptLog};
 use crate::queue::schedule::retry_delay;
 use crate::queue::{Envelope, QueueId, Stored};
 use std::sync::Arc;
@@ -20,6 +20,11 @@ impl Deliverer {
         let delay = retry_delay(&self.config.delivery.retry, attempt);
         let next_retry = now + delay.as_secs();
         let tags = env.tags.join(",");
+        // What the application sent through the HTTP API, for its events (none for SMTP).
+        let api_tags = ApiFields::tags_field(&env.api);
+        let api_tags = api_tags.as_deref();
+        let metadata = ApiFields::metadata_field(&env.api);
+        let metadata = metadata.as_deref();
         let mut remaining: Vec<(String, String)> = Vec::new();
         let mut failed = Vec::new();
         let mut relayed = Vec::new();
@@ -49,7 +54,7 @@ impl Deliverer {
                 RcptOutcome::Delivered { reply } => {
                     tracing::info!(
                         target: "sluice::event", event = "delivered", queue_id = %env.id, tenant = %env.tenant,
-                        rcpt = %rcpt, attempt, remote, tls, reply = %reply, tags,
+                        rcpt = %rcpt, attempt, remote, tls, reply = %reply, tags, api_tags, metadata,
                         dkim = a.dkim.as_deref().unwrap_or("none"),
                     );
                     if dsn.wants_success() && !a.dsn_passed {
@@ -60,7 +65,7 @@ impl Deliverer {
                 RcptOutcome::Failed { reply } => {
                     tracing::warn!(
                         target: "sluice::event", event = "bounced", queue_id = %env.id, tenant = %env.tenant,
-                        rcpt = %rcpt, attempt, remote, tls, reply = %reply, tags,
+                        rcpt = %rcpt, attempt, remote, tls, reply = %reply, tags, api_tags, metadata,
                     );
                     if dsn.wants_failure() {
                         failed.push(entry(reply, None));
@@ -70,7 +75,7 @@ impl Deliverer {
                 RcptOutcome::Deferred { reason } if expired => {
                     tracing::warn!(
                         target: "sluice::event", event = "expired", queue_id = %env.id, tenant = %env.tenant,
-                        rcpt = %rcpt, attempt, remote, tls, reason = %reason, tags,
+                        rcpt = %rcpt, attempt, remote, tls, reason = %reason, tags, api_tags, metadata,
                         max_age_s = max_age.as_secs(),
                     );
                     if dsn.wants_failure() {
@@ -85,7 +90,7 @@ impl Deliverer {
                 RcptOutcome::Deferred { reason } => {
                     tracing::info!(
                         target: "sluice::event", event = "deferred", queue_id = %env.id, tenant = %env.tenant,
-                        rcpt = %rcpt, attempt, remote, tls, reason = %reason, tags,
+                        rcpt = %rcpt, attempt, remote, tls, reason = %reason, tags, api_tags, metadata,
                         next_retry, next_retry_in_s = delay.as_secs(),
                     );
                     remaining.push((a.rcpt.clone(), reason.clone()));
@@ -226,6 +231,7 @@ impl Deliverer {
             require_tls: false,
             delay_notified: false,
             progress: Default::default(),
+            api: None,
         };
         match self.spool.commit(envelope, report).await {
             Ok(stored) => {

@@ -43,6 +43,8 @@ pub struct Relay {
     pub password_checks: PasswordChecks,
     /// Where policy-held messages wait for an operator.
     pub quarantine: Quarantine,
+    /// Idempotency keys of messages sent through the application API, kept under the spool.
+    pub idempotency: crate::api::idempotency::Idempotency,
     /// Turns true on SIGTERM: sessions between commands say 421 and close.
     pub shutdown: watch::Receiver<bool>,
     /// When the relay started, for `/v1/status`.
@@ -175,6 +177,17 @@ pub async fn serve(config: Config, shutdown: impl Future<Output = ()>) -> anyhow
         corrupt = recovery.corrupt_records,
         "spool opened"
     );
+    let idempotency = crate::api::idempotency::Idempotency::open(
+        &config.spool.dir,
+        config.api.idempotency_window,
+        &recovery.messages,
+    )
+    .with_context(|| {
+        format!(
+            "opening the idempotency keys under {}",
+            config.spool.dir.display()
+        )
+    })?;
     let (queue, ready) = Queue::start();
     let now = crate::queue::envelope::unix_now();
     for stored in recovery.messages {
@@ -226,6 +239,7 @@ pub async fn serve(config: Config, shutdown: impl Future<Output = ()>) -> anyhow
         auth_failures: FailureLimiter::new(config.auth.clone()),
         password_checks: PasswordChecks::new(config.auth.concurrent_checks),
         quarantine: Quarantine::new(&config.spool.dir),
+        idempotency,
         shutdown: stop_rx,
         started: std::time::Instant::now(),
         listening: AtomicBool::new(false),

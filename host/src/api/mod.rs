@@ -4,6 +4,8 @@
 //! | --- | --- | --- |
 //! | `GET /v1/openapi.json` | none | this API as an OpenAPI 3.1 document (`openapi.json`) |
 //! | `GET /v1/key` | any | the tenant and scopes of the key presented |
+//! | `POST /v1/messages` | send | send one message ([`send`]) |
+//! | `POST /v1/messages/batch` | send | send up to `api.max_batch` messages, each answered on its own |
 //!
 //! Requests carry `Authorization: Bearer KEY`, one of the tenant's `[[tenant.api_key]]`
 //! (the config keeps only its SHA-256, with its scopes; `sluice api key` makes one). The key
@@ -25,9 +27,14 @@ use sha2::{Digest, Sha256};
 use std::sync::Arc;
 use tokio::net::TcpListener;
 
+pub mod compose;
+pub mod idempotency;
+pub mod send;
+
 /// Serves the API on `listener` for as long as the relay runs.
 pub async fn serve(relay: Arc<Relay>, listener: TcpListener) {
-    if let Err(e) = axum::serve(listener, router(relay)).await {
+    let app = router(relay).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    if let Err(e) = axum::serve(listener, app).await {
         tracing::error!(error = %e, "the application API stopped");
     }
 }
@@ -37,6 +44,7 @@ pub fn router(relay: Arc<Relay>) -> Router {
     Router::new()
         .route("/v1/openapi.json", get(openapi))
         .route("/v1/key", get(key))
+        .merge(send::routes())
         .fallback(|| async { Problem::not_found("no such route") })
         .layer(DefaultBodyLimit::max(
             usize::try_from(max_body).unwrap_or(usize::MAX),

@@ -89,6 +89,15 @@ pub fn split(line: &[u8]) -> Option<Split> {
     })
 }
 
+/// Checks a mailbox given without the angle brackets (as the HTTP API takes addresses) by
+/// the same grammar as a MAIL or RCPT path; an empty string is the null path.
+pub fn mailbox(text: &str) -> Result<WirePath, PathError> {
+    if text.contains(['\r', '\n']) {
+        return Err(PathError::Syntax);
+    }
+    check(text.as_bytes())
+}
+
 /// The index of the `>` that closes a path, skipping quoted strings and quoted pairs.
 fn path_end(rest: &[u8]) -> Option<usize> {
     let mut in_quote = false;
@@ -233,6 +242,24 @@ mod tests {
         assert_eq!(rest, format!("RCPT TO:<{PLACEHOLDER}>"));
         let (p, _) = path("RCPT TO:<\"a\\\"b\\\\c\"@x.test>");
         assert_eq!(p.unwrap().mailbox, "\"a\\\"b\\\\c\"@x.test");
+    }
+
+    #[test]
+    fn a_bare_mailbox_follows_the_path_grammar() {
+        assert_eq!(mailbox("a@example.com").unwrap().mailbox, "a@example.com");
+        assert_eq!(
+            mailbox("\"q@r\"@other.test").unwrap().mailbox,
+            "\"q@r\"@other.test"
+        );
+        assert_eq!(mailbox("@a.test:b@c.test"), Err(PathError::SourceRoute));
+        for bad in [
+            "a@x.test\r\nRCPT TO:<b@y.test>",
+            "a b@x.test",
+            "a@",
+            "<a@x.test>",
+        ] {
+            assert_eq!(mailbox(bad), Err(PathError::Syntax), "{bad:?}");
+        }
     }
 
     #[test]

@@ -406,7 +406,7 @@ fn every_bad_request_gets_a_problem_and_queues_nothing() {
                 json!({"email": "app@example.com", "name": "A\nBcc: v@dest.test"}),
             ),
             400,
-            "from[0].name",
+            "from.name",
         ),
         (with("tags", json!(["a,b"])), 400, "tags[0]"),
         (with("metadata", json!({"k": 1})), 400, "metadata.k"),

@@ -470,7 +470,11 @@ impl MessageRequest {
             }
             let mut addresses = Vec::with_capacity(list.len());
             for (i, a) in list.iter().enumerate() {
-                let at = format!("{field}[{i}]");
+                let at = if field == "from" {
+                    field.to_owned()
+                } else {
+                    format!("{field}[{i}]")
+                };
                 let email = mailbox(&at, &a.email, None)?;
                 if let Some(n) = &a.name {
                     header_text(&format!("{at}.name"), n)?;

@@ -321,7 +321,11 @@ async fn message(
         key: caller.key.name,
         client_ip: peer.ip(),
     };
-    ctx.submit(request, key, sha).await
+    // On its own task, so a client that hangs up cannot cut a message off between its spool
+    // commit and its idempotency key's record: what was started is finished.
+    tokio::spawn(async move { ctx.submit(request, key, sha).await })
+        .await
+        .unwrap_or_else(|e| Problem::internal(format!("the message's task failed: {e}")).into())
 }
 
 #[derive(Deserialize)]
@@ -609,7 +613,9 @@ impl Ctx {
     /// recipient's fate: what refuses a single recipient (a policy's rcpt hook; a
     /// suppression list) goes here, and the others of the message still go.
     async fn refusal(&self, tx: &mut Tx, rcpt: &str) -> Option<Reply> {
-        // Suppressions plug in here, before any plugin runs for the recipient.
+        // SUPPRESSIONS PLUG IN HERE: a recipient on the tenant's suppression list is refused
+        // with its reply before any plugin runs for it (`return Some(reply)`); it then shows
+        // in the 202's `refused`, or in the 422 when no recipient is left.
         self.hook(tx, Stage::RcptTo, Some(rcpt), None, None)
             .await
             .err()

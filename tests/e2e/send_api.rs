@@ -662,3 +662,45 @@ fn a_202_survives_kill_9_and_the_key_is_known_from_the_spool() {
     let got = sink.wait_messages(2);
     assert_eq!(got.len(), 2, "the key queued its message twice");
 }
+
+#[test]
+fn api_tags_and_metadata_ride_on_every_delivery_event() {
+    let sink = Sink::start(&["--tempfail-first", "1", "--reject-rcpt", "bounce@dest.test"]);
+    let relay = Relay::start(RelayConfig::default().smarthost(sink.port, ""));
+    let doc = doc(&relay);
+    let mut body = simple("events", &["later@dest.test", "bounce@dest.test"]);
+    body["tags"] = json!(["otp"]);
+    body["metadata"] = json!({"user": "7"});
+    let (r, v) = send(&relay, &doc, &body);
+    assert_eq!(r.status, 202, "{r:?}");
+    let id = &v["id"];
+    let event_of = |event: &str, queue_id: &Value| {
+        wait_for(Duration::from_secs(20), || {
+            relay
+                .events()
+                .into_iter()
+                .find(|e| e["event"] == event && &e["queue_id"] == queue_id)
+        })
+        .unwrap_or_else(|| panic!("no {event} event for {queue_id}; log:\n{}", relay.log()))
+    };
+    for (event, rcpt) in [
+        ("accepted", None),
+        ("bounced", Some("bounce@dest.test")),
+        ("deferred", Some("later@dest.test")),
+        ("delivered", Some("later@dest.test")),
+    ] {
+        let e = event_of(event, id);
+        assert_eq!(e["api_tags"], "otp", "{e}");
+        assert_eq!(e["metadata"], r#"{"user":"7"}"#, "{e}");
+        if let Some(rcpt) = rcpt {
+            assert_eq!(e["rcpt"], rcpt, "{e}");
+        }
+    }
+    // The bounce's DSN is the relay's own message: it carries neither field.
+    let dsn = event_of("dsn", id);
+    let report = event_of("delivered", &dsn["dsn_queue_id"]);
+    assert!(
+        report.get("api_tags").is_none() && report.get("metadata").is_none(),
+        "{report}"
+    );
+}

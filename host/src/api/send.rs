@@ -309,11 +309,11 @@ async fn message(
         }
         (Ok(h), f) => h.or(f),
     };
-    let sha = digest(&[
-        media.as_bytes(),
-        uri.query().unwrap_or("").as_bytes(),
-        &bytes,
-    ]);
+    // A keyed request is remembered by its digest, to tell a retry from another request.
+    let key = key.map(|k| {
+        let query = uri.query().unwrap_or("").as_bytes();
+        (k, digest(&[media.as_bytes(), query, &bytes]))
+    });
     let ctx = Ctx {
         relay,
         live,
@@ -323,7 +323,7 @@ async fn message(
     };
     // On its own task, so a client that hangs up cannot cut a message off between its spool
     // commit and its idempotency key's record: what was started is finished.
-    tokio::spawn(async move { ctx.submit(request, key, sha).await })
+    tokio::spawn(async move { ctx.submit(request, key).await })
         .await
         .unwrap_or_else(|e| Problem::internal(format!("the message's task failed: {e}")).into())
 }
@@ -388,14 +388,16 @@ async fn batch(
         .map(|item| {
             let ctx = ctx.clone();
             tokio::spawn(async move {
-                let sha = digest(&[
-                    b"application/json",
-                    &serde_json::to_vec(&item).unwrap_or_default(),
-                ]);
+                let json = item
+                    .get("idempotency_key")
+                    .map(|_| serde_json::to_vec(&item));
                 match parse_value::<MessageRequest>(item) {
                     Ok(mut r) => {
-                        let key = r.idempotency_key.take();
-                        ctx.submit(r, key, sha).await
+                        let key = r.idempotency_key.take().map(|k| {
+                            let json = json.and_then(Result::ok).unwrap_or_default();
+                            (k, digest(&[b"application/json", &json]))
+                        });
+                        ctx.submit(r, key).await
                     }
                     Err(p) => p.into(),
                 }
@@ -421,9 +423,9 @@ async fn batch(
 }
 
 impl Ctx {
-    /// One message, under its idempotency key if it has one.
-    async fn submit(&self, request: MessageRequest, key: Option<String>, sha: String) -> Answer {
-        let Some(key) = key else {
+    /// One message, under its idempotency key (and its request's digest) if it has one.
+    async fn submit(&self, request: MessageRequest, key: Option<(String, String)>) -> Answer {
+        let Some((key, sha)) = key else {
             return self.process(request, None).await;
         };
         let window = self.live.config.api.idempotency_window;

@@ -40,6 +40,8 @@ pub async fn serve(relay: Arc<Relay>, listener: TcpListener, router: Router, wha
                 }
                 Err(_) => return,
             };
+            // Handlers see the client's address as over plain HTTP.
+            let router = router.layer(axum::Extension(axum::extract::ConnectInfo(peer)));
             let service = TowerToHyperService::new(router);
             if let Err(e) = hyper::server::conn::http1::Builder::new()
                 .serve_connection(TokioIo::new(stream), service)

@@ -10,6 +10,9 @@
 //! - [`queue`]: the durable spool (group-committed log) and the delivery schedule.
 //! - [`delivery`]: workers and transports (Maildir, smarthost over SMTP with STARTTLS), typed
 //!   replies, bounce classification, DSNs.
+//! - [`submit`]: taking a message in, for SMTP and the HTTP API alike: policy stages, trace
+//!   headers, the data verdict, the durable commit.
+//! - [`delivery`]: workers and transports (Maildir, smarthost over SMTP with STARTTLS).
 //! - [`server`]: listeners, connection limits, graceful shutdown.
 //! - [`reload`]: the configuration generation in force and how a reload replaces it.
 //! - [`admin`]: the admin HTTP API (health, readiness, metrics, status, reload, queue);
@@ -41,5 +44,6 @@ pub mod queue;
 pub mod reload;
 pub mod server;
 pub mod smtp;
+pub mod submit;
 pub mod suppress;
 pub mod tls;

@@ -47,6 +47,8 @@ pub struct Relay {
     /// Every tenant's suppression list: checked at each RCPT and by the HTTP sending API,
     /// filled by delivery (hard bounces), complaints and the APIs.
     pub suppressions: Suppressions,
+    /// Idempotency keys of messages sent through the application API, kept under the spool.
+    pub idempotency: crate::api::idempotency::Idempotency,
     /// Turns true on SIGTERM: sessions between commands say 421 and close.
     pub shutdown: watch::Receiver<bool>,
     /// When the relay started, for `/v1/status`.
@@ -181,6 +183,17 @@ pub async fn serve(config: Config, shutdown: impl Future<Output = ()>) -> anyhow
     );
     let suppressions = Suppressions::open(&config.spool.dir, config.suppressions.max_per_tenant)
         .context("opening the suppression lists")?;
+    let idempotency = crate::api::idempotency::Idempotency::open(
+        &config.spool.dir,
+        config.api.idempotency_window,
+        &recovery.messages,
+    )
+    .with_context(|| {
+        format!(
+            "opening the idempotency keys under {}",
+            config.spool.dir.display()
+        )
+    })?;
     let (queue, ready) = Queue::start();
     let now = crate::queue::envelope::unix_now();
     for stored in recovery.messages {
@@ -242,6 +255,7 @@ pub async fn serve(config: Config, shutdown: impl Future<Output = ()>) -> anyhow
         password_checks: PasswordChecks::new(config.auth.concurrent_checks),
         quarantine: Quarantine::new(&config.spool.dir),
         suppressions,
+        idempotency,
         shutdown: stop_rx,
         started: std::time::Instant::now(),
         listening: AtomicBool::new(false),

@@ -38,6 +38,9 @@ mod relaying;
 /// The plugin sandbox: a hostile plugin cannot grow the relay, slip past its breaker or forge
 /// the log, while another tenant's mail flows.
 mod sandbox;
+/// Sending through the application API: MIME, raw messages, plugin verdicts, errors,
+/// idempotency, durability.
+mod send_api;
 /// The plugins that ship in plugins/: volume-limits, content-filter.
 mod shipped;
 /// Plugin instance slots: held only during a transaction, a bounded share per tenant.

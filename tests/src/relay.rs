@@ -60,6 +60,8 @@ pub struct RelayConfig {
     pub auth: String,
     /// Extra lines in `[spool]`.
     pub spool: String,
+    /// Extra lines in `[api]` (the application API: `max_body`, `max_batch`, …).
+    pub api: String,
     /// Extra lines in `[tls]` (e.g. `cert` and `key`).
     pub tls: String,
     /// The `[delivery]` body; `None` means local Maildir.
@@ -86,6 +88,7 @@ impl Default for RelayConfig {
             server: String::new(),
             auth: "require_tls = false\n".into(),
             spool: String::new(),
+            api: String::new(),
             tls: String::new(),
             delivery: None,
             dns: String::new(),
@@ -163,7 +166,7 @@ impl Relay {
             "[server]\nhostname = \"relay.test\"\nlisten = [\"127.0.0.1:{port}\"]\nlisten_tls = [\"127.0.0.1:{tls_port}\"]\n{}\n\
              [auth]\n{}\n[spool]\ndir = \"{}\"\n{}\n[tls]\ngenerated_dir = \"{}\"\n{}\n[plugins]\ncache_dir = \"{}\"\n{}\n\
              [admin]\nlisten = \"127.0.0.1:{admin_port}\"\ntoken_file = \"{}\"\n{}\n{ADMIN_TOKENS}\n\
-             [api]\nlisten = \"127.0.0.1:{api_port}\"\n\
+             [api]\nlisten = \"127.0.0.1:{api_port}\"\n{}\n\
              [dns]\n{}\n[delivery]\n{delivery}\n{}\n{}\n{}",
             cfg.server,
             cfg.auth,
@@ -176,6 +179,7 @@ impl Relay {
             cfg.plugin_runtime,
             token_file.display(),
             cfg.admin,
+            cfg.api,
             cfg.dns,
             cfg.tables,
             cfg.tenants,

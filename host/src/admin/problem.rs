@@ -50,8 +50,9 @@ impl Problem {
     }
 }
 
-impl IntoResponse for Problem {
-    fn into_response(self) -> Response {
+impl Problem {
+    /// The problem document.
+    pub fn body(&self) -> Value {
         let mut body = json!({
             "type": "about:blank",
             "title": self.title,
@@ -59,8 +60,15 @@ impl IntoResponse for Problem {
             "detail": self.detail,
         });
         if let Value::Object(o) = &mut body {
-            o.extend(self.extensions);
+            o.extend(self.extensions.clone());
         }
+        body
+    }
+}
+
+impl IntoResponse for Problem {
+    fn into_response(self) -> Response {
+        let body = self.body();
         let mut response = (self.status, body.to_string()).into_response();
         let headers = response.headers_mut();
         headers.insert(

@@ -8,6 +8,8 @@
 //! | `GET/PUT/DELETE /v1/suppressions/{address}` | suppressions | one entry: look, add or replace, remove |
 //! | `GET /v1/suppressions.csv`, `POST /v1/suppressions/import` | suppressions | the list as CSV, out and in |
 //! | `POST /v1/complaints` | suppressions | a feedback report (ARF): a `complained` event and a suppression |
+//! | `POST /v1/messages` | send | send one message ([`send`]) |
+//! | `POST /v1/messages/batch` | send | send up to `api.max_batch` messages, each answered on its own |
 //!
 //! Requests carry `Authorization: Bearer KEY`, one of the tenant's `[[tenant.api_key]]`
 //! (the config keeps only its SHA-256, with its scopes; `sluice api key` makes one). The key
@@ -31,6 +33,10 @@ use sha2::{Digest, Sha256};
 use std::sync::Arc;
 use tokio::net::TcpListener;
 
+pub mod compose;
+pub mod idempotency;
+pub mod send;
+
 /// Serves the API on `listener` (over TLS when `api.tls`) for as long as the relay runs.
 pub async fn serve(relay: Arc<Relay>, listener: TcpListener) {
     let config = relay.current().config.clone();
@@ -41,7 +47,8 @@ pub async fn serve(relay: Arc<Relay>, listener: TcpListener) {
     if let Some(addr) = config.api.listen.filter(|a| !a.ip().is_loopback()) {
         tracing::warn!(%addr, "the application API listens beyond loopback without TLS (`api.tls`): keys cross the network in clear unless a TLS proxy sits in front");
     }
-    if let Err(e) = axum::serve(listener, router(relay)).await {
+    let app = router(relay).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    if let Err(e) = axum::serve(listener, app).await {
         tracing::error!(error = %e, "the application API stopped");
     }
 }
@@ -62,6 +69,7 @@ pub fn router(relay: Arc<Relay>) -> Router {
                 .delete(suppressions::delete),
         )
         .route("/v1/complaints", post(suppressions::complaint))
+        .merge(send::routes())
         .fallback(|| async { Problem::not_found("no such route") })
         .layer(DefaultBodyLimit::max(
             usize::try_from(max_body).unwrap_or(usize::MAX),

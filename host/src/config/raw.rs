@@ -103,11 +103,18 @@ pub struct Api {
     pub listen: Option<SocketAddr>,
     /// Set `false` to serve no application API at all.
     pub enabled: bool,
-    /// The largest request body accepted (a message with its attachments in base64).
+    /// The largest request body accepted (a message with its attachments in base64, or a
+    /// whole batch); a larger one gets 413.
     pub max_body: ByteSize,
     /// Serve HTTPS with the relay's certificate (`[tls]`). Without it, a `listen` address
     /// that is not loopback is allowed (for TLS terminated by a proxy) but logged as a warning.
     pub tls: bool,
+    /// Messages at most in one `POST /v1/messages/batch` (default 100); more gets 422.
+    pub max_batch: usize,
+    /// How long an `Idempotency-Key` is remembered (default `"24h"`): the same key from the
+    /// same tenant within it answers the first request's result instead of queuing again.
+    /// Kept durably under the spool directory, so a restart forgets none.
+    pub idempotency_window: HumanDuration,
 }
 
 impl Default for Api {
@@ -117,6 +124,8 @@ impl Default for Api {
             enabled: true,
             max_body: ByteSize(40 << 20),
             tls: false,
+            max_batch: 100,
+            idempotency_window: HumanDuration(Duration::from_secs(24 * 3600)),
         }
     }
 }

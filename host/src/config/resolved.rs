@@ -85,6 +85,10 @@ pub struct ApiConfig {
     pub max_body: u64,
     /// HTTPS with the relay's certificate.
     pub tls: bool,
+    /// Messages at most in one batch request.
+    pub max_batch: usize,
+    /// How long an idempotency key is remembered.
+    pub idempotency_window: Duration,
 }
 
 /// Shared state through Valkey/Redis (`[cluster]`); `redis` is `None` on a single node.
@@ -698,6 +702,8 @@ impl Resolver<'_> {
                 }),
                 max_body: raw.api.max_body.0,
                 tls: raw.api.tls,
+                max_batch: raw.api.max_batch.max(1),
+                idempotency_window: raw.api.idempotency_window.0,
             },
             cluster: self.cluster(raw.cluster)?,
             suppressions: SuppressionsConfig {

@@ -11,7 +11,7 @@ use super::dsn::{self, Entry, Kind};
 use super::reply::{Cause, Response, Status};
 use super::{Attempt, Deliverer, RcptOutcome};
 use crate::pipeline::{DeliveryResult, Outcome};
-use crate::queue::envelope::{unix_now, AttemptLog, Envelope, RcptLog};
+use crate::queue::envelope::{unix_now, ApiFields, AttemptLog, Envelope, RcptLog};
 use crate::queue::schedule::retry_delay;
 use crate::queue::{QueueId, Stored};
 use std::sync::Arc;
@@ -26,6 +26,9 @@ struct Round {
     delay: Duration,
     next_retry: u64,
     tags: String,
+    /// What the application sent through the HTTP API, for its events (none for SMTP).
+    api_tags: Option<String>,
+    metadata: Option<String>,
 }
 
 /// What the recipients of one attempt add up to.
@@ -60,6 +63,8 @@ impl Deliverer {
             delay,
             next_retry: now + delay.as_secs(),
             tags: env.tags.join(","),
+            api_tags: ApiFields::tags_field(&env.api),
+            metadata: ApiFields::metadata_field(&env.api),
         };
         let mut tally = Tally::default();
         for a in attempts {
@@ -194,6 +199,7 @@ impl Deliverer {
             require_tls: false,
             delay_notified: false,
             progress: Default::default(),
+            api: None,
         };
         match self.spool.commit(envelope, report).await {
             Ok(stored) => {
@@ -214,6 +220,7 @@ impl Deliverer {
 /// envelope's history and its delivery result.
 fn record(env: &Envelope, round: &Round, a: Attempt, t: &mut Tally) {
     let (attempt, tags) = (round.attempt, round.tags.as_str());
+    let (api_tags, metadata) = (round.api_tags.as_deref(), round.metadata.as_deref());
     let tls = a.tls.as_deref().unwrap_or("none");
     let remote = a.remote.as_deref().unwrap_or("-");
     let dsn = env.rcpt_dsn(&a.rcpt);
@@ -243,7 +250,7 @@ fn record(env: &Envelope, round: &Round, a: Attempt, t: &mut Tally) {
         RcptOutcome::Delivered(reply) => {
             tracing::info!(
                 target: "sluice::event", event = "delivered", queue_id = %env.id, tenant = %env.tenant,
-                rcpt = %rcpt, attempt, remote, tls, reply = %reply, tags,
+                rcpt = %rcpt, attempt, remote, tls, reply = %reply, tags, api_tags, metadata,
                 dkim = a.dkim.as_deref().unwrap_or("none"),
             );
             if dsn.wants_success() && !a.dsn_passed {
@@ -255,7 +262,7 @@ fn record(env: &Envelope, round: &Round, a: Attempt, t: &mut Tally) {
             let hard = classify::hard_bounce(reply);
             tracing::warn!(
                 target: "sluice::event", event = "bounced", queue_id = %env.id, tenant = %env.tenant,
-                rcpt = %rcpt, attempt, remote, tls, reply = %reply, tags,
+                rcpt = %rcpt, attempt, remote, tls, reply = %reply, tags, api_tags, metadata,
                 category = %category, status, hard,
             );
             if dsn.wants_failure() {
@@ -269,7 +276,7 @@ fn record(env: &Envelope, round: &Round, a: Attempt, t: &mut Tally) {
         RcptOutcome::Deferred(reason) if round.expired => {
             tracing::warn!(
                 target: "sluice::event", event = "expired", queue_id = %env.id, tenant = %env.tenant,
-                rcpt = %rcpt, attempt, remote, tls, reason = %reason, tags,
+                rcpt = %rcpt, attempt, remote, tls, reason = %reason, tags, api_tags, metadata,
                 category = %category, status, max_age_s = round.max_age.as_secs(),
             );
             if dsn.wants_failure() {
@@ -288,7 +295,7 @@ fn record(env: &Envelope, round: &Round, a: Attempt, t: &mut Tally) {
         RcptOutcome::Deferred(reason) => {
             tracing::info!(
                 target: "sluice::event", event = "deferred", queue_id = %env.id, tenant = %env.tenant,
-                rcpt = %rcpt, attempt, remote, tls, reason = %reason, tags,
+                rcpt = %rcpt, attempt, remote, tls, reason = %reason, tags, api_tags, metadata,
                 category = %category, status,
                 next_retry = round.next_retry, next_retry_in_s = round.delay.as_secs(),
             );

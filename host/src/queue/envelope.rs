@@ -82,6 +82,40 @@ pub struct Envelope {
     /// Where delivery stands between attempts: next attempt, operator hold, recent replies.
     #[serde(default, skip_serializing_if = "Progress::is_empty")]
     pub progress: Progress,
+    /// What an application sent with the message through the HTTP API; none for SMTP (and
+    /// for envelopes spooled before the API existed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api: Option<ApiFields>,
+}
+
+/// The application's own labels and data for a message sent through the HTTP API, carried
+/// into its events (`api_tags`, `metadata`), and the idempotency key it came with.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct ApiFields {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<String>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub metadata: BTreeMap<String, String>,
+    /// The `Idempotency-Key` and the SHA-256 (hex) of the request it came with, so that a
+    /// restart rebuilds the key table from the messages still queued.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idempotency: Option<(String, String)>,
+}
+
+impl ApiFields {
+    /// The tags as events carry them: comma-separated.
+    pub fn tags_field(api: &Option<ApiFields>) -> Option<String> {
+        api.as_ref()
+            .filter(|a| !a.tags.is_empty())
+            .map(|a| a.tags.join(","))
+    }
+
+    /// The metadata as events carry it: a JSON object.
+    pub fn metadata_field(api: &Option<ApiFields>) -> Option<String> {
+        api.as_ref()
+            .filter(|a| !a.metadata.is_empty())
+            .map(|a| serde_json::to_string(&a.metadata).unwrap_or_default())
+    }
 }
 
 /// What an operator needs to see between attempts, kept in the envelope so it survives a
@@ -200,6 +234,7 @@ impl Envelope {
             require_tls: false,
             delay_notified: false,
             progress: Progress::default(),
+            api: None,
         }
     }
 
@@ -312,6 +347,26 @@ mod tests {
         assert_eq!(
             back.progress.last_category_of("later@dest.test"),
             Some(Category::MailboxFull)
+        );
+    }
+
+    #[test]
+    fn an_envelope_spooled_without_api_fields_still_reads() {
+        let mut e = Envelope::sample("a@example.com", &["b@x.test"]);
+        let old = serde_json::to_string(&e).unwrap();
+        assert!(!old.contains("api"), "{old}");
+        assert_eq!(serde_json::from_str::<Envelope>(&old).unwrap(), e);
+        e.api = Some(ApiFields {
+            tags: vec!["welcome".into()],
+            metadata: [("user".to_string(), "42".to_string())].into(),
+            idempotency: Some(("k1".into(), "ab".into())),
+        });
+        let new = serde_json::to_string(&e).unwrap();
+        assert_eq!(serde_json::from_str::<Envelope>(&new).unwrap(), e);
+        assert_eq!(ApiFields::tags_field(&e.api).as_deref(), Some("welcome"));
+        assert_eq!(
+            ApiFields::metadata_field(&e.api).as_deref(),
+            Some(r#"{"user":"42"}"#)
         );
     }
 

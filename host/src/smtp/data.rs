@@ -2,14 +2,15 @@
 //! and only then answer 250.
 
 use super::framing::{ContentDecoder, Progress, Violation};
-use super::headers::{self, Trace};
+use super::headers::{Trace, Via};
 use super::reply::{self, Reply};
 use super::session::{Ended, Session};
 use crate::capability::message::ParsedMessage;
 use crate::config::resolved::BareLineEndings;
-use crate::pipeline::{Stage, Verdict};
+use crate::pipeline::Stage;
 use crate::queue::envelope::unix_now;
 use crate::queue::{Envelope, QueueId};
+use crate::submit::{self, Outcome};
 use std::sync::Arc;
 use std::time::SystemTime;
 use tokio::time::Instant;
@@ -161,7 +162,9 @@ impl Session {
             client_ip: self.peer.ip(),
             hostname: &config.hostname,
             queue_id: &id.0,
-            esmtp: self.helo.as_ref().is_some_and(|h| h.extended),
+            via: Via::Smtp {
+                esmtp: self.helo.as_ref().is_some_and(|h| h.extended),
+            },
             tls: self.tls.as_deref(),
             auth: self
                 .login
@@ -169,20 +172,7 @@ impl Session {
                 .map(|l| (l.user.as_str(), l.tenant.name.as_str())),
             rcpts: &tx.rcpts,
         };
-        let mut message = Vec::with_capacity(body.len() + 1024);
-        message.extend_from_slice(trace.received(now).as_bytes());
-        let (has_id, has_date) = headers::has_id_and_date(&body);
-        if !has_date {
-            message
-                .extend_from_slice(format!("Date: {}\r\n", headers::rfc5322_date(now)).as_bytes());
-        }
-        if !has_id {
-            let nonce: u32 = rand::random();
-            message.extend_from_slice(
-                format!("Message-ID: <{id}.{nonce:08x}@{}>\r\n", config.hostname).as_bytes(),
-            );
-        }
-        message.extend_from_slice(&body);
+        let message = submit::stamp(&trace.received(now), &body, &id, &config.hostname, now);
         drop(body);
 
         let parsed = ParsedMessage::new(Arc::new(message));
@@ -196,33 +186,9 @@ impl Session {
                 return self.reply(r);
             }
         };
-        let mut message = parsed.into_raw();
+        let message = parsed.into_raw();
         self.run = None;
         let Some(tx) = self.tx.take() else { return };
-        // A verdict given before DATA (quarantine, discard) applies now unless DATA decided.
-        let verdict = match (&decision.verdict, tx.held.clone()) {
-            (Verdict::Continue | Verdict::Accept, Some(held)) => held,
-            (v, _) => v.clone(),
-        };
-        if verdict == Verdict::Discard {
-            tracing::info!(target: "sluice::event", event = "discarded", queue_id = %id, tenant = %tx.tenant_name(),
-                by = decision.explain.as_deref().unwrap_or("-"));
-            return self.reply(reply::queued(&id.0));
-        }
-        if !decision.add_headers.is_empty() {
-            // Checked and folded by the one set of rules a plugin's answer was checked against
-            // (`sluice_wire::header`); a field that fails them never reaches the queue.
-            let mut added = String::new();
-            for (name, value) in &decision.add_headers {
-                match sluice_wire::header::field(name, value) {
-                    Ok(f) => added.push_str(&f),
-                    Err(e) => {
-                        tracing::warn!(queue_id = %id, header = %name.escape_debug(), error = %e, "added header dropped")
-                    }
-                }
-            }
-            message.splice(0..0, added.into_bytes());
-        }
         let envelope = Envelope {
             id: id.clone(),
             tenant: tx.tenant_name().to_owned(),
@@ -236,60 +202,17 @@ impl Session {
             tls: self.tls.clone(),
             smtputf8: tx.smtputf8,
             eight_bit: tx.eight_bit,
-            tags: decision.tags,
+            tags: Vec::new(),
             dsn: tx.dsn,
             require_tls: tx.require_tls,
             delay_notified: false,
             progress: Default::default(),
+            api: None,
         };
-        let size = message.len();
-        if let Verdict::Quarantine(reason) = verdict {
-            return match self
-                .relay
-                .quarantine
-                .hold(&envelope, &message, &reason)
-                .await
-            {
-                Ok(()) => {
-                    tracing::warn!(target: "sluice::event", event = "quarantined", queue_id = %id, tenant = %envelope.tenant, reason = %reason);
-                    self.reply(reply::queued(&id.0))
-                }
-                Err(e) => {
-                    tracing::error!(target: "sluice::event", event = "spool_failed", queue_id = %id, error = %e);
-                    self.reply(reply::SPOOL_FAILED)
-                }
-            };
-        }
-        let started = std::time::Instant::now();
-        let committed = self.relay.spool.commit(envelope, message).await;
-        let m = crate::metrics::get();
-        m.spool_commit_seconds
-            .observe(started.elapsed().as_secs_f64());
-        match committed {
-            Ok(stored) => {
-                let tenant = [stored.envelope.tenant.as_str()];
-                m.messages_accepted.with_label_values(&tenant).inc();
-                m.bytes_accepted
-                    .with_label_values(&tenant)
-                    .inc_by(stored.location.body_len);
-                tracing::info!(
-                    target: "sluice::event",
-                    event = "accepted",
-                    queue_id = %id,
-                    tenant = %stored.envelope.tenant,
-                    from = %stored.envelope.mail_from,
-                    rcpts = stored.envelope.rcpts.len(),
-                    size,
-                    client = %self.peer.ip(),
-                    tls = stored.envelope.tls.as_deref().unwrap_or("none"),
-                    tags = %stored.envelope.tags.join(","),
-                );
-                self.relay.queue.submit(stored);
-                self.reply(reply::queued(&id.0));
-            }
-            Err(e) => {
-                tracing::error!(target: "sluice::event", event = "spool_failed", queue_id = %id, error = %e);
-                self.reply(reply::SPOOL_FAILED);
+        match submit::commit(&self.relay, envelope, message, decision, tx.held).await {
+            Outcome::Failed(r) => self.reply(r),
+            Outcome::Queued | Outcome::Quarantined | Outcome::Discarded => {
+                self.reply(reply::queued(&id.0))
             }
         }
     }

@@ -7,27 +7,39 @@ pub fn rfc5322_date(t: SystemTime) -> String {
     httpdate::fmt_http_date(t).replace(" GMT", " +0000")
 }
 
+/// How a message came in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Via {
+    /// SMTP after HELO (`esmtp` false) or EHLO.
+    Smtp { esmtp: bool },
+    /// The application API (`POST /v1/messages`); `auth` is then the API key's name.
+    Http,
+}
+
 /// The facts a Received header records.
 pub struct Trace<'a> {
     pub helo: &'a str,
     pub client_ip: std::net::IpAddr,
     pub hostname: &'a str,
     pub queue_id: &'a str,
-    pub esmtp: bool,
+    pub via: Via,
     pub tls: Option<&'a str>,
+    /// The AUTH user (or API key) and its tenant.
     pub auth: Option<(&'a str, &'a str)>,
     pub rcpts: &'a [String],
 }
 
 impl Trace<'_> {
-    /// The Received header, folded, CRLF-terminated. The protocol keyword follows RFC 3848.
+    /// The Received header, folded, CRLF-terminated. The protocol keyword follows RFC 3848
+    /// for SMTP; a message from the application API says `with HTTP`.
     pub fn received(&self, now: SystemTime) -> String {
-        let proto = match (self.esmtp, self.tls.is_some(), self.auth.is_some()) {
-            (false, _, _) => "SMTP",
-            (true, false, false) => "ESMTP",
-            (true, true, false) => "ESMTPS",
-            (true, false, true) => "ESMTPA",
-            (true, true, true) => "ESMTPSA",
+        let proto = match (self.via, self.tls.is_some(), self.auth.is_some()) {
+            (Via::Http, _, _) => "HTTP",
+            (Via::Smtp { esmtp: false }, _, _) => "SMTP",
+            (Via::Smtp { esmtp: true }, false, false) => "ESMTP",
+            (Via::Smtp { esmtp: true }, true, false) => "ESMTPS",
+            (Via::Smtp { esmtp: true }, false, true) => "ESMTPA",
+            (Via::Smtp { esmtp: true }, true, true) => "ESMTPSA",
         };
         let mut h = format!(
             "Received: from {} ([{}])\r\n\tby {} (Sluice) with {proto} id {}",
@@ -37,8 +49,14 @@ impl Trace<'_> {
             let (version, cipher) = tls.split_once(' ').unwrap_or((tls, ""));
             h.push_str(&format!("\r\n\t(using {version} with cipher {cipher})"));
         }
-        if let Some((user, tenant)) = self.auth {
-            h.push_str(&format!("\r\n\t(authenticated as {user}, tenant {tenant})"));
+        match (self.auth, self.via) {
+            (Some((key, tenant)), Via::Http) => {
+                h.push_str(&format!("\r\n\t(API key {key}, tenant {tenant})"))
+            }
+            (Some((user, tenant)), _) => {
+                h.push_str(&format!("\r\n\t(authenticated as {user}, tenant {tenant})"))
+            }
+            (None, _) => {}
         }
         if let [only] = self.rcpts {
             h.push_str(&format!("\r\n\tfor <{only}>"));
@@ -100,7 +118,7 @@ mod tests {
             client_ip: "127.0.0.1".parse().unwrap(),
             hostname: "relay.example",
             queue_id: "ABC",
-            esmtp: true,
+            via: Via::Smtp { esmtp: true },
             tls: Some("TLSv1.3 TLS13_AES_128_GCM_SHA256"),
             auth: Some(("demo", "demo")),
             rcpts: &rcpts,
@@ -109,5 +127,17 @@ mod tests {
         assert!(h.starts_with("Received: from client.example ([127.0.0.1])\r\n\tby relay.example (Sluice) with ESMTPSA id ABC"));
         assert!(h.contains("(using TLSv1.3 with cipher TLS13_AES_128_GCM_SHA256)"));
         assert!(h.ends_with("for <a@b.example>; Thu, 01 Jan 1970 00:00:00 +0000\r\n"));
+        let api = Trace {
+            helo: "[127.0.0.1]",
+            via: Via::Http,
+            tls: None,
+            auth: Some(("billing", "demo")),
+            ..t
+        };
+        let h = api.received(SystemTime::UNIX_EPOCH);
+        assert!(
+            h.starts_with("Received: from [127.0.0.1] ([127.0.0.1])\r\n\tby relay.example (Sluice) with HTTP id ABC\r\n\t(API key billing, tenant demo)"),
+            "{h}"
+        );
     }
 }

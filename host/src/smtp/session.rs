@@ -470,32 +470,18 @@ impl Session {
             message,
             queue_id,
         };
-        let decision = run.run(&input).await;
+        let mut held = None;
+        let decision = crate::submit::run_stage(&mut run, &input, &mut held).await;
         // Plugin instances live for a transaction. Before MAIL (connect, EHLO, AUTH) each
         // hook's instances go back at once, so a session idling between commands holds none.
-        if self.tx.is_some() {
+        if let Some(tx) = &mut self.tx {
             self.run = Some((tenant.name.clone(), run));
-        }
-        match &decision.verdict {
-            Verdict::Reject(r) | Verdict::Tempfail(r) => {
-                tracing::info!(
-                    target: "sluice::event", event = "policy_rejected", tenant = %tenant.name, stage = ?stage,
-                    queue_id = queue_id.unwrap_or("-"), reply = %r, by = decision.explain.as_deref().unwrap_or("-"),
-                );
-                Err(r.clone())
+            // Remembered for the end of data (the first one stands).
+            if tx.held.is_none() {
+                tx.held = held;
             }
-            Verdict::Quarantine(_) | Verdict::Discard if stage != Stage::Data => {
-                // Remembered for the end of data; the transaction goes on.
-                if let Some(tx) = &mut self.tx {
-                    tx.held.get_or_insert(decision.verdict.clone());
-                }
-                Ok(Decision {
-                    verdict: Verdict::Continue,
-                    ..decision
-                })
-            }
-            _ => Ok(decision),
         }
+        decision
     }
 }
 

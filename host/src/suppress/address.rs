@@ -22,7 +22,7 @@ pub fn normalize(address: &str) -> Result<String, AddressError> {
         .strip_prefix('<')
         .and_then(|a| a.strip_suffix('>'))
         .unwrap_or(trimmed);
-    let wire = path::mailbox(bare).map_err(|e| match e {
+    let wire = path::address(bare).map_err(|e| match e {
         PathError::TooLong => AddressError::TooLong(address.to_owned()),
         _ => AddressError::Syntax(address.to_owned()),
     })?;

@@ -89,6 +89,15 @@ pub fn split(line: &[u8]) -> Option<Split> {
     })
 }
 
+/// Checks a mailbox given without the angle brackets (as the HTTP API takes addresses) by
+/// the same grammar as a MAIL or RCPT path; an empty string is the null path.
+pub fn mailbox(text: &str) -> Result<WirePath, PathError> {
+    if text.contains(['\r', '\n']) {
+        return Err(PathError::Syntax);
+    }
+    check(text.as_bytes())
+}
+
 /// The index of the `>` that closes a path, skipping quoted strings and quoted pairs.
 fn path_end(rest: &[u8]) -> Option<usize> {
     let mut in_quote = false;
@@ -106,14 +115,14 @@ fn path_end(rest: &[u8]) -> Option<usize> {
     None
 }
 
-/// Checks an address given outside an SMTP command (an API, a CSV file, a feedback report)
-/// against the same grammar as a MAIL or RCPT path: `local@domain` in its wire form, no null
-/// path, no source route, no bare `postmaster`.
-pub fn mailbox(text: &str) -> Result<WirePath, PathError> {
+/// Checks an address given outside an SMTP command (a suppression, a CSV file, a feedback
+/// report) by the same grammar as [`mailbox`], and that it is `local@domain`: no null path,
+/// no bare `postmaster`.
+pub fn address(text: &str) -> Result<WirePath, PathError> {
     if text.is_empty() || !text.contains('@') {
         return Err(PathError::Syntax);
     }
-    check(text.as_bytes())
+    mailbox(text)
 }
 
 /// Checks a path's mailbox against the grammar. UTF-8 is accepted here and refused later
@@ -246,13 +255,31 @@ mod tests {
     }
 
     #[test]
-    fn a_mailbox_outside_a_command_needs_a_domain() {
+    fn an_address_outside_a_command_needs_a_domain() {
         assert_eq!(
-            mailbox("\"a b\"@x.test").map(|p| p.mailbox),
+            address("\"a b\"@x.test").map(|p| p.mailbox),
             Ok("\"a b\"@x.test".into())
         );
         for bad in ["", "postmaster", "@a:b@x.test", "a@", "a b@x.test"] {
-            assert!(mailbox(bad).is_err(), "{bad:?}");
+            assert!(address(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn a_bare_mailbox_follows_the_path_grammar() {
+        assert_eq!(mailbox("a@example.com").unwrap().mailbox, "a@example.com");
+        assert_eq!(
+            mailbox("\"q@r\"@other.test").unwrap().mailbox,
+            "\"q@r\"@other.test"
+        );
+        assert_eq!(mailbox("@a.test:b@c.test"), Err(PathError::SourceRoute));
+        for bad in [
+            "a@x.test\r\nRCPT TO:<b@y.test>",
+            "a b@x.test",
+            "a@",
+            "<a@x.test>",
+        ] {
+            assert_eq!(mailbox(bad), Err(PathError::Syntax), "{bad:?}");
         }
     }
 

@@ -14,6 +14,7 @@
 //! - [`admin`]: the admin HTTP API (health, readiness, metrics, status, reload, queue);
 //!   [`metrics`]: the Prometheus registry it serves.
 //! - [`api`]: the application API (HTTP sending, events, suppressions) under tenants' keys.
+//! - [`events`]: the event journal fed by `sluice::event` tracing events, webhooks from it.
 //! - [`plugin`], [`capability`]: the WebAssembly runtime and the host functions it offers.
 //! - [`cli`]: operator commands other than `serve`; [`dkim`]: signing keys.
 //! - [`tls`], [`net`]: rustls set-up and the plain-or-TLS stream.
@@ -26,6 +27,7 @@ pub mod cli;
 pub mod config;
 pub mod delivery;
 pub mod dkim;
+pub mod events;
 pub mod metrics;
 pub mod net;
 pub mod pipeline;

@@ -3,6 +3,8 @@
 use crate::auth::{FailureLimiter, PasswordChecks};
 use crate::config::Config;
 use crate::delivery::Delivery;
+use crate::events::outbox::Outbox;
+use crate::events::Journal;
 use crate::net::MaybeTls;
 use crate::plugin::engine::PluginEngine;
 use crate::queue::quarantine::Quarantine;
@@ -43,6 +45,9 @@ pub struct Relay {
     pub password_checks: PasswordChecks,
     /// Where policy-held messages wait for an operator.
     pub quarantine: Quarantine,
+    /// The event journal (`GET /v1/events` reads it) and the webhook endpoints sending from it.
+    pub journal: Arc<Journal>,
+    pub outbox: Arc<Outbox>,
     /// Turns true on SIGTERM: sessions between commands say 421 and close.
     pub shutdown: watch::Receiver<bool>,
     /// When the relay started, for `/v1/status`.
@@ -175,6 +180,13 @@ pub async fn serve(config: Config, shutdown: impl Future<Output = ()>) -> anyhow
         corrupt = recovery.corrupt_records,
         "spool opened"
     );
+    // Events from here on are journaled (before, they are only logged).
+    let events_dir = config.spool.dir.join("events");
+    let journal = Journal::open(&events_dir, config.events.journal.clone())
+        .with_context(|| format!("opening the event journal at {}", events_dir.display()))?;
+    crate::events::install(journal.clone());
+    let outbox = Outbox::start(journal.clone(), &config)
+        .with_context(|| format!("starting the webhook outbox in {}", events_dir.display()))?;
     let (queue, ready) = Queue::start();
     let now = crate::queue::envelope::unix_now();
     for stored in recovery.messages {
@@ -226,6 +238,8 @@ pub async fn serve(config: Config, shutdown: impl Future<Output = ()>) -> anyhow
         auth_failures: FailureLimiter::new(config.auth.clone()),
         password_checks: PasswordChecks::new(config.auth.concurrent_checks),
         quarantine: Quarantine::new(&config.spool.dir),
+        journal: journal.clone(),
+        outbox,
         shutdown: stop_rx,
         started: std::time::Instant::now(),
         listening: AtomicBool::new(false),
@@ -290,6 +304,7 @@ pub async fn serve(config: Config, shutdown: impl Future<Output = ()>) -> anyhow
     .await;
     spool.flush().await;
     spool.close();
+    journal.sync();
     tracing::info!(
         queued = relay.queue.depth(),
         "stopped; undelivered messages stay in the spool"

@@ -4,6 +4,7 @@
 //! `"10MB"` parsed while deserializing so a bad value names its key and line); [`resolved`]
 //! is what the relay runs on, validated as a whole (password hashes parse, paths make sense).
 
+pub mod events;
 pub mod raw;
 pub mod resolved;
 pub mod routes;

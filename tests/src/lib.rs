@@ -10,6 +10,7 @@ pub mod http;
 pub mod pki;
 pub mod relay;
 pub mod sink;
+pub mod webhooks;
 
 pub use chat::Chat;
 pub use dns::Dns;

@@ -74,6 +74,10 @@ pub struct RelayConfig {
     pub plugin_runtime: String,
     /// A shell `ulimit -f` (1 KiB blocks) for the process, to make spool writes fail.
     pub file_size_limit_kib: Option<u64>,
+    /// Extra lines in `[events]` (journal and webhook retry settings).
+    pub events: String,
+    /// `SLUICE_LOG` (default `info`; [`Relay::events`] reads event lines from the log).
+    pub log_filter: String,
 }
 
 impl Default for RelayConfig {
@@ -89,6 +93,8 @@ impl Default for RelayConfig {
             plugins: String::new(),
             plugin_runtime: String::new(),
             file_size_limit_kib: None,
+            events: String::new(),
+            log_filter: "info".into(),
         }
     }
 }
@@ -158,6 +164,7 @@ impl Relay {
              [auth]\n{}\n[spool]\ndir = \"{}\"\n{}\n[tls]\ngenerated_dir = \"{}\"\n{}\n[plugins]\ncache_dir = \"{}\"\n{}\n\
              [admin]\nlisten = \"127.0.0.1:{admin_port}\"\ntoken_file = \"{}\"\n{ADMIN_TOKENS}\n\
              [api]\nlisten = \"127.0.0.1:{api_port}\"\n\
+             [events]\n{}\n\
              [dns]\n{}\n[delivery]\n{delivery}\n{}\n{}",
             cfg.server,
             cfg.auth,
@@ -169,6 +176,7 @@ impl Relay {
             crate::workspace().join("target/plugin-cache-tests").display(),
             cfg.plugin_runtime,
             token_file.display(),
+            cfg.events,
             cfg.dns,
             cfg.tenants,
             cfg.plugins,
@@ -211,7 +219,7 @@ impl Relay {
         cmd.args(["--log-format", "json", "serve", "--config"])
             .arg(&self.config_path)
             .current_dir(self.dir.path())
-            .env("SLUICE_LOG", "info")
+            .env("SLUICE_LOG", &self.cfg.log_filter)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped());

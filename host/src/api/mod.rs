@@ -4,12 +4,15 @@
 //! | --- | --- | --- |
 //! | `GET /v1/openapi.json` | none | this API as an OpenAPI 3.1 document (`openapi.json`) |
 //! | `GET /v1/key` | any | the tenant and scopes of the key presented |
+//! | `GET /v1/events` | events | the tenant's events, cursor-paged ([`events`]) |
 //!
 //! Requests carry `Authorization: Bearer KEY`, one of the tenant's `[[tenant.api_key]]`
 //! (the config keeps only its SHA-256, with its scopes; `sluice api key` makes one). The key
 //! decides the tenant: nothing in a request can name another tenant. Keys are taken from the
 //! generation in force, so a reload adds or revokes them. Errors are RFC 9457 problem
 //! documents.
+
+pub mod events;
 
 use crate::admin::problem::Problem;
 use crate::config::resolved::{ApiKey, ApiScope, Tenant};
@@ -37,6 +40,8 @@ pub fn router(relay: Arc<Relay>) -> Router {
     Router::new()
         .route("/v1/openapi.json", get(openapi))
         .route("/v1/key", get(key))
+        // ---- Events ----
+        .route("/v1/events", get(events::list))
         .fallback(|| async { Problem::not_found("no such route") })
         .layer(DefaultBodyLimit::max(
             usize::try_from(max_body).unwrap_or(usize::MAX),

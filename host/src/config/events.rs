@@ -223,3 +223,74 @@ fn secret(w: &raw::Webhook, base: &Path) -> Result<Secret, String> {
     }
     Ok(Secret(value.into_bytes().into()))
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::config::Config;
+
+    const TENANT: &str = "[[tenant]]\nname = \"demo\"\nsender_domains = [\"example.com\"]\n";
+
+    fn load(webhook: &str) -> Result<Config, String> {
+        Config::from_toml(
+            &format!("{TENANT}[[tenant.webhook]]\n{webhook}"),
+            "test.toml",
+        )
+        .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn webhooks_are_checked_when_the_config_loads() {
+        let ok = "url = \"https://hooks.example/sluice\"\nsecret = \"0123456789abcdef0123\"\n";
+        let c = load(ok).unwrap();
+        let w = &c.tenants[0].webhooks[0];
+        assert_eq!(w.name, "https://hooks.example/sluice");
+        assert!(w.events.is_empty(), "all events by default");
+        assert!(!format!("{w:?}").contains("0123456789abcdef0123"), "{w:?}");
+        let cases = [
+            ("url = \"ftp://x/\"\nsecret = \"0123456789abcdef0123\"\n", "webhook[0].url"),
+            ("url = \"https://x/\"\n", "set one of secret_file, secret_env or secret"),
+            ("url = \"https://x/\"\nsecret = \"short\"\n", "shorter than 16 bytes"),
+            (
+                "url = \"https://x/\"\nsecret = \"0123456789abcdef0123\"\nsecret_env = \"HOME\"\n",
+                "set only one",
+            ),
+            (
+                "url = \"https://x/\"\nsecret_env = \"SLUICE_NO_SUCH_VARIABLE\"\n",
+                "SLUICE_NO_SUCH_VARIABLE is not set",
+            ),
+            (
+                "url = \"https://x/\"\nsecret_file = \"/nonexistent/secret\"\n",
+                "/nonexistent/secret",
+            ),
+            (
+                "url = \"https://x/\"\nsecret = \"0123456789abcdef0123\"\nevents = [\"deliverd\"]\n",
+                "no event is named \"deliverd\"",
+            ),
+            (
+                "url = \"https://x/\"\nsecret = \"0123456789abcdef0123\"\ntimeout = \"0s\"\n",
+                "webhook[0].timeout",
+            ),
+            (
+                "url = \"https://x/\"\nsecret = \"0123456789abcdef0123\"\nfrobnicate = 1\n",
+                "unknown field `frobnicate`",
+            ),
+        ];
+        for (table, expected) in cases {
+            let e = load(table).unwrap_err();
+            assert!(e.contains(expected), "{table}: {e}");
+        }
+        let twice = format!("{ok}[[tenant.webhook]]\n{ok}");
+        assert!(load(&twice).unwrap_err().contains("two webhooks named"));
+    }
+
+    #[test]
+    fn retention_must_outlast_retries() {
+        let e = Config::from_toml(
+            "[events]\nmax_age = \"1h\"\nwebhook_retry_for = \"24h\"\n",
+            "test.toml",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("events.max_age"), "{e}");
+    }
+}

@@ -4,15 +4,16 @@
 use serde_json::{Map, Value};
 use tracing::field::{Field, Visit};
 use tracing::Subscriber;
-use tracing_subscriber::filter::{LevelFilter, Targets};
+use tracing_subscriber::filter::filter_fn;
 use tracing_subscriber::layer::{Context, Layer};
 
-/// The layer, filtered to [`super::TARGET`] at every level.
+/// The layer, filtered to exactly [`super::TARGET`] at every level (a target filter would
+/// also take `sluice::events::…`, this module's own log lines).
 pub fn layer<S>() -> impl Layer<S>
 where
     S: Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
 {
-    Journaling.with_filter(Targets::new().with_target(super::TARGET, LevelFilter::TRACE))
+    Journaling.with_filter(filter_fn(|m| m.target() == super::TARGET))
 }
 
 struct Journaling;

@@ -500,3 +500,47 @@ fn a_tenant_never_gets_another_tenants_events() {
     assert_eq!(status, 403, "{body}");
     assert_eq!(body["required_scope"], "events");
 }
+
+/// A reload adds, changes and removes endpoints: an added one gets the events after it, a
+/// removed one nothing more.
+#[test]
+fn webhooks_follow_a_reload() {
+    let receiver = Receiver::start(free_port(), &[]);
+    let relay = Relay::start(RelayConfig::default());
+    let before = send(&relay, 1);
+    wait_wanted(&relay, 2);
+    let config = std::fs::read_to_string(&relay.config_path).unwrap();
+    // The demo tenant's tables end the file: the webhook goes under it.
+    std::fs::write(
+        &relay.config_path,
+        format!("{config}\n{}", webhook(&receiver.url(), "")),
+    )
+    .unwrap();
+    let r = relay.http("POST", "/v1/reload", Some(sluice_e2e::ADMIN_TOKEN));
+    assert_eq!(r.status, 200, "{r:?}");
+    let added = send(&relay, 1);
+    let events = wait_wanted(&relay, 4);
+    wait_received(&receiver, &events[2..], Duration::from_secs(20));
+    let got = receiver.accepted();
+    assert!(
+        got.iter().all(|e| e["queue_id"] == added[0].as_str()),
+        "only the events after the reload, not {}: {got:?}",
+        before[0]
+    );
+
+    // Removed: later events stay in the journal only.
+    std::fs::write(&relay.config_path, &config).unwrap();
+    let r = relay.http("POST", "/v1/reload", Some(sluice_e2e::ADMIN_TOKEN));
+    assert_eq!(r.status, 200, "{r:?}");
+    send(&relay, 1);
+    wait_wanted(&relay, 6);
+    // The endpoint's task ends (its backlog gauge goes), and sends nothing more.
+    wait_for(Duration::from_secs(10), || {
+        let text = relay.http("GET", "/metrics", Some(READ_TOKEN)).body;
+        (!text.contains("sluice_webhook_backlog{")).then_some(())
+    })
+    .expect("the removed endpoint stops");
+    send(&relay, 1);
+    wait_wanted(&relay, 8);
+    assert_eq!(receiver.accepted().len(), got.len());
+}

@@ -24,7 +24,7 @@
 //! At most [`WINDOW`] events per endpoint are held in memory; the rest wait in the journal,
 //! counted for `sluice_webhook_backlog`.
 
-use super::reader::{Head, Record, Tail};
+use super::reader::{Record, Tail};
 use super::webhook::{self, Outcome};
 use super::{EventId, Journal};
 use crate::config::events::{RetrySettings, WebhookSpec};
@@ -40,7 +40,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 use tokio::sync::{watch, Semaphore};
-use tokio::task::{AbortHandle, JoinSet};
+use tokio::task::JoinSet;
 use tokio::time::Instant;
 
 /// Events one endpoint holds in memory, sent or waiting.
@@ -60,9 +60,9 @@ pub struct Outbox {
     running: Mutex<HashMap<(String, String), Running>>,
 }
 
+/// A running endpoint: dropping it ends the task (its spec channel closes).
 struct Running {
     spec: watch::Sender<Arc<WebhookSpec>>,
-    task: AbortHandle,
 }
 
 impl Outbox {
@@ -93,14 +93,9 @@ impl Outbox {
             .map(|w| ((w.tenant.clone(), w.name.clone()), w.clone()))
             .collect();
         let mut running = self.running.lock().unwrap_or_else(|e| e.into_inner());
-        running.retain(|key, r| {
+        running.retain(|key, _| {
             let keep = wanted.contains_key(key);
             if !keep {
-                r.task.abort();
-                let labels = [key.0.as_str(), key.1.as_str()];
-                let _ = crate::metrics::get()
-                    .webhook_backlog
-                    .remove_label_values(&labels);
                 tracing::info!(tenant = %key.0, webhook = %key.1, "webhook endpoint removed");
             }
             keep
@@ -115,19 +110,13 @@ impl Outbox {
             match self.endpoint(spec.clone()) {
                 Ok(endpoint) => {
                     let (tx, rx) = watch::channel(spec);
-                    let task = tokio::spawn(endpoint.run(
+                    tokio::spawn(endpoint.run(
                         rx,
                         self.journal.subscribe(),
                         self.retry.subscribe(),
                         self.permits.clone(),
                     ));
-                    running.insert(
-                        key,
-                        Running {
-                            spec: tx,
-                            task: task.abort_handle(),
-                        },
-                    );
+                    running.insert(key, Running { spec: tx });
                 }
                 Err(e) => tracing::error!(tenant = %key.0, webhook = %key.1, error = %e,
                     "cannot start the webhook endpoint; its events wait in the journal"),
@@ -221,7 +210,12 @@ impl Endpoint {
                     (id, client.post(&spec, id, body).await)
                 });
             }
-            let wake = self.next_wake();
+            // Saturated: a completion wakes the loop, no timer is needed.
+            let wake = if in_flight.len() < self.allowed() {
+                self.next_wake()
+            } else {
+                None
+            };
             tokio::select! {
                 done = in_flight.join_next(), if !in_flight.is_empty() => {
                     if let Some(Ok((id, outcome))) = done {
@@ -232,6 +226,11 @@ impl Endpoint {
                 changed = latest.changed() => if changed.is_err() { return },
                 changed = spec.changed() => {
                     if changed.is_err() {
+                        // Removed from the config: requests in flight are dropped with the
+                        // set (sent again if the endpoint comes back).
+                        let _ = crate::metrics::get()
+                            .webhook_backlog
+                            .remove_label_values(&[&self.labels[0], &self.labels[1]]);
                         return;
                     }
                     let next = spec.borrow_and_update().clone();
@@ -266,6 +265,11 @@ impl Endpoint {
         let Some(tail) = self.loader.take() else {
             return false;
         };
+        if tail.position() >= self.journal.latest() {
+            // Caught up: nothing to read.
+            self.loader = Some(tail);
+            return false;
+        }
         let want = room.min(BATCH);
         let mut prev = tail.position();
         let (tail, read) = read(tail, want, self.journal.active_segment()).await;
@@ -313,6 +317,10 @@ impl Endpoint {
                 Tail::after(self.journal.dir(), from)
             }
         };
+        if tail.position() >= self.journal.latest() {
+            self.counter = Some(tail);
+            return;
+        }
         let (tail, read) = read(tail, 4 * BATCH, self.journal.active_segment()).await;
         if let Ok(records) = read {
             self.ahead += records.iter().filter(|r| self.wanted(r).is_some()).count() as u64;
@@ -322,17 +330,18 @@ impl Endpoint {
 
     /// The record as a waiting event, if this endpoint wants it.
     fn wanted(&self, r: &Record) -> Option<Pending> {
-        let head = Head::of(&r.line)?;
-        if head.tenant() != Some(&self.spec.tenant) || !self.spec.wants(head.event()) {
+        let event: serde_json::Value = serde_json::from_slice(&r.line).ok()?;
+        let name = event["event"].as_str();
+        if event["tenant"].as_str() != Some(&self.spec.tenant) || !self.spec.wants(name) {
             return None;
         }
-        let time = serde_json::from_slice::<serde_json::Value>(&r.line)
-            .ok()
-            .and_then(|v| humantime::parse_rfc3339(v["time"].as_str()?).ok())
+        let time = event["time"]
+            .as_str()
+            .and_then(|t| humantime::parse_rfc3339(t).ok())
             .unwrap_or_else(SystemTime::now);
         Some(Pending {
             prev: EventId::default(),
-            name: head.event().unwrap_or_default().to_owned(),
+            name: name.unwrap_or_default().to_owned(),
             body: Bytes::from(r.line.clone()),
             time,
             attempts: 0,

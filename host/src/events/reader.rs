@@ -55,12 +55,16 @@ pub struct Tail {
     open: Option<Open>,
     /// The last segment read to its end.
     finished: Option<EventId>,
+    /// Bytes read from the open segment; `buf[pos..]` is not handed out yet (it starts a
+    /// line).
     buf: Vec<u8>,
+    pos: usize,
 }
 
 struct Open {
     segment: EventId,
     file: File,
+    /// Where the bytes after `buf` start in the file.
     offset: u64,
 }
 
@@ -73,6 +77,7 @@ impl Tail {
             open: None,
             finished: None,
             buf: Vec::new(),
+            pos: 0,
         }
     }
 
@@ -91,7 +96,7 @@ impl Tail {
             if self.open.is_none() && !self.open_next()? {
                 break;
             }
-            let got = self.read_lines(max - out.len(), &mut out)?;
+            let got = self.read_lines(max, &mut out)?;
             if got > 0 {
                 continue;
             }
@@ -100,6 +105,8 @@ impl Tail {
                 // Read to the end after it was closed: anything left is a torn line.
                 self.finished = Some(segment);
                 self.open = None;
+                self.buf.clear();
+                self.pos = 0;
                 closed = false;
                 continue;
             }
@@ -155,21 +162,19 @@ impl Tail {
         }
     }
 
-    /// Reads complete lines of the open segment; returns how many were consumed (records
-    /// handed out, earlier ones skipped, and unreadable ones).
+    /// Reads complete lines of the open segment until `out` holds `max`; returns how many
+    /// were consumed (records handed out, earlier ones skipped, and unreadable ones).
     fn read_lines(&mut self, max: usize, out: &mut Vec<Record>) -> io::Result<usize> {
         let open = self.open.as_mut().expect("a segment is open");
-        if self.buf.len() < CHUNK {
-            self.buf.resize(CHUNK, 0);
-        }
         let mut consumed = 0;
         loop {
-            let n = open.file.read_at(&mut self.buf, open.offset)?;
-            let data = &self.buf[..n];
-            let mut start = 0;
-            while let Some(end) = data[start..].iter().position(|&b| b == b'\n') {
-                let line = &data[start..start + end];
-                start += end + 1;
+            while out.len() < max {
+                let rest = &self.buf[self.pos..];
+                let Some(end) = rest.iter().position(|&b| b == b'\n') else {
+                    break;
+                };
+                let line = &rest[..end];
+                self.pos += end + 1;
                 consumed += 1;
                 if let Some(id) = line_id(line) {
                     if id > self.after {
@@ -180,18 +185,19 @@ impl Tail {
                         });
                     }
                 }
-                if out.len() >= max {
-                    break;
-                }
             }
-            open.offset += start as u64;
-            if start == 0 && n == self.buf.len() {
-                // One line longer than the buffer.
-                let grown = self.buf.len() * 2;
-                self.buf.resize(grown, 0);
-                continue;
+            if out.len() >= max {
+                return Ok(consumed);
             }
-            if consumed == 0 || out.len() >= max || n < self.buf.len() {
+            // Keep the start of a line, read what follows it.
+            self.buf.drain(..self.pos);
+            self.pos = 0;
+            let kept = self.buf.len();
+            self.buf.resize(kept + CHUNK, 0);
+            let n = open.file.read_at(&mut self.buf[kept..], open.offset)?;
+            self.buf.truncate(kept + n);
+            open.offset += n as u64;
+            if n == 0 {
                 return Ok(consumed);
             }
         }
@@ -294,7 +300,13 @@ mod tests {
             }
             seen.extend(batch.into_iter().map(|r| r.id));
         }
-        assert_eq!(seen, ids);
+        let first_diff = seen.iter().zip(&ids).position(|(a, b)| a != b);
+        assert!(
+            seen == ids,
+            "{} read, {} written, first difference at {first_diff:?}",
+            seen.len(),
+            ids.len()
+        );
         // From the middle, across a restart (a new boot's segment).
         drop(j);
         let j = Journal::open(dir.path(), settings(64 << 10)).unwrap();

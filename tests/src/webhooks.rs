@@ -37,11 +37,6 @@ impl Receiver {
     /// Listens on 127.0.0.1:`port` with extra arguments (`--fail-first N`, …).
     pub fn start(port: u16, args: &[&str]) -> Receiver {
         let dir = tempfile::tempdir().expect("tempdir");
-        Receiver::start_logging(port, dir, args)
-    }
-
-    /// Listens again, appending to the log of an earlier receiver (`dir`).
-    pub fn start_logging(port: u16, dir: tempfile::TempDir, args: &[&str]) -> Receiver {
         let port_text = port.to_string();
         let log = dir.path().join("requests.jsonl");
         let named = ["--port", &port_text, "--log"];
@@ -50,14 +45,6 @@ impl Receiver {
         full.extend(args.iter().map(OsStr::new));
         let child = start_tool("webhook_receiver.py", &full, "the standard library");
         Receiver { port, dir, child }
-    }
-
-    /// Stops the receiver (by its pid) and hands back its log directory.
-    pub fn stop(mut self) -> tempfile::TempDir {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let dir = std::mem::replace(&mut self.dir, tempfile::tempdir().expect("tempdir"));
-        dir
     }
 
     pub fn url(&self) -> String {

@@ -301,7 +301,7 @@ fn sync_loop(journal: Weak<Journal>) {
         let Some(j) = journal.upgrade() else { return };
         let closed = j.sync();
         ticks += 1;
-        if closed || ticks % RETENTION_EVERY == 0 {
+        if closed || ticks.is_multiple_of(RETENTION_EVERY) {
             j.enforce_retention();
         }
         j.report_failures(&mut seen_failures);

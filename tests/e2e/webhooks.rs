@@ -544,3 +544,36 @@ fn webhooks_follow_a_reload() {
     wait_wanted(&relay, 8);
     assert_eq!(receiver.accepted().len(), got.len());
 }
+
+/// An endpoint whose receiver takes 5 s an answer holds only its own `concurrency` of the
+/// relay's requests: another endpoint gets every event meanwhile (in sequence, the slow one
+/// would hold it up for 50 s).
+#[test]
+fn a_slow_endpoint_does_not_hold_back_another() {
+    let slow = Receiver::start(
+        free_port(),
+        &["--slow-first", "1000000", "--slow-seconds", "5"],
+    );
+    let fast = Receiver::start(free_port(), &[]);
+    let relay = Relay::start(RelayConfig {
+        tenants: format!(
+            "{DEMO_TENANT}{}{}",
+            webhook(&slow.url(), "timeout = \"10s\"\nconcurrency = 2")
+                .replace("\"app\"", "\"slow\""),
+            webhook(&fast.url(), ""),
+        ),
+        // Three requests in flight in all: the slow endpoint may take two.
+        events: "webhook_concurrency = 3\n".into(),
+        ..RelayConfig::default()
+    });
+    send(&relay, 10);
+    let events = wait_wanted(&relay, 20);
+    let started = std::time::Instant::now();
+    wait_received(&fast, &events, Duration::from_secs(20));
+    eprintln!(
+        "the fast endpoint had all 20 events {:?} after they were journaled; the slow one had answered {}",
+        started.elapsed(),
+        slow.requests().len()
+    );
+    assert!(slow.requests().len() < 20);
+}

@@ -29,7 +29,8 @@
 //! # Ids
 //! `BBBBBB-SSSSSSSSSSSS`: the relay's boot number (one more than the newest journal
 //! segment's at each start) and a sequence number within the boot. Ids only grow, across
-//! restarts too, and are never reused, even after a power loss cut the journal short; they
+//! restarts too, and are never reused, even after a power loss cut the journal short (as
+//! long as its directory is not deleted: the newest segment's name holds the boot); they
 //! order events and are the cursor of `GET /v1/events` and of each webhook endpoint.
 //!
 //! # Parts

@@ -185,7 +185,9 @@ impl Endpoint {
         retry: watch::Receiver<RetrySettings>,
         permits: Arc<Semaphore>,
     ) {
-        let mut in_flight: JoinSet<(EventId, Outcome)> = JoinSet::new();
+        let mut in_flight: JoinSet<Outcome> = JoinSet::new();
+        // Which event each request is, so even a request that panicked is settled.
+        let mut requests: HashMap<tokio::task::Id, EventId> = HashMap::new();
         loop {
             let behind = self.load().await;
             self.count_ahead().await;
@@ -205,10 +207,11 @@ impl Endpoint {
                     p.body.clone(),
                     permits.clone(),
                 );
-                in_flight.spawn(async move {
+                let task = in_flight.spawn(async move {
                     let _permit = permits.acquire_owned().await;
-                    (id, client.post(&spec, id, body).await)
+                    client.post(&spec, id, body).await
                 });
+                requests.insert(task.id(), id);
             }
             // Saturated: a completion wakes the loop, no timer is needed.
             let wake = if in_flight.len() < self.allowed() {
@@ -217,8 +220,13 @@ impl Endpoint {
                 None
             };
             tokio::select! {
-                done = in_flight.join_next(), if !in_flight.is_empty() => {
-                    if let Some(Ok((id, outcome))) = done {
+                done = in_flight.join_next_with_id(), if !in_flight.is_empty() => {
+                    let (task, outcome) = match done {
+                        Some(Ok((task, outcome))) => (task, outcome),
+                        Some(Err(e)) => (e.id(), Outcome::Failed(format!("the request failed: {e}"))),
+                        None => continue,
+                    };
+                    if let Some(id) = requests.remove(&task) {
                         let settings = retry.borrow().clone();
                         self.settle(id, outcome, &settings);
                     }

@@ -18,6 +18,7 @@
 //! - [`admin`]: the admin HTTP API (health, readiness, metrics, status, reload, queue);
 //!   [`metrics`]: the Prometheus registry it serves.
 //! - [`api`]: the application API (HTTP sending, events, suppressions) under tenants' keys.
+//! - [`events`]: the event journal fed by `sluice::event` tracing events, webhooks from it.
 //! - [`suppress`]: per-tenant suppression lists (durable, enforced at RCPT, filled from hard
 //!   bounces and feedback-loop complaints).
 //! - [`plugin`], [`capability`]: the WebAssembly runtime and the host functions it offers.
@@ -35,6 +36,7 @@ pub mod cluster;
 pub mod config;
 pub mod delivery;
 pub mod dkim;
+pub mod events;
 pub mod https;
 pub mod metrics;
 pub mod net;

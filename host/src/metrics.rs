@@ -38,6 +38,12 @@ pub struct Metrics {
     pub plugin_failures: IntCounterVec,
     /// The configuration generation serving (1 at start, +1 per reload).
     pub config_generation: IntGauge,
+    // ---- Events and webhooks ----
+    /// Webhook POSTs by tenant, webhook name and outcome (`delivered`, `refused`, `timeout`,
+    /// `failed`; `dropped` for events given up after `webhook_retry_for`).
+    pub webhook_deliveries: IntCounterVec,
+    /// Events waiting for a webhook endpoint (held for it or still in the journal).
+    pub webhook_backlog: IntGaugeVec,
     /// Calls to the shared state server (`[cluster]`), by outcome (`ok`, `unavailable`).
     pub cluster_calls: IntCounterVec,
     /// Their round-trip time.
@@ -166,6 +172,24 @@ impl Metrics {
                 "sluice_config_generation",
                 "The configuration generation serving",
             ),
+            webhook_deliveries: counter(
+                &r,
+                "sluice_webhook_deliveries_total",
+                "Webhook POSTs, by outcome; dropped: events given up",
+                &["tenant", "webhook", "outcome"],
+            ),
+            webhook_backlog: {
+                let g = IntGaugeVec::new(
+                    Opts::new(
+                        "sluice_webhook_backlog",
+                        "Events waiting for a webhook endpoint",
+                    ),
+                    &["tenant", "webhook"],
+                )
+                .expect("valid metric");
+                r.register(Box::new(g.clone())).expect("unique metric");
+                g
+            },
             cluster_calls: counter(
                 &r,
                 "sluice_cluster_calls_total",

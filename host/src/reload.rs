@@ -95,6 +95,15 @@ pub fn needs_restart(old: &Config, new: &Config) -> Vec<&'static str> {
         "delivery.per_destination",
         old.delivery.per_destination == new.delivery.per_destination,
     );
+    let (j, k) = (&old.events.journal, &new.events.journal);
+    same("events.segment_size", j.segment_size == k.segment_size);
+    same("events.max_size", j.max_size == k.max_size);
+    same("events.max_age", j.max_age == k.max_age);
+    same("events.sync_interval", j.sync_interval == k.sync_interval);
+    same(
+        "events.webhook_concurrency",
+        j.webhook_concurrency == k.webhook_concurrency,
+    );
     same(
         "auth.max_concurrent_checks",
         old.auth.concurrent_checks == new.auth.concurrent_checks,
@@ -147,6 +156,7 @@ impl Relay {
         self.suppressions
             .set_max_per_tenant(config.suppressions.max_per_tenant);
         self.delivery.swap(delivery);
+        self.outbox.apply(&config);
         let generation = old.number + 1;
         self.set_current(Generation {
             number: generation,

@@ -3,6 +3,8 @@
 use crate::auth::{FailureLimiter, PasswordChecks};
 use crate::config::Config;
 use crate::delivery::Delivery;
+use crate::events::outbox::Outbox;
+use crate::events::Journal;
 use crate::net::MaybeTls;
 use crate::plugin::engine::PluginEngine;
 use crate::queue::quarantine::Quarantine;
@@ -44,6 +46,9 @@ pub struct Relay {
     pub password_checks: PasswordChecks,
     /// Where policy-held messages wait for an operator.
     pub quarantine: Quarantine,
+    /// The event journal (`GET /v1/events` reads it) and the webhook endpoints sending from it.
+    pub journal: Arc<Journal>,
+    pub outbox: Arc<Outbox>,
     /// Every tenant's suppression list: checked at each RCPT and by the HTTP sending API,
     /// filled by delivery (hard bounces), complaints and the APIs.
     pub suppressions: Suppressions,
@@ -181,6 +186,13 @@ pub async fn serve(config: Config, shutdown: impl Future<Output = ()>) -> anyhow
         corrupt = recovery.corrupt_records,
         "spool opened"
     );
+    // Events from here on are journaled (before, they are only logged).
+    let events_dir = config.spool.dir.join("events");
+    let journal = Journal::open(&events_dir, config.events.journal.clone())
+        .with_context(|| format!("opening the event journal at {}", events_dir.display()))?;
+    crate::events::install(journal.clone());
+    let outbox = Outbox::start(journal.clone(), &config)
+        .with_context(|| format!("starting the webhook outbox in {}", events_dir.display()))?;
     let suppressions = Suppressions::open(&config.spool.dir, config.suppressions.max_per_tenant)
         .context("opening the suppression lists")?;
     let idempotency = crate::api::idempotency::Idempotency::open(
@@ -254,6 +266,8 @@ pub async fn serve(config: Config, shutdown: impl Future<Output = ()>) -> anyhow
         auth_failures: FailureLimiter::new(config.auth.clone()),
         password_checks: PasswordChecks::new(config.auth.concurrent_checks),
         quarantine: Quarantine::new(&config.spool.dir),
+        journal: journal.clone(),
+        outbox,
         suppressions,
         idempotency,
         shutdown: stop_rx,
@@ -320,6 +334,7 @@ pub async fn serve(config: Config, shutdown: impl Future<Output = ()>) -> anyhow
     .await;
     spool.flush().await;
     spool.close();
+    journal.sync();
     relay.suppressions.flush().await;
     tracing::info!(
         queued = relay.queue.depth(),

@@ -53,3 +53,6 @@ mod submission;
 mod suppressions;
 /// STARTTLS state rules, including CVE-2011-0411 (plaintext pipelined after STARTTLS).
 mod tls;
+/// Events: the journal, signed webhooks from its outbox (receiver down, 500s, slow, kill -9
+/// of the relay), `GET /v1/events`, tenants kept apart.
+mod webhooks;

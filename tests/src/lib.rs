@@ -11,6 +11,7 @@ pub mod pki;
 pub mod redis;
 pub mod relay;
 pub mod sink;
+pub mod webhooks;
 
 pub use chat::Chat;
 pub use dns::Dns;

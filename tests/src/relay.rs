@@ -80,6 +80,10 @@ pub struct RelayConfig {
     pub tables: String,
     /// A shell `ulimit -f` (1 KiB blocks) for the process, to make spool writes fail.
     pub file_size_limit_kib: Option<u64>,
+    /// Extra lines in `[events]` (journal and webhook retry settings).
+    pub events: String,
+    /// `SLUICE_LOG` (default `info`; [`Relay::events`] reads event lines from the log).
+    pub log_filter: String,
 }
 
 impl Default for RelayConfig {
@@ -98,6 +102,8 @@ impl Default for RelayConfig {
             admin: String::new(),
             tables: String::new(),
             file_size_limit_kib: None,
+            events: String::new(),
+            log_filter: "info".into(),
         }
     }
 }
@@ -167,6 +173,7 @@ impl Relay {
              [auth]\n{}\n[spool]\ndir = \"{}\"\n{}\n[tls]\ngenerated_dir = \"{}\"\n{}\n[plugins]\ncache_dir = \"{}\"\n{}\n\
              [admin]\nlisten = \"127.0.0.1:{admin_port}\"\ntoken_file = \"{}\"\n{}\n{ADMIN_TOKENS}\n\
              [api]\nlisten = \"127.0.0.1:{api_port}\"\n{}\n\
+             [events]\n{}\n\
              [dns]\n{}\n[delivery]\n{delivery}\n{}\n{}\n{}",
             cfg.server,
             cfg.auth,
@@ -180,6 +187,7 @@ impl Relay {
             token_file.display(),
             cfg.admin,
             cfg.api,
+            cfg.events,
             cfg.dns,
             cfg.tables,
             cfg.tenants,
@@ -223,7 +231,7 @@ impl Relay {
         cmd.args(["--log-format", "json", "serve", "--config"])
             .arg(&self.config_path)
             .current_dir(self.dir.path())
-            .env("SLUICE_LOG", "info")
+            .env("SLUICE_LOG", &self.cfg.log_filter)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped());

@@ -4,6 +4,7 @@
 //! | --- | --- | --- |
 //! | `GET /v1/openapi.json` | none | this API as an OpenAPI 3.1 document (`openapi.json`) |
 //! | `GET /v1/key` | any | the tenant and scopes of the key presented |
+//! | `GET /v1/events` | events | the tenant's events, cursor-paged ([`events`]) |
 //! | `GET /v1/suppressions` | suppressions | the tenant's suppression list, paged (`reason`, `cursor`, `limit`) |
 //! | `GET/PUT/DELETE /v1/suppressions/{address}` | suppressions | one entry: look, add or replace, remove |
 //! | `GET /v1/suppressions.csv`, `POST /v1/suppressions/import` | suppressions | the list as CSV, out and in |
@@ -17,6 +18,7 @@
 //! generation in force, so a reload adds or revokes them. Errors are RFC 9457 problem
 //! documents.
 
+pub mod events;
 pub mod suppressions;
 
 use crate::admin::problem::Problem;
@@ -58,6 +60,8 @@ pub fn router(relay: Arc<Relay>) -> Router {
     Router::new()
         .route("/v1/openapi.json", get(openapi))
         .route("/v1/key", get(key))
+        // ---- Events ----
+        .route("/v1/events", get(events::list))
         // Suppression lists and complaints (scope `suppressions`): `suppressions.rs`.
         .route("/v1/suppressions", get(suppressions::list))
         .route("/v1/suppressions.csv", get(suppressions::export))

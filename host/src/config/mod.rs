@@ -5,6 +5,7 @@
 //! is what the relay runs on, validated as a whole (password hashes parse, paths make sense);
 //! [`reference`] documents every key, generated from [`raw`].
 
+pub mod events;
 pub mod raw;
 pub mod reference;
 pub mod resolved;

@@ -32,6 +32,8 @@ pub struct RawConfig {
     #[serde(default)]
     pub api: Api,
     #[serde(default)]
+    pub events: Events,
+    #[serde(default)]
     pub cluster: Cluster,
     #[serde(default)]
     pub suppressions: Suppressions,
@@ -775,6 +777,9 @@ pub struct Tenant {
     /// Keys applications use on the application API (`[[tenant.api_key]]`).
     #[serde(default, rename = "api_key")]
     pub api_keys: Vec<ApiKey>,
+    /// Endpoints this tenant's events are POSTed to (`[[tenant.webhook]]`).
+    #[serde(default, rename = "webhook")]
+    pub webhooks: Vec<Webhook>,
 }
 
 /// A DKIM signing key of the tenant (`[[tenant.dkim]]`).
@@ -799,4 +804,94 @@ pub struct User {
     /// Argon2 PHC string (`sluice hash-password` prints one). Plain passwords are not accepted.
     #[schemars(with = "String")]
     pub password_hash: toml::Spanned<String>,
+}
+
+// ---- Events and webhooks ([events], [[tenant.webhook]]) ----
+
+/// The event journal (`spool.dir/events/`) and webhook delivery from it. All but the
+/// `webhook_retry_*` keys take a restart to change.
+#[derive(Debug, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct Events {
+    /// A journal segment is closed and the next one started past this size.
+    pub segment_size: ByteSize,
+    /// The oldest segments are deleted while the journal holds more than this.
+    pub max_size: ByteSize,
+    /// Segments whose newest event is older than this are deleted. At least
+    /// `webhook_retry_for`, so no event is deleted while a webhook still retries it.
+    pub max_age: HumanDuration,
+    /// How often written events are fsynced: a crash of the process loses no event (each is
+    /// written before the code that emitted it goes on); a power loss, at most this much.
+    pub sync_interval: HumanDuration,
+    /// How long one event's webhook delivery is retried before it is dropped (event
+    /// `webhook_dropped`).
+    pub webhook_retry_for: HumanDuration,
+    /// The first wait after a failed webhook delivery; each later one doubles, up to
+    /// `webhook_retry_max` (±10% jitter).
+    pub webhook_retry_initial: HumanDuration,
+    /// The longest wait between two attempts of one event.
+    pub webhook_retry_max: HumanDuration,
+    /// Webhook requests in flight at once, all endpoints together.
+    pub webhook_concurrency: usize,
+}
+
+impl Default for Events {
+    fn default() -> Self {
+        let secs = |s| HumanDuration(Duration::from_secs(s));
+        Events {
+            segment_size: ByteSize(4 << 20),
+            max_size: ByteSize(1 << 30),
+            max_age: secs(7 * 86400),
+            sync_interval: secs(1),
+            webhook_retry_for: secs(86400),
+            webhook_retry_initial: secs(5),
+            webhook_retry_max: secs(3600),
+            webhook_concurrency: 64,
+        }
+    }
+}
+
+/// One of a tenant's webhook endpoints (`[[tenant.webhook]]`): each of the tenant's events
+/// that `events` names is POSTed to `url` as JSON, signed with the secret (HMAC-SHA256 in
+/// `Sluice-Signature`). Reloaded with the config.
+#[derive(Debug, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Webhook {
+    /// Names the endpoint in metrics, the log and its delivery cursor (default: the URL).
+    /// Renaming it starts the endpoint afresh, from the events after the change.
+    pub name: Option<String>,
+    /// `http://` or `https://` (verified against `ca_file` or the webpki roots).
+    pub url: String,
+    /// A file holding the signing secret (surrounding whitespace ignored). Set exactly one
+    /// of `secret_file`, `secret_env` and `secret`; a secret has at least 16 bytes.
+    pub secret_file: Option<PathBuf>,
+    /// An environment variable of the relay's holding the signing secret.
+    pub secret_env: Option<String>,
+    /// The signing secret itself (prefer `secret_file` or `secret_env`).
+    pub secret: Option<String>,
+    /// Event names to send (`["delivered", "bounced"]`); `["*"]` (the default) sends all.
+    #[serde(default = "all_events")]
+    pub events: Vec<String>,
+    /// One request's wall clock, connect to the end of the answer; past it, the delivery
+    /// counts as failed and is retried.
+    #[serde(default = "default_webhook_timeout")]
+    pub timeout: HumanDuration,
+    /// Requests to this endpoint in flight at once (events may then arrive out of order;
+    /// each carries its id and time).
+    #[serde(default = "default_webhook_concurrency")]
+    pub concurrency: usize,
+    /// PEM file of CAs trusted for an `https` URL (default: the webpki roots).
+    pub ca_file: Option<PathBuf>,
+}
+
+fn all_events() -> Vec<String> {
+    vec!["*".into()]
+}
+
+fn default_webhook_timeout() -> HumanDuration {
+    HumanDuration(Duration::from_secs(10))
+}
+
+fn default_webhook_concurrency() -> usize {
+    4
 }

@@ -1,5 +1,6 @@
 //! The validated configuration the relay runs on.
 
+use super::events::{EventsConfig, WebhookSpec};
 use super::raw::{self, RawConfig};
 use super::routes::{RouteAllow, RouteEntry};
 use argon2::password_hash::PasswordHash;
@@ -57,6 +58,8 @@ pub struct Config {
     pub plugins: PluginRuntime,
     pub admin: AdminConfig,
     pub api: ApiConfig,
+    /// The event journal and webhook retries (`[events]`).
+    pub events: EventsConfig,
     pub cluster: ClusterConfig,
     /// `[suppressions]`: the bound on each tenant's list.
     pub suppressions: SuppressionsConfig,
@@ -352,6 +355,8 @@ pub struct Tenant {
     pub dkim: Vec<Arc<crate::dkim::Signer>>,
     /// Application API keys.
     pub api_keys: Vec<ApiKey>,
+    /// Where this tenant's events are POSTed (`[[tenant.webhook]]`).
+    pub webhooks: Vec<Arc<WebhookSpec>>,
 }
 
 /// Whether `domain` is `parent` or one of its subdomains (both lower-case, no trailing dot).
@@ -492,6 +497,8 @@ impl Resolver<'_> {
         };
         let delivery = self.delivery(raw.delivery)?;
         let admin = self.admin(raw.admin)?;
+        let events =
+            super::events::events(&raw.events).map_err(|(key, m)| self.invalid_key(&key, m))?;
         // Instances kept for `reuse` hold pooling-allocator slots between transactions. They
         // may take half the slots at most, shared evenly, so live transactions always find one.
         let max_instances = raw.plugins.max_instances.max(16);
@@ -615,6 +622,8 @@ impl Resolver<'_> {
                     .map_err(|e| self.invalid_key(&key, e))?;
                 dkim.push(Arc::new(signer));
             }
+            let webhooks = super::events::webhooks(&t.name, i, t.webhooks, self.base)
+                .map_err(|(key, m)| self.invalid_key(&key, m))?;
             tenants.push(Arc::new(Tenant {
                 name: t.name,
                 sender_domains: t
@@ -629,6 +638,7 @@ impl Resolver<'_> {
                 pool: t.pool,
                 dkim,
                 api_keys,
+                webhooks,
             }));
         }
         Ok(Config {
@@ -705,6 +715,7 @@ impl Resolver<'_> {
                 max_batch: raw.api.max_batch.max(1),
                 idempotency_window: raw.api.idempotency_window.0,
             },
+            events,
             cluster: self.cluster(raw.cluster)?,
             suppressions: SuppressionsConfig {
                 max_per_tenant: raw.suppressions.max_per_tenant,

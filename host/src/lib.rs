@@ -12,7 +12,8 @@
 //! - [`server`]: listeners, connection limits, graceful shutdown.
 //! - [`reload`]: the configuration generation in force and how a reload replaces it.
 //! - [`admin`]: the admin HTTP API (health, readiness, metrics, status, reload, queue);
-//!   [`metrics`]: the Prometheus registry it serves.
+//!   [`metrics`]: the Prometheus registry it serves; [`console`]: the browser pages on the
+//!   same listener, and the outcome time series they chart.
 //! - [`api`]: the application API (HTTP sending, events, suppressions) under tenants' keys.
 //! - [`plugin`], [`capability`]: the WebAssembly runtime and the host functions it offers.
 //! - [`cluster`]: state shared by several nodes through Valkey/Redis (plugin counters).
@@ -27,6 +28,7 @@ pub mod capability;
 pub mod cli;
 pub mod cluster;
 pub mod config;
+pub mod console;
 pub mod delivery;
 pub mod dkim;
 pub mod https;

@@ -405,18 +405,26 @@ async fn shutdown_signal() {
     }
 }
 
+/// The log on stderr, filtered by `SLUICE_LOG`; beside it, with its own filter, the layer
+/// that counts outcomes for the admin console (it sees every event whatever the log shows).
 fn init_tracing(format: LogFormat) {
-    use tracing_subscriber::EnvFilter;
+    use sluice::console::series;
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    use tracing_subscriber::{EnvFilter, Layer};
     let filter = EnvFilter::try_from_env("SLUICE_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    let log = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
         .with_ansi(ansi);
-    match format {
-        LogFormat::Text => builder.init(),
-        LogFormat::Json => builder.json().flatten_event(true).init(),
-    }
+    let log = match format {
+        LogFormat::Text => log.boxed(),
+        LogFormat::Json => log.json().flatten_event(true).boxed(),
+    };
+    tracing_subscriber::registry()
+        .with(log.with_filter(filter))
+        .with(series::layer().with_filter(series::layer_filter()))
+        .init();
 }
 
 /// Removes a scratch directory when it goes out of scope.

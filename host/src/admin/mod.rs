@@ -15,6 +15,7 @@
 //! | `GET /v1/quarantine`, `GET /v1/quarantine/{id}` | read | messages a policy held; one of them |
 //! | `DELETE /v1/quarantine/{id}` | admin | drop a held message (no delivery, no DSN) |
 //! | `POST /v1/quarantine/{id}/release` | admin | deliver a held message |
+//! | `/console/…` | session | the admin console in a browser ([`crate::console`]) |
 //!
 //! Requests carry `Authorization: Bearer TOKEN`; the config keeps only each token's SHA-256
 //! (`[[admin.token]]`), with its scope. Tokens are taken from the generation in force, so a
@@ -68,6 +69,7 @@ pub fn router(relay: Arc<Relay>) -> Router {
             get(queue::quarantined_one).delete(queue::quarantine_delete),
         )
         .route("/v1/quarantine/{id}/release", post(queue::release))
+        .nest("/console", crate::console::router(relay.clone()))
         .fallback(|| async { Problem::not_found("no such route") })
         .with_state(relay)
 }

@@ -10,7 +10,7 @@ use maud::{html, Markup, DOCTYPE};
 
 /// The pages in the navigation bar: (path, title).
 pub const NAV: [(&str, &str); 4] = [
-    ("/console/", "Overview"),
+    ("/console", "Overview"),
     ("/console/queue", "Queue"),
     ("/console/quarantine", "Quarantine"),
     ("/console/tenants", "Tenants and plugins"),
@@ -113,7 +113,7 @@ pub fn error(status: StatusCode, text: &str) -> Response {
                 main {
                     h1 { (status.as_u16()) " " (status.canonical_reason().unwrap_or("")) }
                     p #problem { (text) }
-                    p { a href="/console/" { "Back to the console" } }
+                    p { a href="/console" { "Back to the console" } }
                 }
             }
         }

@@ -5,7 +5,7 @@
 //! | route | what |
 //! | --- | --- |
 //! | `GET /console/login`, `POST /console/login`, `POST /console/logout` | an admin token for a session cookie ([`session`]) |
-//! | `GET /console/` | the overview: outcomes per minute, queue by state, spool commit latency, plugin failures, open breakers ([`overview`]) |
+//! | `GET /console` | the overview: outcomes per minute, queue by state, spool commit latency, plugin failures, open breakers ([`overview`]) |
 //! | `GET /console/queue`, `GET /console/queue/{id}`, `POST /console/queue/{id}/{action}` | filtered list; one message; retry, hold, release, delete ([`queue`]) |
 //! | `GET /console/quarantine`, `GET /console/quarantine/{id}`, `POST /console/quarantine` | held messages, why, the message rendered safely; release or delete one or many ([`quarantine`]) |
 //! | `GET /console/tenants` | each tenant's chain: hashes, instance mode, calls, failures, breakers ([`tenants`]) |
@@ -176,7 +176,7 @@ async fn login(State(c): State<Console>, body: Bytes) -> Response {
         .map(|(n, _)| n)
         .unwrap_or_default();
     tracing::info!(token = %name, "admin console login");
-    let mut response = Redirect::to("/console/").into_response();
+    let mut response = Redirect::to("/console").into_response();
     if let Ok(v) = HeaderValue::from_str(&session::cookie(Some(&id), config.admin.tls)) {
         response.headers_mut().insert(header::SET_COOKIE, v);
     }

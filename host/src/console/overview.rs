@@ -95,7 +95,7 @@ pub async fn page(viewer: Viewer, State(c): State<Console>) -> Response {
             }
         }
     };
-    layout::page(&c, &viewer, "Overview", "/console/", body)
+    layout::page(&c, &viewer, "Overview", "/console", body)
 }
 
 fn series_lines(points: &[Vec<u64>]) -> Vec<Line<'_>> {

@@ -30,7 +30,7 @@ const HOSTILE: &str =
     --b\r\nContent-Type: text/plain\r\n\r\n<script>window.pwned=1</script> plain <b>text</b>\r\n\
     --b\r\nContent-Type: text/html\r\n\r\n<html><head><title>pwned</title></head><body><p>Hello</p>\
     <script>window.parent.pwned=1;document.title='pwned'</script>\
-    <img src=\"http://127.0.0.1:9/track.gif\" onerror=\"window.parent.pwned=1\"></body></html>\r\n\
+    <img src=\"http://127.0.0.1:TRACKER/track.gif\" onerror=\"window.parent.pwned=1\"></body></html>\r\n\
     --b--\r\n";
 
 #[test]
@@ -59,7 +59,15 @@ fn an_operator_sees_the_mail_retries_a_deferred_message_and_releases_a_quarantin
         "held@dest.test",
         "Subject: QUARANTINE please\r\n\r\nhold me\r\n",
     );
-    let hostile = send(&relay, "xss@dest.test", HOSTILE);
+    // The remote image's host: any connection to it means the frame fetched the image.
+    let tracker = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    tracker.set_nonblocking(true).expect("nonblocking");
+    let tracker_port = tracker.local_addr().unwrap().port().to_string();
+    let hostile = send(
+        &relay,
+        "xss@dest.test",
+        &HOSTILE.replace("TRACKER", &tracker_port),
+    );
     relay.wait_events("quarantined", 2);
     send(&relay, "no@dest.test", "Subject: REJECT me\r\n\r\nx\r\n");
     relay.wait_events("policy_rejected", 1);
@@ -180,6 +188,11 @@ fn an_operator_sees_the_mail_retries_a_deferred_message_and_releases_a_quarantin
         "{seen}"
     );
     assert_eq!(h["sandbox"], "", "{seen}");
+    // The page was shown, screenshot taken, and later pages too: the image was never asked for.
+    match tracker.accept() {
+        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+        other => panic!("the remote image was fetched: {other:?}"),
+    }
     assert_eq!(h["frame_title"], "unreachable", "{seen}");
 
     // The tenants page showed the chain with its build.

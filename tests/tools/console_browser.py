@@ -6,13 +6,15 @@ Selenium, as an operator would, and prints one JSON object of what it saw on std
   --admin-token T      a token with scope admin; --read-token T one with scope read
   --deferred ID        a message waiting for a retry: found through the queue filter, retried
   --release ID         a quarantined message: released through the quarantine review
-  --hostile ID         a quarantined message with <script> in its Subject and bodies
+  --hostile ID         a quarantined message with <script> in its Subject and bodies (and an
+                       image the test listens for: it must never be fetched)
   --screenshots DIR    where the page screenshots go
 
 Exits non-zero with the reason when a check fails. Started and stopped by tests/e2e/console.rs;
 Chromium and its driver are stopped by driver.quit() whatever happens.
 """
 import argparse
+import base64
 import json
 import os
 import sys
@@ -25,6 +27,14 @@ from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import Select, WebDriverWait
+
+
+STEP = ["start"]
+
+
+def step(name):
+    """Names what the script does now, for the failure message."""
+    STEP[0] = name
 
 
 def check(ok, what):
@@ -49,11 +59,13 @@ class Console:
         self.driver.get(self.url + path)
 
     def shot(self, name):
-        # The whole page: grow the window to the document's height first.
-        height = self.driver.execute_script("return document.documentElement.scrollHeight")
-        self.driver.set_window_size(1280, max(700, min(int(height) + 40, 3000)))
-        self.driver.save_screenshot(os.path.join(self.shots, name + ".png"))
-        self.driver.set_window_size(1280, 1100)
+        """The whole page, beyond the window (Chromium's DevTools capture)."""
+        size = self.driver.execute_cdp_cmd("Page.getLayoutMetrics", {})["cssContentSize"]
+        clip = {"x": 0, "y": 0, "width": 1280, "height": min(size["height"], 4000), "scale": 1}
+        png = self.driver.execute_cdp_cmd(
+            "Page.captureScreenshot", {"format": "png", "captureBeyondViewport": True, "clip": clip})
+        with open(os.path.join(self.shots, name + ".png"), "wb") as f:
+            f.write(base64.b64decode(png["data"]))
 
     def text(self, css):
         return self.driver.find_element(By.CSS_SELECTOR, css).text
@@ -63,7 +75,12 @@ class Console:
         box = self.driver.find_element(By.ID, "token")
         box.clear()
         box.send_keys(token)
-        self.driver.find_element(By.CSS_SELECTOR, "#login button").click()
+        self.click(self.driver.find_element(By.CSS_SELECTOR, "#login button"))
+
+    def click(self, element):
+        """Clicks what loads another page, and waits until the old one is gone."""
+        element.click()
+        self.wait.until(EC.staleness_of(element))
 
     def quit(self):
         self.driver.quit()
@@ -106,6 +123,7 @@ def main():
     seen = {}
     c = Console(a.url, a.screenshots)
     try:
+        step("login")
         # Every page is behind the login.
         c.get("/queue")
         check(c.driver.current_url.endswith("/console/login"), f"not sent to login: {c.driver.current_url}")
@@ -114,6 +132,7 @@ def main():
         c.shot("login")
         c.login(a.admin_token)
 
+        step("overview")
         # Overview with the numbers of the mail sent through the relay.
         c.wait.until(EC.presence_of_element_located((By.ID, "outcomes")))
         seen["overview"] = {o: int(c.text(f"#hour-{o}")) for o in
@@ -123,23 +142,25 @@ def main():
         seen["charts"] = len(c.driver.find_elements(By.CSS_SELECTOR, "figure.chart svg polyline"))
         c.shot("overview")
 
+        step("queue")
         # Queue: filter on the deferred state, open the message, retry it.
         c.get("/queue")
         Select(c.driver.find_element(By.NAME, "state")).select_by_value("deferred")
-        c.driver.find_element(By.CSS_SELECTOR, "#filter button").click()
+        c.click(c.driver.find_element(By.CSS_SELECTOR, "#filter button"))
         c.wait.until(EC.url_contains("state=deferred"))
         ids = [e.text for e in c.driver.find_elements(By.CSS_SELECTOR, "#messages a.id")]
         check(ids == [a.deferred], f"the deferred filter shows {ids}")
         c.shot("queue")
-        c.driver.find_element(By.LINK_TEXT, a.deferred).click()
+        c.click(c.driver.find_element(By.LINK_TEXT, a.deferred))
         c.wait.until(EC.presence_of_element_located((By.ID, "attempts")))
         seen["deferred_state"] = c.text("#state")
         seen["deferred_reply"] = c.text("#attempts td.reply")
         c.shot("queue-message")
-        c.driver.find_element(By.XPATH, "//button[text()='Retry now']").click()
+        c.click(c.driver.find_element(By.XPATH, "//button[text()='Retry now']"))
         c.wait.until(EC.presence_of_element_located((By.ID, "flash")))
         seen["retry_flash"] = c.text("#flash")
 
+        step("quarantine")
         # Quarantine: why each is held; the hostile one shown without running anything.
         c.get("/quarantine")
         seen["held_rows"] = len(c.driver.find_elements(By.CSS_SELECTOR, "#held tbody tr"))
@@ -162,19 +183,22 @@ def main():
         check(title != "pwned", "the list page title was changed")
         c.shot("quarantine-message")
 
+        step("release")
         # Release one quarantined message (checkbox + bulk button).
         c.get("/quarantine")
         c.driver.find_element(By.CSS_SELECTOR, f"input[name=ids][value='{a.release}']").click()
-        c.driver.find_element(By.XPATH, "//button[text()='Release selected']").click()
+        c.click(c.driver.find_element(By.XPATH, "//button[text()='Release selected']"))
         c.wait.until(EC.presence_of_element_located((By.ID, "flash")))
         seen["release_flash"] = c.text("#flash")
 
+        step("tenants")
         c.get("/tenants")
         seen["tenants"] = c.text("main")
         c.shot("tenants")
-        c.driver.find_element(By.CSS_SELECTOR, "header form button").click()
+        c.click(c.driver.find_element(By.CSS_SELECTOR, "header form button"))
         c.wait.until(EC.url_contains("/console/login"))
 
+        step("read-only")
         # A read-only token sees no action button.
         c.login(a.read_token)
         c.wait.until(EC.presence_of_element_located((By.ID, "read-only")))
@@ -185,9 +209,14 @@ def main():
         seen["read_only_buttons"] = buttons
         c.get("/quarantine/" + a.hostile)
         c.shot("read-only")
+    except Exception:
+        print(f"at {c.driver.current_url}: {c.driver.page_source[:3000]}", file=sys.stderr)
+        c.shot("failure")
+        raise
     finally:
         c.quit()
 
+    step("forged posts")
     # Forged POSTs, outside the browser.
     read = session_cookie(a.url, a.read_token)
     status, headers, body = http("GET", a.url + "/quarantine", cookie=read)
@@ -209,5 +238,5 @@ if __name__ == "__main__":
     try:
         main()
     except Exception as e:  # the test prints this with the relay's log
-        print(f"console check failed: {type(e).__name__}: {e}", file=sys.stderr)
+        print(f"console check failed at step {STEP[0]!r}: {type(e).__name__}: {e}", file=sys.stderr)
         sys.exit(1)

@@ -272,10 +272,12 @@ pub async fn act(
                 format!("{id}: {done} ({})", viewer.token_name),
             );
             tracing::info!(queue_id = %id, action = %action, token = %viewer.token_name, "admin console action");
-            if action == "delete" {
-                "/console/queue".to_owned()
-            } else {
+            // A retried or released message may be delivered (and gone) before the browser
+            // follows the redirect: back to the list, where the outcome shows.
+            if action == "hold" {
                 format!("/console/queue/{id}")
+            } else {
+                "/console/queue".to_owned()
             }
         }
         Err(why) => {

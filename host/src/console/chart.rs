@@ -73,7 +73,7 @@ pub fn nice_max(max: u64) -> u64 {
     let magnitude = 10u64.pow(max.ilog10());
     for step in [1, 2, 5, 10] {
         let top = step * magnitude;
-        if top >= max && top % 2 == 0 {
+        if top >= max && top.is_multiple_of(2) {
             return top;
         }
     }

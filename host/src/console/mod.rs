@@ -140,22 +140,29 @@ impl Form {
 
 /// A state-changing form from `viewer`: its fields when the session may change things and
 /// the form carries the session's CSRF token, else the 403 page.
-pub fn change(viewer: &Viewer, body: &[u8]) -> Result<Form, Response> {
+pub fn change(viewer: &Viewer, body: &[u8]) -> Result<Form, Refused> {
     if !viewer.admin {
-        return Err(layout::error(
-            StatusCode::FORBIDDEN,
+        return Err(Refused(
             "This token may look but not change anything (scope read).",
         ));
     }
     checked(viewer, body)
 }
 
+/// A form refused (403), with what the page says.
+pub struct Refused(&'static str);
+
+impl IntoResponse for Refused {
+    fn into_response(self) -> Response {
+        layout::error(StatusCode::FORBIDDEN, self.0)
+    }
+}
+
 /// A form from `viewer` carrying the session's CSRF token, else the 403 page.
-fn checked(viewer: &Viewer, body: &[u8]) -> Result<Form, Response> {
+fn checked(viewer: &Viewer, body: &[u8]) -> Result<Form, Refused> {
     let form = Form::parse(body);
     if !viewer.csrf_matches(form.get("csrf")) {
-        return Err(layout::error(
-            StatusCode::FORBIDDEN,
+        return Err(Refused(
             "The form's CSRF token is missing or wrong: reload the page and try again.",
         ));
     }
@@ -185,7 +192,7 @@ async fn login(State(c): State<Console>, body: Bytes) -> Response {
 
 async fn logout(viewer: Viewer, State(c): State<Console>, body: Bytes) -> Response {
     if let Err(refused) = checked(&viewer, &body) {
-        return refused;
+        return refused.into_response();
     }
     c.sessions.end(&viewer.id);
     let mut response = Redirect::to("/console/login").into_response();

@@ -198,7 +198,7 @@ fn plugin_failures() -> Vec<(String, String, String, u64)> {
             }
         }
     }
-    out.sort_by(|a, b| b.3.cmp(&a.3));
+    out.sort_by_key(|f| std::cmp::Reverse(f.3));
     out
 }
 

@@ -151,7 +151,7 @@ pub async fn show(viewer: Viewer, State(c): State<Console>, Path(id): Path<Strin
 pub async fn act(viewer: Viewer, State(c): State<Console>, body: Bytes) -> Response {
     let form = match super::change(&viewer, &body) {
         Ok(f) => f,
-        Err(refused) => return refused,
+        Err(refused) => return refused.into_response(),
     };
     let action = form.get("action").to_owned();
     if action != "release" && action != "delete" {

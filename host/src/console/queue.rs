@@ -245,7 +245,7 @@ pub async fn act(
     body: Bytes,
 ) -> Response {
     if let Err(refused) = super::change(&viewer, &body) {
-        return refused;
+        return refused.into_response();
     }
     if !valid_id(&id) {
         return layout::error(StatusCode::NOT_FOUND, "That is not a queue id.");

@@ -1,6 +1,6 @@
 //! State shared by several relay nodes through Valkey or Redis (`[cluster] redis`): today the
-//! plugins' windowed counters, so a tenant's limit holds across nodes. Message data is never
-//! shared.
+//! plugins' windowed counters, so a tenant's limit holds across nodes, and the egress pools'
+//! daily (warm-up) caps. Message data is never shared.
 //!
 //! Each counter is one hash whose fields are bucket starts (seconds) and whose values are
 //! counts; one Lua script per call drops the buckets that left the window, sums the rest and
@@ -14,9 +14,22 @@
 use crate::config::resolved::ClusterConfig;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 pub use crate::config::raw::Unavailable;
+
+static INSTALLED: OnceLock<Arc<Cluster>> = OnceLock::new();
+
+/// Makes `cluster` the process's shared server (at start, once).
+pub fn install(cluster: Arc<Cluster>) {
+    let _ = INSTALLED.set(cluster);
+}
+
+/// The process's shared server, when `[cluster] redis` is set.
+pub fn installed() -> Option<&'static Arc<Cluster>> {
+    INSTALLED.get()
+}
 
 /// Why the shared server did not answer a call.
 #[derive(Debug, thiserror::Error)]

@@ -8,13 +8,16 @@
 //! - [`auth`]: password checks and the AUTH failure limiter.
 //! - [`pipeline`]: the policy chain consulted at each SMTP stage and at routing.
 //! - [`queue`]: the durable spool (group-committed log) and the delivery schedule.
-//! - [`delivery`]: workers and transports (Maildir, smarthost over SMTP with STARTTLS).
+//! - [`delivery`]: workers and transports (Maildir, smarthost over SMTP with STARTTLS), typed
+//!   replies, bounce classification, DSNs.
 //! - [`server`]: listeners, connection limits, graceful shutdown.
 //! - [`reload`]: the configuration generation in force and how a reload replaces it.
 //! - [`admin`]: the admin HTTP API (health, readiness, metrics, status, reload, queue);
 //!   [`metrics`]: the Prometheus registry it serves; [`console`]: the browser pages on the
 //!   same listener, and the outcome time series they chart.
 //! - [`api`]: the application API (HTTP sending, events, suppressions) under tenants' keys.
+//! - [`suppress`]: per-tenant suppression lists (durable, enforced at RCPT, filled from hard
+//!   bounces and feedback-loop complaints).
 //! - [`plugin`], [`capability`]: the WebAssembly runtime and the host functions it offers.
 //! - [`cluster`]: state shared by several nodes through Valkey/Redis (plugin counters).
 //! - [`cli`]: operator commands other than `serve`; [`dkim`]: signing keys.
@@ -40,4 +43,5 @@ pub mod queue;
 pub mod reload;
 pub mod server;
 pub mod smtp;
+pub mod suppress;
 pub mod tls;

@@ -2,7 +2,7 @@
 //!
 //! One registry per process. Every label takes its values from a bounded set: listener
 //! addresses, tenant and plugin names come from the config, never from a client; reply
-//! classes, outcomes, stages and failure kinds are fixed lists.
+//! classes, outcomes, stages, failure kinds and bounce categories are fixed lists.
 
 use prometheus::{
     Encoder, Histogram, HistogramOpts, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
@@ -28,6 +28,9 @@ pub struct Metrics {
     pub queue_depth: IntGauge,
     /// Recipient delivery attempts, by outcome (`delivered`, `deferred`, `failed`).
     pub delivery_attempts: IntCounterVec,
+    /// Recipient delivery attempts that did not deliver, by outcome (`deferred`, `bounced`,
+    /// `expired`) and category (`bad_mailbox`, … — `delivery::classify::Category`).
+    pub delivery_failures: IntCounterVec,
     /// Plugin hook calls, by tenant, plugin and stage.
     pub plugin_calls: IntCounterVec,
     /// Plugin hook failures, by tenant, plugin and kind (trap, timeout, memory, invalid,
@@ -139,6 +142,12 @@ impl Metrics {
                 "sluice_delivery_attempts_total",
                 "Recipient delivery attempts, by outcome",
                 &["outcome"],
+            ),
+            delivery_failures: counter(
+                &r,
+                "sluice_delivery_failures_total",
+                "Recipient delivery attempts that did not deliver, by outcome and category",
+                &["outcome", "category"],
             ),
             plugin_calls: counter(
                 &r,

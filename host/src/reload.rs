@@ -144,6 +144,8 @@ impl Relay {
         // Everything is made: put it in service.
         self.auth_failures.set_policy(config.auth.clone());
         self.resize_connections(config.limits.max_connections);
+        self.suppressions
+            .set_max_per_tenant(config.suppressions.max_per_tenant);
         self.delivery.swap(delivery);
         let generation = old.number + 1;
         self.set_current(Generation {

@@ -258,7 +258,8 @@ fn queue_shows_state_next_retry_and_the_remote_reply_and_holds_a_message() {
     // The event is logged before the spool record is rewritten: wait for the schedule.
     let list = sluice_e2e::wait_for(std::time::Duration::from_secs(10), || {
         let list = relay.http("GET", "/v1/queue", Some(READ_TOKEN)).json();
-        (list["messages"][0]["state"] == "deferred").then_some(list)
+        let m = &list["messages"][0];
+        (m["state"] == "deferred" && m["last_error"].is_string()).then_some(list)
     })
     .expect("the message waits for a retry");
     let m = &list["messages"][0];

@@ -110,3 +110,71 @@ fn without_the_server_tempfail_refuses_at_once_local_counts_per_node_and_sharing
     let r = send(closed.port, "over@dest.test");
     assert!(r.starts_with("451 4.7.1"), "{r}");
 }
+
+/// Yesterday (UTC) as `YYYY-MM-DD`.
+fn yesterday() -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let out = std::process::Command::new("date")
+        .args(["-u", "-d", &format!("@{}", secs - 86_400), "+%Y-%m-%d"])
+        .output()
+        .expect("run date");
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
+#[test]
+fn a_warmup_schedule_caps_a_pool_across_nodes_at_todays_step() {
+    let redis = Redis::start();
+    let sink = sluice_e2e::Sink::start(&[]);
+    // Day 1 was yesterday (cap 1); today is day 2: a cap of 3 for both nodes together.
+    let node = || {
+        Relay::start(RelayConfig {
+            tenants: sluice_e2e::relay::DEMO_TENANT.replace(
+                "sender_domains = [\"example.com\"]",
+                "sender_domains = [\"example.com\"]\npool = \"new-ip\"",
+            ),
+            delivery: Some(format!(
+                "mode = \"smarthost\"\nretry = [\"1h\"]\n[delivery.smarthost]\nhost = \"127.0.0.1\"\nport = {}\n\
+                 [[delivery.pool]]\nname = \"new-ip\"\nsource = [\"127.0.0.1\"]\ndaily_cap = 1000\n\
+                 [delivery.pool.warmup]\nstart = \"{}\"\ncaps = [1, 3, 10]\n",
+                sink.port,
+                yesterday()
+            )),
+            tables: redis.cluster_table(""),
+            ..RelayConfig::default()
+        })
+    };
+    let (a, b) = (node(), node());
+    for i in 0..5 {
+        let port = if i % 2 == 0 { a.port } else { b.port };
+        assert!(send(port, &format!("w{i}@dest.test")).starts_with("250"));
+    }
+    sink.wait_messages(3);
+    let deferred = wait_for(Duration::from_secs(20), || {
+        let d: Vec<_> = [&a, &b]
+            .iter()
+            .flat_map(|r| r.events())
+            .filter(|e| e["event"] == "deferred")
+            .collect();
+        (d.len() >= 2).then_some(d)
+    })
+    .expect("two deferred");
+    for d in &deferred {
+        let reason = d["reason"].as_str().unwrap_or_default();
+        assert!(
+            reason.contains("reached its daily cap of 3 messages (warm-up day 2)"),
+            "{d}"
+        );
+    }
+    // A marker: every attempt has been made (3 delivered + 2 deferred), and no more went.
+    assert_eq!(sink.messages().len(), 3);
+    let status = a
+        .http("GET", "/v1/status", Some(sluice_e2e::READ_TOKEN))
+        .json();
+    let pool = &status["pools"][0];
+    assert_eq!(pool["name"], "new-ip", "{status}");
+    assert_eq!(pool["cap_today"], 3, "{status}");
+    assert_eq!(pool["warmup_day"], 2, "{status}");
+}

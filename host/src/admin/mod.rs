@@ -15,6 +15,8 @@
 //! | `GET /v1/quarantine`, `GET /v1/quarantine/{id}` | read | messages a policy held; one of them |
 //! | `DELETE /v1/quarantine/{id}` | admin | drop a held message (no delivery, no DSN) |
 //! | `POST /v1/quarantine/{id}/release` | admin | deliver a held message |
+//! | `GET /v1/tenants/{tenant}/suppressions`, `…/suppressions/{address}`, `…/suppressions.csv` | read | a tenant's suppression list, one entry, CSV |
+//! | `PUT`/`DELETE /v1/tenants/{tenant}/suppressions/{address}`, `POST …/suppressions/import` | admin | add, remove, import CSV |
 //! | `/console/…` | session | the admin console in a browser ([`crate::console`]) |
 //!
 //! Requests carry `Authorization: Bearer TOKEN`; the config keeps only each token's SHA-256
@@ -23,10 +25,11 @@
 
 pub mod problem;
 pub mod queue;
+pub mod suppressions;
 
 use crate::config::resolved::AdminScope;
 use crate::server::Relay;
-use axum::extract::{FromRequestParts, State};
+use axum::extract::{DefaultBodyLimit, FromRequestParts, State};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -69,6 +72,22 @@ pub fn router(relay: Arc<Relay>) -> Router {
             get(queue::quarantined_one).delete(queue::quarantine_delete),
         )
         .route("/v1/quarantine/{id}/release", post(queue::release))
+        // Any tenant's suppression list: `suppressions.rs`.
+        .route("/v1/tenants/{tenant}/suppressions", get(suppressions::list))
+        .route(
+            "/v1/tenants/{tenant}/suppressions.csv",
+            get(suppressions::export),
+        )
+        .route(
+            "/v1/tenants/{tenant}/suppressions/import",
+            post(suppressions::import).layer(DefaultBodyLimit::max(suppressions::MAX_IMPORT)),
+        )
+        .route(
+            "/v1/tenants/{tenant}/suppressions/{address}",
+            get(suppressions::get)
+                .put(suppressions::put)
+                .delete(suppressions::delete),
+        )
         .nest("/console", crate::console::router(relay.clone()))
         .fallback(|| async { Problem::not_found("no such route") })
         .with_state(relay)
@@ -200,6 +219,7 @@ async fn status(_: Read, State(relay): State<Arc<Relay>>) -> Response {
         "listen": config.listen,
         "listen_tls": config.listen_tls,
         "queue": { "depth": relay.queue.depth() },
+        "pools": relay.delivery.pools_today(),
         "tenants": tenants,
     }))
     .into_response()

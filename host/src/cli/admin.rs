@@ -80,6 +80,16 @@ impl Client {
     }
 
     pub async fn call(&self, method: Method, path: &str) -> Result<Answer, CallError> {
+        self.call_with(method, path, None).await
+    }
+
+    /// A request with a body: its content type and bytes.
+    pub async fn call_with(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<(&str, Vec<u8>)>,
+    ) -> Result<Answer, CallError> {
         let http = |message: String| CallError::Http {
             addr: self.addr,
             message,
@@ -119,8 +129,15 @@ impl Client {
         if let Some(t) = &self.token {
             request = request.header(hyper::header::AUTHORIZATION, format!("Bearer {t}"));
         }
+        let bytes = match body {
+            Some((content_type, bytes)) => {
+                request = request.header(hyper::header::CONTENT_TYPE, content_type);
+                Bytes::from(bytes)
+            }
+            None => Bytes::new(),
+        };
         let request = request
-            .body(Full::new(Bytes::new()))
+            .body(Full::new(bytes))
             .map_err(|e| http(e.to_string()))?;
         let response = sender
             .send_request(request)

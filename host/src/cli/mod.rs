@@ -1,5 +1,6 @@
 //! Operator commands other than `serve`: plugin check and dry run, quarantine, queue, DKIM
-//! keys, domain checks, and the admin API's client (reload, queue changes, tokens).
+//! keys, domain checks, suppression lists, and the admin API's client (reload, queue changes,
+//! tokens).
 
 pub mod admin;
 pub mod dkim;
@@ -7,3 +8,4 @@ pub mod domain;
 pub mod plugin;
 pub mod quarantine;
 pub mod queue;
+pub mod suppression;

@@ -33,6 +33,10 @@ pub struct RawConfig {
     pub api: Api,
     #[serde(default)]
     pub cluster: Cluster,
+    #[serde(default)]
+    pub suppressions: Suppressions,
+    #[serde(default)]
+    pub complaints: Complaints,
     #[serde(default, rename = "tenant")]
     pub tenants: Vec<Tenant>,
 }
@@ -196,6 +200,37 @@ pub enum Unavailable {
     Local,
     /// Refuse for now.
     Tempfail,
+}
+
+/// Per-tenant suppression lists (`[suppressions]`): addresses a tenant's mail no longer goes
+/// to, filled from hard bounces, complaints and the APIs, kept under `spool.dir`.
+#[derive(Debug, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct Suppressions {
+    /// The most entries one tenant's list holds; past it, adds are refused (409 on the APIs,
+    /// a warning for hard bounces and complaints), so no tenant can grow the relay without
+    /// bound. Each entry costs about 250 bytes of memory.
+    pub max_per_tenant: usize,
+}
+
+impl Default for Suppressions {
+    fn default() -> Self {
+        Suppressions {
+            max_per_tenant: 100_000,
+        }
+    }
+}
+
+/// Feedback-loop complaints (`[complaints]`): ARF reports (RFC 5965) the relay takes at an
+/// address of its own and turns into suppressions.
+#[derive(Debug, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct Complaints {
+    /// The address mailbox providers' feedback loops send ARF reports (RFC 5965) to, e.g.
+    /// `"fbl@relay.example.com"`. Mail to it is taken from any client without AUTH (that is
+    /// how feedback loops send), never relayed: each report becomes a `complained` event and
+    /// a `complaint` suppression for the tenant that sent the reported message. Unset: off.
+    pub address: Option<String>,
 }
 
 /// The plugin runtime as a whole.
@@ -645,8 +680,23 @@ pub struct Pool {
     pub name: String,
     /// Local addresses outbound connections bind, in turn.
     pub source: Vec<IpAddr>,
-    /// Messages per UTC day through this pool (IP warm-up); past it they wait.
+    /// Messages per UTC day through this pool; past it they wait. With `warmup`, the cap once
+    /// the schedule has run out (unset: none).
     pub daily_cap: Option<u64>,
+    /// An IP warm-up schedule: the daily cap steps up by itself, day by day.
+    pub warmup: Option<Warmup>,
+}
+
+/// A new address's sending volume raised day by day, as mailbox providers expect
+/// (`[delivery.pool.warmup]`).
+#[derive(Debug, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Warmup {
+    /// The schedule's first day, UTC, `YYYY-MM-DD`.
+    pub start: String,
+    /// Daily caps from `start` on, one per day (`[50, 100, 200, 400, …]`); before `start`
+    /// the first applies, after the last day the pool's `daily_cap`.
+    pub caps: Vec<u64>,
 }
 
 /// The resolver used for MX, A/AAAA and TXT lookups.

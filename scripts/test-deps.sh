@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the tests and the plugin builds need: swaks and redis-server (Debian), Node.js and npm for the
-# JavaScript plugin (Debian, if absent); aiosmtpd (SMTP sinks), dnslib (the tests' DNS server),
-# dkimpy (the independent DKIM verifier) and componentize-py (PyPI); and the
+# JavaScript plugin (Debian, if absent), chromium and chromium-driver (the console's browser tests);
+# aiosmtpd (SMTP sinks), dnslib (the tests' DNS server), dkimpy (the independent DKIM verifier),
+# selenium (drives chromium) and componentize-py (PyPI); and the
 # wasm32-wasip2 target. Safe to run again: it skips what is already there.
 set -euo pipefail
 
@@ -44,7 +45,13 @@ if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
     as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null
 fi
 
-for module in aiosmtpd dnslib dkim nacl; do
+if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then
+    echo "installing chromium and chromium-driver (Debian) for the admin console's browser tests"
+    as_root apt-get update -qq
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null
+fi
+
+for module in aiosmtpd dnslib dkim nacl selenium; do
     if ! python3 -c "import $module" >/dev/null 2>&1; then
         package=$module
         [ "$module" = dkim ] && package=dkimpy

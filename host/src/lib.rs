@@ -16,7 +16,8 @@
 //! - [`server`]: listeners, connection limits, graceful shutdown.
 //! - [`reload`]: the configuration generation in force and how a reload replaces it.
 //! - [`admin`]: the admin HTTP API (health, readiness, metrics, status, reload, queue);
-//!   [`metrics`]: the Prometheus registry it serves.
+//!   [`metrics`]: the Prometheus registry it serves; [`console`]: the browser pages on the
+//!   same listener, and the outcome time series they chart.
 //! - [`api`]: the application API (HTTP sending, events, suppressions) under tenants' keys.
 //! - [`events`]: the event journal fed by `sluice::event` tracing events, webhooks from it.
 //! - [`suppress`]: per-tenant suppression lists (durable, enforced at RCPT, filled from hard
@@ -34,6 +35,7 @@ pub mod capability;
 pub mod cli;
 pub mod cluster;
 pub mod config;
+pub mod console;
 pub mod delivery;
 pub mod dkim;
 pub mod events;

@@ -489,8 +489,10 @@ async fn shutdown_signal() {
 }
 
 /// The log on stderr, filtered by `SLUICE_LOG`; and, whatever that filter says, every
-/// `sluice::event` event into the event journal (once `serve` opened it).
+/// `sluice::event` event into the event journal (once `serve` opened it) and into the
+/// outcome counts of the admin console.
 fn init_tracing(format: LogFormat) {
+    use sluice::console::series;
     use tracing_subscriber::layer::SubscriberExt;
     use tracing_subscriber::util::SubscriberInitExt;
     use tracing_subscriber::{EnvFilter, Layer};
@@ -506,6 +508,7 @@ fn init_tracing(format: LogFormat) {
     tracing_subscriber::registry()
         .with(log)
         .with(sluice::events::layer())
+        .with(series::layer().with_filter(series::layer_filter()))
         .init();
 }
 

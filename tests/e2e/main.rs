@@ -17,6 +17,8 @@ mod cli;
 mod cluster;
 /// Strict command arguments and MAIL/RCPT parameters.
 mod commands;
+/// The admin console in headless Chromium: login, overview, queue, quarantine, read-only.
+mod console;
 /// DKIM signing verified by dkimpy; `sluice domain check`.
 mod dkim;
 /// What a durable relay promises: 250 means on disk, crashes and restarts lose nothing.

@@ -17,6 +17,7 @@
 //! | `POST /v1/quarantine/{id}/release` | admin | deliver a held message |
 //! | `GET /v1/tenants/{tenant}/suppressions`, `…/suppressions/{address}`, `…/suppressions.csv` | read | a tenant's suppression list, one entry, CSV |
 //! | `PUT`/`DELETE /v1/tenants/{tenant}/suppressions/{address}`, `POST …/suppressions/import` | admin | add, remove, import CSV |
+//! | `/console/…` | session | the admin console in a browser ([`crate::console`]) |
 //!
 //! Requests carry `Authorization: Bearer TOKEN`; the config keeps only each token's SHA-256
 //! (`[[admin.token]]`), with its scope. Tokens are taken from the generation in force, so a
@@ -87,6 +88,7 @@ pub fn router(relay: Arc<Relay>) -> Router {
                 .put(suppressions::put)
                 .delete(suppressions::delete),
         )
+        .nest("/console", crate::console::router(relay.clone()))
         .fallback(|| async { Problem::not_found("no such route") })
         .with_state(relay)
 }

@@ -72,7 +72,7 @@ pub fn detail(
     v
 }
 
-async fn spool_messages(relay: &Relay) -> Result<Vec<Stored>, Problem> {
+pub(crate) async fn spool_messages(relay: &Relay) -> Result<Vec<Stored>, Problem> {
     let dir = relay.current().config.spool.dir.clone();
     tokio::task::spawn_blocking(move || spool::inspect(&dir))
         .await

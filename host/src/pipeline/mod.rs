@@ -197,6 +197,32 @@ pub trait Policy: Send + Sync {
     fn delivery_results<'a>(&'a self, _results: &'a [DeliveryResult]) -> BoxFuture<'a, ()> {
         Box::pin(async {})
     }
+    /// What an operator sees of it (the admin console's tenants page).
+    fn info(&self) -> PolicyInfo {
+        PolicyInfo {
+            name: self.name().to_owned(),
+            ..PolicyInfo::default()
+        }
+    }
+}
+
+/// One policy of a chain as an operator sees it.
+#[derive(Debug, Clone, Default)]
+pub struct PolicyInfo {
+    pub name: String,
+    /// A plugin's build: the first 12 hex digits of its SHA-256 (empty for built-ins).
+    pub hash: String,
+    /// Its verdicts are logged (`shadow_verdict`), not enforced.
+    pub shadow: bool,
+    /// `fresh` (an instance per transaction) or `reuse N` (N transactions per instance).
+    pub instance: String,
+    /// The hooks it implements, as the WIT names them.
+    pub hooks: Vec<&'static str>,
+    /// The action on a trap (the most common failure) and while its breaker is open.
+    pub on_trap: &'static str,
+    pub on_breaker: &'static str,
+    /// Its crash-loop breaker is open: it is not being called.
+    pub breaker_open: bool,
 }
 
 /// A policy's state during one transaction.
@@ -290,6 +316,14 @@ impl Policies {
         self.tenants
             .iter()
             .map(|(t, p)| (t.clone(), p.labels()))
+            .collect()
+    }
+
+    /// Each tenant's chain, described, tenants in name order.
+    pub fn infos(&self) -> std::collections::BTreeMap<String, Vec<PolicyInfo>> {
+        self.tenants
+            .iter()
+            .map(|(t, p)| (t.clone(), p.policies.iter().map(|p| p.info()).collect()))
             .collect()
     }
 

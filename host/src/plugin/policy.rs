@@ -9,7 +9,7 @@ use crate::config::resolved::FailureAction;
 use crate::config::routes::RouteAllow;
 use crate::config::SmarthostTls as TlsPolicy;
 use crate::pipeline::{
-    BoxFuture, Decision, DeliveryResult, HookInput, Outcome, Policy, PolicyRun, Route,
+    BoxFuture, Decision, DeliveryResult, HookInput, Outcome, Policy, PolicyInfo, PolicyRun, Route,
     RouteRequest, Stage, Verdict,
 };
 use crate::smtp::reply::{printable, Reply};
@@ -43,6 +43,24 @@ impl Policy for WasmPolicy {
 
     fn label(&self) -> &str {
         self.plugin.label()
+    }
+
+    fn info(&self) -> PolicyInfo {
+        let p = &self.plugin;
+        PolicyInfo {
+            name: p.spec.name.clone(),
+            hash: p.hash.clone(),
+            shadow: p.spec.shadow,
+            instance: if p.spec.reuse > 1 {
+                format!("reuse {}", p.spec.reuse)
+            } else {
+                "fresh".into()
+            },
+            hooks: p.hooks.iter().map(|h| super::hook_name(*h)).collect(),
+            on_trap: action_name(p.spec.on_failure.trap),
+            on_breaker: action_name(p.spec.on_failure.breaker),
+            breaker_open: p.breaker.is_open(),
+        }
     }
 
     fn begin(&self) -> Box<dyn PolicyRun> {
@@ -226,6 +244,16 @@ impl Drop for WasmRun {
         if let Some(instance) = self.instance.take() {
             self.plugin.release(instance);
         }
+    }
+}
+
+/// A failure action as the config spells it.
+fn action_name(action: FailureAction) -> &'static str {
+    match action {
+        FailureAction::Tempfail => "tempfail",
+        FailureAction::Continue => "continue",
+        FailureAction::Reject => "reject",
+        FailureAction::Quarantine => "quarantine",
     }
 }
 

@@ -17,6 +17,7 @@ use std::future::Future;
 use std::net::IpAddr;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 /// Where in the transaction a hook runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -256,9 +257,18 @@ impl Pipeline {
 impl PipelineRun {
     /// Runs every policy in order and folds their decisions.
     pub async fn run(&mut self, input: &HookInput<'_>) -> Decision {
+        self.run_timed(input).await.0
+    }
+
+    /// [`run`](Self::run), also giving the wall-clock time of each policy that ran, in chain
+    /// order (the policies after the one that decided did not run). For `sluice replay`.
+    pub async fn run_timed(&mut self, input: &HookInput<'_>) -> (Decision, Vec<Duration>) {
         let mut folded = Decision::proceed();
+        let mut times = Vec::with_capacity(self.runs.len());
         for run in &mut self.runs {
+            let started = Instant::now();
             let d = run.check(input).await;
+            times.push(started.elapsed());
             folded.add_headers.extend(d.add_headers);
             folded.tags.extend(d.tags);
             if let Some(f) = d.fuel {
@@ -270,7 +280,7 @@ impl PipelineRun {
                 break;
             }
         }
-        folded
+        (folded, times)
     }
 }
 

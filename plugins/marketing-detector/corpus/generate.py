@@ -84,7 +84,7 @@ class Brand:
         self.mk_pixel = rng.random() < (0.3 if php else 0.8)
         self.mk_list_headers = rng.random() < (0.1 if php else 0.6 if self.mk_platform == "inhouse" else 0.92)
         self.mk_unsub_link = rng.random() < (0.6 if php else 0.95)
-        sub = rng.choice(["", "", "mail.", "email.", "notify."])
+        sub = rng.choice(["", "", "mail.", "email.", "notify.", "em.", "e."])
         self.tx_from = (rng.choice([name, name, f"{name} Support", f"{name} Accounts", f"{name} Team"]),
                         f"{rng.choice(['no-reply', 'noreply', 'notifications', 'hello', 'support', 'team', 'info', 'do-not-reply', 'account', 'service'])}@{sub}{domain}")
         if kind == "forum":
@@ -210,6 +210,10 @@ class Msg:
 
 def choose_platform(rng, m):
     b = m.brand_obj
+    if m.template == "optin":
+        # A subscription confirmation leaves through the newsletter's platform and address.
+        m.from_ = b.mk_from
+        return Platform(b.mk_platform, rng, b.domain, b.slug, b.mk_tracking, b.mk_pixel, rng.random() < 0.3)
     if m.template in ("outreach", "followup"):
         name = m.platform_name
         return Platform(name, rng, b.domain, b.slug, track_clicks=name == "outreach" and rng.random() < 0.7,
@@ -228,10 +232,16 @@ def build(rng, brand, template, label):
         m.platform_name = rng.choice(["gmail", "outlook", "apple", "thunderbird", "outreach", "outreach", "gmail"])
     m.platform = choose_platform(rng, m)
     if label == "marketing" and template not in ("outreach", "followup") and brand.mk_unsub_link:
-        m.unsub_link = m.link(f"/unsubscribe?e={m.tok(16)}", host=m.platform.unsub_host() if m.platform.list_headers else None)
+        # Platforms keep their unsubscribe links recognisable (most do not click-track them).
+        m.unsub_link = m.link(rng.choice([f"/unsubscribe?e={m.tok(16)}", f"/unsubscribe/{m.tok(24)}", f"/u/{m.tok(20)}",
+                                          f"/email/optout?id={m.tok(12)}", f"/lists/unsubscribe?u={m.tok(10)}"]),
+                              host=m.platform.unsub_host() if m.platform.list_headers else None, track=rng.random() < 0.2)
     getattr(templates, template)(m)
     if m.pixel is None and not (label == "transactional" and m.kind_of_brand in ("forum", "codehost", "social")):
         m.pixel = m.platform.pixel()
+    if m.preheader is None and label == "transactional" and m.blocks and rng.random() < 0.3:
+        # Many transactional templates carry a hidden preheader too.
+        m.preheader = next((b[1] for b in m.blocks if b[0] == "p"), None)
     return m
 
 

@@ -83,6 +83,9 @@ P = {
     "transfer_body": ["{user} hat Ihnen {amount} gesendet. Verwendungszweck: {ref}.", "Ihre Überweisung über {amount} an {user} wurde am {date} ausgeführt."],
     "statement_subj": ["Ihr Kontoauszug für {month} ist verfügbar"],
     "statement_body": ["Ihr Kontoauszug für {month} steht im Online-Banking bereit. Saldo: {amount}."],
+    "optin_subj": ["Bitte bestätigen Sie Ihre Anmeldung", "Newsletter-Anmeldung bestätigen"],
+    "optin_body": ["Jemand hat den {brand}-Newsletter für {email} bestellt. Bitte bestätigen Sie die Adresse.", "Um die Anmeldung abzuschließen, bestätige bitte deine E-Mail-Adresse."],
+    "optin_btn": ["Anmeldung bestätigen", "Ja, ich möchte den Newsletter"],
     # marketing
     "unsub": ["Abmelden", "Newsletter abbestellen", "Einstellungen ändern oder abmelden"],
     "why": ["Sie erhalten diesen Newsletter, weil Sie sich auf unserer Website angemeldet haben.", "Diese E-Mail wurde an {email} gesendet."],

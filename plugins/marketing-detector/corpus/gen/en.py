@@ -96,6 +96,9 @@ P = {
     "statement_body": ["Your statement for {month} is now available in the app. Closing balance: {amount}.", "Your monthly statement is attached. Log in to view all transactions."],
     "eticket_subj": ["Your tickets for {event}", "Order {order}: your e-tickets", "You're going to {event}!"],
     "eticket_body": ["Here are your tickets for {event} on {date}. Doors open at {time}. Show the QR code at the entrance.", "Your order {order} is confirmed. {n} tickets are attached as PDF."],
+    "optin_subj": ["Please confirm your subscription", "Confirm your email to get the {brand} newsletter", "One click to confirm"],
+    "optin_body": ["Someone (hopefully you) asked to receive the {brand} newsletter at {email}. Please confirm the address.", "To complete your subscription, confirm your email address. No confirmation, no emails."],
+    "optin_btn": ["Yes, subscribe me", "Confirm subscription"],
     # --- marketing
     "unsub": ["Unsubscribe", "Unsubscribe from this list", "Manage email preferences", "Update your preferences or unsubscribe"],
     "why": ["You're receiving this email because you signed up for updates from {brand}.", "You are receiving this because you opted in at our website.", "Want to change how you receive these emails?", "This email was sent to {email}."],

@@ -83,6 +83,9 @@ P = {
     "transfer_body": ["{user} te ha enviado {amount}. Concepto: {ref}.", "Tu transferencia de {amount} a {user} se realizó el {date}."],
     "statement_subj": ["Tu extracto de {month} ya está disponible"],
     "statement_body": ["Tu extracto de {month} está disponible en la banca online. Saldo: {amount}."],
+    "optin_subj": ["Confirma tu suscripción", "Confirma tu correo para recibir el boletín de {brand}"],
+    "optin_body": ["Alguien ha pedido recibir el boletín de {brand} en {email}. Confirma la dirección, por favor.", "Para completar tu suscripción, confirma tu correo electrónico."],
+    "optin_btn": ["Confirmar suscripción"],
     # marketing
     "unsub": ["Darse de baja", "Cancelar suscripción", "Gestionar preferencias"],
     "why": ["Recibes este correo porque te suscribiste a las novedades de {brand}.", "Este correo se envió a {email}."],

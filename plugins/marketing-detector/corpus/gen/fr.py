@@ -83,6 +83,9 @@ P = {
     "transfer_body": ["{user} vous a envoyé {amount}. Référence : {ref}.", "Votre virement de {amount} à {user} a été exécuté le {date}."],
     "statement_subj": ["Votre relevé de {month} est disponible"],
     "statement_body": ["Votre relevé de compte de {month} est disponible dans votre espace client. Solde : {amount}."],
+    "optin_subj": ["Confirmez votre inscription", "Confirmez votre adresse pour recevoir la lettre {brand}"],
+    "optin_body": ["Quelqu'un a demandé à recevoir la lettre {brand} à l'adresse {email}. Merci de confirmer.", "Pour finaliser votre inscription, confirmez votre adresse e-mail."],
+    "optin_btn": ["Confirmer mon inscription"],
     # marketing
     "unsub": ["Se désabonner", "Se désinscrire", "Gérer mes préférences"],
     "why": ["Vous recevez cet e-mail car vous êtes inscrit(e) à la newsletter {brand}.", "Cet e-mail a été envoyé à {email}."],

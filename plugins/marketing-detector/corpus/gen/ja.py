@@ -84,6 +84,9 @@ P = {
     "transfer_body": ["{user}さんから{amount}が送金されました。", "{date}に{user}さんへの{amount}の送金が完了しました。"],
     "statement_subj": ["{month}のご利用明細が確定しました"],
     "statement_body": ["{month}のご利用明細をアプリでご確認いただけます。残高：{amount}"],
+    "optin_subj": ["メールマガジン登録の確認", "【{brand}】ご登録の確認をお願いします"],
+    "optin_body": ["{email} で{brand}メールマガジンの登録申請がありました。以下のボタンから確認してください。"],
+    "optin_btn": ["登録を確認する"],
     # marketing
     "unsub": ["配信停止", "メール配信の停止はこちら", "配信設定の変更"],
     "why": ["このメールは{brand}のメールマガジンにご登録いただいた方にお送りしています。", "本メールは {email} 宛に配信しています。"],

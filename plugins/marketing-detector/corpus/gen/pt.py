@@ -83,6 +83,9 @@ P = {
     "transfer_body": ["{user} enviou {amount} para você. Identificador: {ref}.", "Sua transferência de {amount} para {user} foi concluída em {date}."],
     "statement_subj": ["Seu extrato de {month} está disponível"],
     "statement_body": ["Seu extrato de {month} já está no app. Saldo: {amount}."],
+    "optin_subj": ["Confirme sua inscrição", "Confirme seu e-mail para receber a newsletter {brand}"],
+    "optin_body": ["Alguém pediu para receber a newsletter {brand} em {email}. Confirme o endereço, por favor.", "Para concluir sua inscrição, confirme seu e-mail."],
+    "optin_btn": ["Confirmar inscrição"],
     # marketing
     "unsub": ["Cancelar inscrição", "Descadastrar", "Gerenciar preferências"],
     "why": ["Você recebe este e-mail porque se cadastrou para receber novidades da {brand}.", "Este e-mail foi enviado para {email}."],

@@ -25,7 +25,8 @@ def tx_footer(m, settings=False):
     for text in m.rng.sample(m.P["tx_footer"], m.rng.choice([1, 1, 2])):
         m.footer.append(("p", text.format_map(m.v)))
     if settings or m.rng.random() < 0.25:
-        m.footer.append(("link", m.t("notif_settings"), m.link("/settings/notifications")))
+        m.footer.append(("link", m.t("notif_settings"), m.link(m.rng.choice(
+            ["/settings/notifications", "/account/notifications", "/settings/email", "/preferences", "/account/email-preferences"]))))
     if m.rng.random() < 0.12:
         # Some platforms put an unsubscribe link (for marketing mail) under receipts too.
         m.footer.append(("unsub", m.t("unsub"), m.link(f"/email/unsubscribe?t={m.tok(20)}")))
@@ -49,8 +50,10 @@ def mk_footer(m):
         m.footer.append(("p", f"{m.v['brand']} · {m.v['address']}"))
     if m.unsub_link:
         m.footer.append(("unsub", m.t("unsub"), m.unsub_link))
-    if m.rng.random() < 0.3:
-        m.footer.append(("link", m.t("notif_settings"), m.link(f"/preferences?e={m.tok(12)}")))
+    if m.rng.random() < 0.35:
+        m.footer.append(("link", m.t("notif_settings"), m.link(m.rng.choice(
+            [f"/preferences?e={m.tok(12)}", "/account/settings/email", f"/settings/notifications?u={m.tok(8)}",
+             f"/manage-subscription/{m.tok(16)}", f"/profile?u={m.tok(10)}&id={m.tok(8)}"]))))
     if m.rng.random() < 0.5:
         m.view_online = (m.t("view_browser"), m.link(f"/campaigns/{m.tok(10)}", track=False))
 
@@ -189,6 +192,11 @@ def invoice(m):
     m.blocks.append(("p", m.t("invoice_due")))
     if m.rng.random() < 0.6:
         m.attach.append(pdf(m, f"{m.v['inv']}.pdf"))
+    if m.rng.random() < 0.25:
+        # A small business's invoice, sent by its bookkeeper from their own mailbox.
+        p = m.person()
+        m.from_ = (p[0], f"{p[1]}@{m.domain}")
+        m.blocks.append(("sig", p[0]))
     if m.rng.random() < 0.7:
         m.blocks.append(("btn", m.rng.choice(["View invoice", "Download PDF", m.t("receipt_btn")]), m.link(f"/billing/invoices/{m.v['inv']}")))
     sign(m)
@@ -222,6 +230,16 @@ def delivered(m):
     m.blocks.append(("link", m.t("ship_btn"), m.link(f"/orders/{m.v['order']}")))
     tx_footer(m)
     m.tag = "shipping"
+
+
+def optin(m):
+    m.subject = m.t("optin_subj")
+    greet(m)
+    m.blocks.append(("p", m.t("optin_body")))
+    m.blocks.append(("btn", m.t("optin_btn"), m.link(f"/subscribe/confirm?t={m.tok(32)}", track=False)))
+    m.blocks.append(("p", m.t("reset_ignore")))
+    tx_footer(m)
+    m.tag = "double-opt-in"
 
 
 def forum(m):
@@ -327,6 +345,10 @@ def booking(m):
     if m.rng.random() < 0.4:
         m.blocks.append(("img", f"https://maps.{m.domain}/static?center={m.rng.uniform(-60, 60):.4f},{m.rng.uniform(-120, 120):.4f}&zoom=15&size=600x200", "Map", 600, 200))
     m.blocks.append(("btn", m.t("booking_btn"), m.link(f"/bookings/{m.v['ref']}?k={m.tok(12)}")))
+    if m.rng.random() < 0.2:
+        # A practice's or a small hotel's front desk, writing from a person's mailbox.
+        p = m.person()
+        m.from_ = (f"{p[0]}", f"{p[1]}@{m.domain}")
     if m.rng.random() < 0.5:
         ics = ("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//" + m.slug + "//EN\r\nBEGIN:VEVENT\r\n"
                f"UID:{m.tok(16)}@{m.domain}\r\nDTSTART:20260{m.rng.randint(1, 9)}{m.rng.randint(10, 28)}T{m.rng.randint(8, 19):02d}0000Z\r\n"
@@ -394,7 +416,11 @@ def ticket(m):
         m.blocks.append(("hr",))
         m.blocks.append(("quote", f"{m.v['first']} {m.v['last']}, {m.v['date']}:\n{m.v['issue']}. {m.t('ticket_issue')}?"))
     m.footer.append(("p", f"[{m.tok(6).upper()}-{m.tok(6).upper()}]"))
-    m.from_ = (f"{agent[0]} ({m.v['brand']})", f"support@{m.domain}")
+    if m.rng.random() < 0.35:
+        # Some help desks send from the agent's own mailbox.
+        m.from_ = (agent[0], f"{agent[1]}@{m.domain}")
+    else:
+        m.from_ = (f"{agent[0]} ({m.v['brand']})", f"support@{m.domain}")
     m.extra["in_reply_to"] = f"<{m.tok(20)}@{m.v['recipient_domain']}>"
     m.tag = "support"
 
@@ -579,6 +605,9 @@ def launch(m):
 
 def upsell(m):
     m.v.update(pct=m.rng.choice([20, 25, 30, 40]), n=m.rng.randint(5, 50))
+    if m.rng.random() < 0.3:
+        # Sent from the address the product's account mail comes from.
+        m.from_ = (m.brand, f"{m.rng.choice(['account', 'billing', 'notifications', 'no-reply'])}@{m.domain}")
     m.subject = m.t("upsell_subj")
     greet(m)
     m.blocks.append(("p", m.t("upsell_body")))
@@ -619,6 +648,8 @@ def outreach_setup(m):
                product=f"{m.v['brand']} {m.rng.choice(PLAN_PRODUCTS)}", pct=m.rng.choice([20, 30, 35, 40]),
                phone=m.phone(), site=f"www.{m.domain}")
     m.from_ = (sender[0], f"{sender[1]}@{m.domain}")
+    if m.rng.random() < 0.25:
+        m.from_ = (f"{sender[0]} | {m.v['brand']}", f"{m.rng.choice(['sales', 'hello', 'growth', 'partners', 'team'])}@{m.domain}")
     m.prefer = {"text": 0.7, "alt": 0.3, "html": 0.0}
     m.layout_choice = ["simple"]
     return sender
@@ -664,7 +695,7 @@ TRANSACTIONAL = {
     "alert": (14, None), "receipt": (24, ("shop", "food", "travel", "events", "telecom", "saas", "media")),
     "invoice": (14, ("saas", "telecom", "media", "fintech")), "ship": (16, ("shop",)), "delivered": (8, ("shop",)),
     "forum": (20, ("forum",)), "code": (18, ("codehost",)), "social": (20, ("social",)), "saas": (28, ("saas",)),
-    "booking": (14, ("travel", "food", "events")), "payfail": (8, ("saas", "media", "telecom")), "trial": (8, ("saas",)),
+    "booking": (14, ("travel", "food", "events")), "optin": (8, ("media", "shop", "saas", "fintech", "travel")), "payfail": (8, ("saas", "media", "telecom")), "trial": (8, ("saas",)),
     "invite": (8, ("saas", "codehost")), "export": (4, ("saas", "social", "fintech")), "ticket": (12, None),
     "refund": (6, ("shop", "travel")), "transfer": (10, ("fintech",)), "statement": (6, ("fintech",)), "eticket": (6, ("events", "travel")),
 }
@@ -682,7 +713,7 @@ KEYS = {  # the wording a template needs (it runs only in languages that have al
     "forum": ["forum_subj"], "code": ["code_quote"], "social": ["social_subj"], "saas": ["saas_body", "forum_quote", "social_quote"],
     "booking": ["booking_subj"], "payfail": ["payfail_subj"], "trial": ["trial_subj", "upsell_body"], "invite": ["invite_subj"],
     "export": ["export_subj"], "ticket": ["ticket_subj"], "refund": ["refund_subj"], "transfer": ["transfer_subj"],
-    "statement": ["statement_subj"], "eticket": ["eticket_subj"], "news": ["news_subj"], "sale": ["sale_subj"],
+    "statement": ["statement_subj"], "eticket": ["eticket_subj"], "optin": ["optin_subj"], "news": ["news_subj"], "sale": ["sale_subj"],
     "flash": ["flash_subj"], "arrivals": ["arrivals_subj"], "cart": ["cart_subj"], "winback": ["winback_subj"],
     "loyalty": ["loyalty_subj"], "referral": ["referral_subj"], "launch": ["launch_subj"], "upsell": ["upsell_subj"],
     "webinar": ["webinar_subj"], "outreach": ["outreach_subj"], "followup": ["followup_subj"],

@@ -14,7 +14,7 @@ use crate::html;
 
 /// The features, in the order of the vector; the weights (weights.rs) follow this order.
 /// Counts are taken as ln(1 + n); flags are 0 or 1.
-pub const FEATURES: [&str; 40] = [
+pub const FEATURES: [&str; 41] = [
     // -- headers: list and bulk markers (weak: notifications carry them too)
     "list-unsubscribe",      // List-Unsubscribe
     "one-click-unsubscribe", // List-Unsubscribe-Post (RFC 8058), required of bulk senders
@@ -61,6 +61,8 @@ pub const FEATURES: [&str; 40] = [
     "promo-code",  // a coupon code: capitals then one to three digits (SAVE20, BF25)
     "token-links", // ln(1 + links to the sender's own site carrying a personal token)
     "document",    // a PDF or calendar attachment (an invoice, a ticket, an invitation)
+    // -- together
+    "bulk-without-notice", // a way to unsubscribe, and nothing of a notice (see `NOTICE`)
 ];
 
 /// The message as the data hook reads it from the host.
@@ -109,7 +111,7 @@ pub fn extract(m: &Input) -> [f32; FEATURES.len()] {
     let lower_prose = prose.to_lowercase();
     let subject = m.subject.trim();
     let lower_subject = subject.to_lowercase();
-    [
+    let mut v = [
         flag(m.list_unsubscribe),
         flag(m.list_unsubscribe_post),
         flag(m.list_id),
@@ -175,8 +177,29 @@ pub fn extract(m: &Input) -> [f32; FEATURES.len()] {
                 || name.ends_with(".pdf")
                 || name.ends_with(".ics")
         })),
-    ]
+        0.0,
+    ];
+    let at = |name: &str| v[FEATURES.iter().position(|f| *f == name).expect("a feature")];
+    let unsubscribable = ["list-unsubscribe", "unsubscribe-link", "unsubscribe-text"]
+        .iter()
+        .any(|f| at(f) > 0.0);
+    let notice = NOTICE.iter().any(|f| at(f) > 0.0);
+    v[FEATURES.len() - 1] = flag(unsubscribable && !notice);
+    v
 }
+
+/// What marks a notice: mail about the recipient's own account, order or conversation. List
+/// headers and unsubscribe links are weak evidence of a mailing on their own; with none of
+/// these they are stronger (`bulk-without-notice`).
+const NOTICE: &[&str] = &[
+    "auto-submitted",
+    "settings-link",
+    "identifiers",
+    "token-links",
+    "subject-code",
+    "document",
+    "sender-system",
+];
 
 const REPLY_PREFIXES: &[&str] = &[
     "re:", "re :", "aw:", "fwd:", "fw:", "tr:", "wg:", "res:", "rv:", "enc:", "sv:", "vs:",
@@ -646,6 +669,7 @@ mod tests {
         let v = extract(&news);
         for f in [
             "list-unsubscribe",
+            "bulk-without-notice",
             "precedence-bulk",
             "sender-promo",
             "sender-promo-domain",

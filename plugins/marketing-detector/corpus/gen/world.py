@@ -211,3 +211,32 @@ LABELS = {
 WROTE = {"en": "On {date}, {sender} <{addr}> wrote:", "de": "Am {date} schrieb {sender} <{addr}>:",
          "fr": "Le {date}, {sender} <{addr}> a écrit :", "es": "El {date}, {sender} <{addr}> escribió:",
          "pt": "Em {date}, {sender} <{addr}> escreveu:", "ja": "{date} {sender} <{addr}>:"}
+
+# Senders of the held-out split only (corpus/heldout): organisations and outreach companies
+# created after the first held-out evaluation, never seen by a fit.
+TEST_BRANDS = [
+    ("Fernhill Home", "fernhill.example", "en", "shop"),
+    ("Paperplane CRM", "paperplane.example", "en", "saas"),
+    ("Riverbank", "riverbank.example", "en", "fintech"),
+    ("Homebrew Hackers", "forum.homebrewhackers.example", "en", "forum"),
+    ("Stackhouse", "stackhouse.example", "en", "codehost"),
+    ("Chirp", "chirp.example", "en", "social"),
+    ("Weekend Wire", "weekendwire.example", "en", "media"),
+    ("Encore Live", "encorelive.example", "en", "events"),
+    ("Nordkamm Outdoor", "nordkamm.example", "de", "shop"),
+    ("Rechenzentrale", "rechenzentrale.example", "de", "saas"),
+    ("Atelier Brume", "atelier-brume.example", "fr", "shop"),
+    ("Caisse Lumière", "caisse-lumiere.example", "fr", "fintech"),
+    ("Sabores del Sur", "saboresdelsur.example", "es", "food"),
+    ("Foro Linux ES", "forolinux.example", "es", "forum"),
+    ("Viaja Mais", "viajamais.example", "pt", "travel"),
+    ("Nuvem Tarefas", "nuvemtarefas.example", "pt", "saas"),
+    ("ひかり書店", "hikari-books.example", "ja", "shop"),
+    ("まなびクラウド", "manabi-cloud.example", "ja", "saas"),
+    ("つぶやき", "tsubuyaki.example", "ja", "social"),
+]
+TEST_OUTREACH = [
+    ("Quotaflow", "quotaflow.test", "en"), ("Signalhire", "signalhire.test", "en"), ("Marktplatz Pro", "marktplatzpro.test", "de"),
+    ("Prospect & Co", "prospectco.test", "fr"), ("Alcance B2B", "alcanceb2b.test", "es"), ("Cresce Vendas", "crescevendas.test", "pt"),
+    ("リードナビ", "leadnavi.test", "ja"),
+]

@@ -103,11 +103,12 @@ pub async fn run(opts: Options) -> anyhow::Result<bool> {
     for (n, path) in files.iter().enumerate() {
         replayed.push(replay_one(&setups, path, n, opts.tenant.as_deref(), labels.as_ref()).await);
     }
-    let configs: Vec<(&str, &Path, Vec<(String, Vec<String>)>)> = setups
+    let configs: Vec<report::ConfigInfo> = setups
         .iter()
-        .map(|s| {
-            let chains = s.policies.labels().into_iter().collect();
-            (s.role, s.path.as_path(), chains)
+        .map(|s| report::ConfigInfo {
+            role: s.role,
+            path: &s.path,
+            chains: s.policies.labels().into_iter().collect(),
         })
         .collect();
     let report = report::Report::new(&configs, &replayed, labels.is_some());

@@ -251,3 +251,128 @@ async fn routes(pipeline: &Pipeline, env: &Envelope, t: &Transcript) -> Vec<Rout
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pipeline::{BoxFuture, Policy, PolicyRun};
+    use crate::smtp::reply;
+
+    /// Answers `verdict` at `stage` (for the recipient `rcpt`, if given), continue elsewhere.
+    struct At(Stage, Option<&'static str>, Verdict);
+
+    impl Policy for At {
+        fn name(&self) -> &str {
+            "at"
+        }
+        fn begin(&self) -> Box<dyn PolicyRun> {
+            Box::new(AtRun(self.0, self.1, self.2.clone()))
+        }
+    }
+
+    struct AtRun(Stage, Option<&'static str>, Verdict);
+
+    impl PolicyRun for AtRun {
+        fn check<'a>(&'a mut self, input: &'a HookInput<'a>) -> BoxFuture<'a, Decision> {
+            Box::pin(async move {
+                let hit = input.stage == self.0 && (self.1.is_none() || self.1 == input.rcpt);
+                let mut d = Decision::verdict(if hit {
+                    self.2.clone()
+                } else {
+                    Verdict::Continue
+                });
+                d.explain = Some("at: rule".into());
+                if input.stage == Stage::Data {
+                    d.tags.push("seen-data".into());
+                }
+                d
+            })
+        }
+    }
+
+    fn env(to: &[&str]) -> Envelope {
+        Envelope {
+            client_ip: "192.0.2.1".parse().unwrap(),
+            helo: "client.test".into(),
+            tenant: "t".into(),
+            auth_user: None,
+            tls: None,
+            from: "a@t.test".into(),
+            to: to.iter().map(|s| s.to_string()).collect(),
+            queue_id: "Q1".into(),
+        }
+    }
+
+    async fn run_with(policy: At, to: &[&str]) -> Transcript {
+        let pipeline = Pipeline::new(vec![Arc::new(policy)]);
+        let e = env(to);
+        let message = ParsedMessage::new(Arc::new(as_received(
+            b"Subject: x\r\n\r\nbody\r\n",
+            &e,
+            "relay.test",
+        )));
+        run(&pipeline, &e, &message).await
+    }
+
+    #[tokio::test]
+    async fn a_session_s_rules() {
+        // A quarantine at RCPT holds the message at the end of DATA, whoever decided DATA.
+        let t = run_with(
+            At(Stage::RcptTo, None, Verdict::Quarantine("hold".into())),
+            &["r@x.test"],
+        )
+        .await;
+        assert_eq!(t.ending, Ending::Quarantined("hold".into()));
+        assert_eq!(t.by.as_deref(), Some("at: rule"));
+        assert_eq!(t.data().unwrap().tags, vec!["seen-data"]);
+        // A refused recipient is dropped; the others go on, and are routed.
+        let bad = Verdict::Reject(reply::AUTH_REQUIRED);
+        let t = run_with(
+            At(Stage::RcptTo, Some("no@x.test"), bad.clone()),
+            &["no@x.test", "ok@y.test"],
+        )
+        .await;
+        assert_eq!(
+            (t.ending.clone(), t.rcpts.clone()),
+            (Ending::Queued, vec!["ok@y.test".to_owned()])
+        );
+        assert_eq!(t.routes.len(), 1);
+        assert_eq!(t.routes[0].domain, "y.test");
+        // No recipient left: no DATA.
+        let t = run_with(At(Stage::RcptTo, None, bad.clone()), &["no@x.test"]).await;
+        assert_eq!(t.ending, Ending::NoRecipients);
+        assert!(t.data().is_none());
+        // A refusal at MAIL ends the transaction there.
+        let t = run_with(At(Stage::MailFrom, None, bad.clone()), &["ok@y.test"]).await;
+        assert_eq!(
+            t.ending,
+            Ending::Refused {
+                stage: Stage::MailFrom,
+                verdict: bad
+            }
+        );
+        assert_eq!(t.steps.len(), 3, "connect, EHLO, MAIL");
+        // Every step timed each policy that ran.
+        assert!(t.steps.iter().all(|s| s.per_policy.len() == 1));
+        assert_eq!(t.policy_times(1).len(), 1);
+    }
+
+    #[test]
+    fn the_data_hook_sees_the_relay_s_headers() {
+        let e = env(&["r@x.test"]);
+        let got = String::from_utf8(as_received(b"Subject: x\r\n\r\nbody\r\n", &e, "relay.test"))
+            .unwrap();
+        assert!(got.starts_with("Received: from client.test ([192.0.2.1])\r\n\tby relay.test (Sluice) with ESMTP id Q1"), "{got}");
+        assert!(
+            got.contains("\r\nDate: ") && got.contains("\r\nMessage-ID: <Q1@relay.test>\r\n"),
+            "{got}"
+        );
+        let kept = String::from_utf8(as_received(
+            b"Date: x\r\nMessage-ID: <m@x>\r\n\r\nb\r\n",
+            &e,
+            "relay.test",
+        ))
+        .unwrap();
+        assert_eq!(kept.matches("Message-ID").count(), 1, "{kept}");
+    }
+}

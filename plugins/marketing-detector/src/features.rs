@@ -539,7 +539,7 @@ fn identifiers(text: &str) -> usize {
         let id = (token.starts_with('#') && digits >= 4)
             || (letters > 0 && digits >= 4 && token.len() >= 6 && token.len() <= 40)
             // Seven digits and more, but not a date (2026-05-01).
-            || (letters == 0 && digits >= 7 && digits <= 24 && (!token.contains('-') || digits >= 10));
+            || (letters == 0 && (7..=24).contains(&digits) && (!token.contains('-') || digits >= 10));
         if id {
             seen.insert(token);
         }

@@ -9,11 +9,15 @@ use std::fmt::Write;
 use std::path::Path;
 use std::time::Duration;
 
-/// The configs replayed: role ("candidate", "current"), file, and each tenant's chain.
-pub type Configs<'a> = [(&'a str, &'a Path, Vec<(String, Vec<String>)>)];
+/// A config replayed: its role ("candidate", "current"), its file, and each tenant's chain.
+pub struct ConfigInfo<'a> {
+    pub role: &'a str,
+    pub path: &'a Path,
+    pub chains: Vec<(String, Vec<String>)>,
+}
 
 pub struct Report<'a> {
-    configs: &'a Configs<'a>,
+    configs: &'a [ConfigInfo<'a>],
     replayed: &'a [Replayed],
     labelled: bool,
 }
@@ -63,7 +67,11 @@ impl Timing {
 }
 
 impl<'a> Report<'a> {
-    pub fn new(configs: &'a Configs<'a>, replayed: &'a [Replayed], labelled: bool) -> Report<'a> {
+    pub fn new(
+        configs: &'a [ConfigInfo<'a>],
+        replayed: &'a [Replayed],
+        labelled: bool,
+    ) -> Report<'a> {
         Report {
             configs,
             replayed,
@@ -142,7 +150,7 @@ impl<'a> Report<'a> {
                 if let Err(e) = result {
                     out.push((
                         r.path.display().to_string(),
-                        self.configs[config].0,
+                        self.configs[config].role,
                         e.as_str(),
                     ));
                 }
@@ -153,8 +161,8 @@ impl<'a> Report<'a> {
 
     pub fn text(&self) -> String {
         let mut out = String::new();
-        for (role, path, _) in self.configs {
-            let _ = writeln!(out, "{role}: {}", path.display());
+        for c in self.configs {
+            let _ = writeln!(out, "{}: {}", c.role, c.path.display());
         }
         let cell = |r: &Replayed, config: usize| match r.results.get(config) {
             Some(Ok(o)) => o.summary(),
@@ -198,7 +206,7 @@ impl<'a> Report<'a> {
                 Self::ok(r, 0).is_some_and(Outcome::flagged)
             };
             for (config, result) in r.results.iter().enumerate() {
-                let role = self.configs[config].0;
+                let role = self.configs[config].role;
                 match result {
                     Err(e) => {
                         let _ = writeln!(out, "    {role}: {e}");
@@ -247,11 +255,12 @@ impl<'a> Report<'a> {
                 "\nprecision and recall against the labels (flagged: refused, quarantined, discarded or tagged marketing):"
             );
             let f = |x: Option<f64>| x.map_or("-".into(), |x| format!("{x:.3}"));
-            for (i, (role, _, _)) in self.configs.iter().enumerate() {
+            for (i, config) in self.configs.iter().enumerate() {
                 let (c, unlabelled) = self.confusion(i);
                 let _ = writeln!(
                     out,
-                    "  {role:<9}  tp {:>4}  fp {:>4}  fn {:>4}  tn {:>4}  precision {}  recall {}{}",
+                    "  {:<9}  tp {:>4}  fp {:>4}  fn {:>4}  tn {:>4}  precision {}  recall {}{}",
+                    config.role,
                     c.tp,
                     c.fp,
                     c.fn_,
@@ -274,7 +283,7 @@ impl<'a> Report<'a> {
                 let _ = writeln!(
                     out,
                     "  {:<9}  tenant {}  {:<32}  messages {:>5}  mean {mean:.3}  p95 {p95:.3}  max {max:.3}  total {total:.1}",
-                    self.configs[t.config].0,
+                    self.configs[t.config].role,
                     t.tenant,
                     t.plugin,
                     t.per_message.len()
@@ -295,11 +304,11 @@ impl<'a> Report<'a> {
         let configs: Vec<Value> = self
             .configs
             .iter()
-            .map(|(role, path, chains)| {
+            .map(|c| {
                 json!({
-                    "role": role,
-                    "path": path.display().to_string(),
-                    "tenants": chains.iter().map(|(t, chain)| json!({"tenant": t, "plugins": chain})).collect::<Vec<_>>(),
+                    "role": c.role,
+                    "path": c.path.display().to_string(),
+                    "tenants": c.chains.iter().map(|(t, chain)| json!({"tenant": t, "plugins": chain})).collect::<Vec<_>>(),
                 })
             })
             .collect();
@@ -316,7 +325,7 @@ impl<'a> Report<'a> {
                     })),
                 });
                 for (i, result) in r.results.iter().enumerate() {
-                    m[self.configs[i].0] = match result {
+                    m[self.configs[i].role] = match result {
                         Ok(o) => outcome_json(o),
                         Err(e) => json!({ "error": e }),
                     };
@@ -338,10 +347,10 @@ impl<'a> Report<'a> {
         }
         if self.labelled {
             let mut metrics = serde_json::Map::new();
-            for (i, (role, _, _)) in self.configs.iter().enumerate() {
+            for (i, config) in self.configs.iter().enumerate() {
                 let (c, unlabelled) = self.confusion(i);
                 metrics.insert(
-                    role.to_string(),
+                    config.role.to_string(),
                     json!({
                         "tp": c.tp, "fp": c.fp, "fn": c.fn_, "tn": c.tn, "unlabelled": unlabelled,
                         "precision": c.precision(), "recall": c.recall(),
@@ -356,7 +365,7 @@ impl<'a> Report<'a> {
             .map(|t| {
                 let (mean, p95, max, total) = t.stats();
                 json!({
-                    "config": self.configs[t.config].0, "tenant": t.tenant, "plugin": t.plugin,
+                    "config": self.configs[t.config].role, "tenant": t.tenant, "plugin": t.plugin,
                     "messages": t.per_message.len(), "mean": mean, "p95": p95, "max": max, "total": total,
                 })
             })

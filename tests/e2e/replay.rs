@@ -315,3 +315,96 @@ fn replay_names_what_it_cannot_use() {
     assert!(!out.status.success() && t.contains("cannot read"), "{t}");
     assert!(!t.contains("panicked"), "{t}");
 }
+
+/// `[tenant.capture]` keeps a sample of accepted messages as the client sent them, each with
+/// its envelope; `sluice replay` runs the directory as it is. Too large a message is not kept,
+/// and a rate outside [0, 1] is refused when the config loads.
+#[test]
+fn capture_keeps_accepted_messages_for_replay() {
+    let captures = tempfile::tempdir().unwrap();
+    let dir = captures.path().join("demo");
+    let relay = sluice_e2e::Relay::start(sluice_e2e::RelayConfig {
+        tenants: format!(
+            "{}[tenant.capture]\ndir = \"{}\"\nrate = 1.0\nmax_size = \"2KB\"\nretention = \"1d\"\n",
+            sluice_e2e::relay::DEMO_TENANT,
+            dir.display()
+        ),
+        ..Default::default()
+    });
+    let small = "From: app@example.com\r\nTo: r@dest.test\r\nSubject: kept\r\n\r\nhello\r\n";
+    let large = format!(
+        "From: app@example.com\r\nSubject: too big\r\n\r\n{}",
+        format!("{}\r\n", "x".repeat(70)).repeat(40)
+    );
+    let mut c = sluice_e2e::Chat::authed(relay.port);
+    // The large message first: the small one, kept, is the marker that the large one was not.
+    assert!(c
+        .send_message("app@example.com", &["r@dest.test"], &large)
+        .starts_with("250"));
+    assert!(c
+        .send_message("app@example.com", &["r@dest.test", "s@dest.test"], small)
+        .starts_with("250"));
+    let accepted = relay.wait_events("accepted", 2);
+    let kept_id = accepted[1]["queue_id"].as_str().unwrap().to_owned();
+    let emls = sluice_e2e::wait_for(std::time::Duration::from_secs(10), || {
+        let names: Vec<PathBuf> = std::fs::read_dir(&dir)
+            .ok()?
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|e| e == "eml"))
+            .collect();
+        (!names.is_empty()).then_some(names)
+    })
+    .expect("a capture within 10 s");
+    assert_eq!(emls.len(), 1, "{emls:?}");
+    let name = emls[0].file_name().unwrap().to_string_lossy().into_owned();
+    assert!(name.ends_with(&format!("-{kept_id}.eml")), "{name}");
+    // As the client sent it: no Received header of ours.
+    assert_eq!(std::fs::read_to_string(&emls[0]).unwrap(), small);
+    let mut sidecar = emls[0].clone().into_os_string();
+    sidecar.push(".json");
+    let envelope: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&sidecar).unwrap()).unwrap();
+    assert_eq!(envelope["from"], "app@example.com");
+    assert_eq!(
+        envelope["to"],
+        serde_json::json!(["r@dest.test", "s@dest.test"])
+    );
+    assert_eq!(
+        (&envelope["tenant"], &envelope["auth_user"]),
+        (&"demo".into(), &"demo".into())
+    );
+    assert_eq!(envelope["client_ip"], "127.0.0.1");
+    // Replayed under the relay's own config, as it stands.
+    let out = replay(&[
+        "--json".as_ref(),
+        "--config".as_ref(),
+        relay.config_path.as_os_str(),
+        dir.as_os_str(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let m = &report["messages"][0];
+    assert_eq!(m["candidate"]["verdict"], "accept", "{m:#}");
+    assert_eq!(m["candidate"]["tenant"], "demo");
+    assert_eq!(m["envelope"]["to"].as_array().unwrap().len(), 2);
+
+    let bad = tempfile::tempdir().unwrap();
+    let path = bad.path().join("c.toml");
+    std::fs::write(
+        &path,
+        "[[tenant]]\nname = \"t\"\nsender_domains = [\"a.test\"]\n[tenant.capture]\ndir = \"c\"\nrate = 5\n",
+    )
+    .unwrap();
+    let out = Command::new(sluice_bin())
+        .arg("check-config")
+        .arg(&path)
+        .output()
+        .unwrap();
+    let t = text(&out);
+    assert!(
+        !out.status.success()
+            && t.contains("tenant[0].capture.rate")
+            && t.contains("between 0 and 1"),
+        "{t}"
+    );
+}

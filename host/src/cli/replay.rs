@@ -192,7 +192,7 @@ fn envelope(raw: &[u8], sidecar: Sidecar, n: usize) -> Envelope {
         tls: sidecar.tls,
         from: sidecar.from.or(from).unwrap_or_default(),
         to,
-        queue_id: format!("REPLAY{n:06}"),
+        queue_id: sidecar.queue_id.unwrap_or_else(|| format!("REPLAY{n:06}")),
     }
 }
 

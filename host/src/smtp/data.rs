@@ -8,6 +8,7 @@ use super::session::{Ended, Session};
 use crate::capability::message::ParsedMessage;
 use crate::config::resolved::BareLineEndings;
 use crate::pipeline::{Stage, Verdict};
+use crate::queue::capture;
 use crate::queue::envelope::unix_now;
 use crate::queue::{Envelope, QueueId};
 use std::sync::Arc;
@@ -172,6 +173,8 @@ impl Session {
                 format!("Message-ID: <{id}.{nonce:08x}@{}>\r\n", config.hostname).as_bytes(),
             );
         }
+        // Where the client's own bytes start, for a capture (`queue::capture`).
+        let client_from = message.len();
         message.extend_from_slice(&body);
         drop(body);
 
@@ -194,6 +197,12 @@ impl Session {
             (Verdict::Continue | Verdict::Accept, Some(held)) => held,
             (v, _) => v.clone(),
         };
+        let capture = tx
+            .tenant
+            .capture
+            .as_ref()
+            .filter(|c| capture::sampled(c, message.len() - client_from))
+            .map(|c| (c, message[client_from..].to_vec()));
         if verdict == Verdict::Discard {
             tracing::info!(target: "sluice::event", event = "discarded", queue_id = %id, tenant = %tx.tenant.name,
                 by = decision.explain.as_deref().unwrap_or("-"));
@@ -274,6 +283,9 @@ impl Session {
                     tls = stored.envelope.tls.as_deref().unwrap_or("none"),
                     tags = %stored.envelope.tags.join(","),
                 );
+                if let Some((c, client_bytes)) = capture {
+                    capture::keep(c, client_bytes, capture_sidecar(&stored.envelope));
+                }
                 self.relay.queue.submit(stored);
                 self.reply(reply::queued(&id.0));
             }
@@ -282,5 +294,20 @@ impl Session {
                 self.reply(reply::SPOOL_FAILED);
             }
         }
+    }
+}
+
+/// What replay needs to know of an accepted message's envelope.
+fn capture_sidecar(e: &Envelope) -> capture::Sidecar {
+    capture::Sidecar {
+        from: e.mail_from.clone(),
+        to: e.rcpts.clone(),
+        tenant: e.tenant.clone(),
+        client_ip: e.client_ip.clone(),
+        helo: e.helo.clone(),
+        auth_user: e.auth_user.clone(),
+        tls: e.tls.clone(),
+        queue_id: e.id.0.clone(),
+        received_at: e.received_at,
     }
 }

@@ -64,6 +64,11 @@ pub struct Sidecar {
     pub helo: Option<String>,
     pub auth_user: Option<String>,
     pub tls: Option<String>,
+    /// Written by capture: the queue id the message had, which replay keeps (plugins log it).
+    pub queue_id: Option<String>,
+    /// Written by capture (Unix seconds), for the operator; replay does not use it.
+    #[serde(rename = "received_at")]
+    pub _received_at: Option<u64>,
 }
 
 /// `"to": "a@x"` or `"to": ["a@x", "b@y"]`.

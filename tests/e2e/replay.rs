@@ -40,7 +40,15 @@ fn replay(args: &[&std::ffi::OsStr]) -> Output {
 #[test]
 fn replay_compares_a_candidate_with_the_config_in_force() {
     let dir = tempfile::tempdir().unwrap();
-    let current = config(dir.path(), "current.toml", "");
+    // Today the detector runs in shadow mode: it tags nothing, and says what it would do.
+    let current = config(
+        dir.path(),
+        "current.toml",
+        &format!(
+            "[[tenant.plugin]]\nname = \"marketing-detector\"\npath = \"{}\"\nshadow = true\n",
+            shipped_plugin("marketing-detector").display()
+        ),
+    );
     let candidate = config(
         dir.path(),
         "candidate.toml",
@@ -156,6 +164,20 @@ fn replay_compares_a_candidate_with_the_config_in_force() {
         .unwrap();
     assert!(explained.contains("signals=base("), "{explained}");
     assert_eq!(news["envelope"]["from"], "news@shop.test");
+    let would = &news["current"]["shadow"][0];
+    assert!(
+        would["plugin"]
+            .as_str()
+            .unwrap()
+            .starts_with("marketing-detector#")
+            && would["would_be"] == "accept +marketing",
+        "{news:#}"
+    );
+    assert!(news["current"]["tags"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|t| !t.as_str().unwrap().starts_with("marketing")));
     // The receipt goes through both, unchanged.
     let receipt = m("receipt.eml");
     assert_eq!(receipt["candidate"]["verdict"], "accept");
@@ -228,6 +250,14 @@ fn replay_compares_a_candidate_with_the_config_in_force() {
     assert!(times.iter().any(
         |t| t["config"] == "current" && t["plugin"].as_str().unwrap().starts_with("verdicts#")
     ));
+    let shadow = summary["shadow"].as_array().unwrap();
+    assert!(
+        shadow.iter().any(|x| x["config"] == "current"
+            && x["would_be"] == "accept +marketing"
+            && x["enforced"] == "accept"
+            && x["count"] == 1),
+        "{shadow:#?}"
+    );
     // Nothing was queued: the spool was never even created.
     assert!(!dir.path().join("spool").exists());
 
@@ -250,6 +280,10 @@ fn replay_compares_a_candidate_with_the_config_in_force() {
         "{t}"
     );
     assert!(t.contains("plugin time per message"), "{t}");
+    assert!(
+        t.contains("shadow plugins, what they would have done → what the chain did:"),
+        "{t}"
+    );
 }
 
 /// Bad input gets a reason naming the file, the line or the field; the other messages are

@@ -59,6 +59,9 @@ pub struct Outcome {
     pub routes: Vec<(String, String)>,
     /// Each policy of the tenant's chain and the time it took over the whole transaction.
     pub plugins: Vec<(String, Duration)>,
+    /// What each shadow-mode plugin would have done (`quarantine`, `accept +marketing`, …),
+    /// by label; none when it would have let the message through untouched.
+    pub shadow: Vec<(String, String)>,
 }
 
 impl Outcome {
@@ -290,6 +293,20 @@ fn summarise(tenant: String, t: &Transcript, plugins: Vec<(String, Duration)>) -
             .map(|r| (r.domain.clone(), r.route.to_string()))
             .collect(),
         plugins,
+        shadow: t
+            .steps
+            .iter()
+            .flat_map(|s| &s.decision.shadow)
+            .map(|w| {
+                let marked = w.tags.iter().any(|t| t == "marketing");
+                let would = match (&w.verdict, marked) {
+                    (Verdict::Continue | Verdict::Accept, true) => "accept +marketing".into(),
+                    (v, _) => v.kind().to_owned(),
+                };
+                (w.policy.clone(), would)
+            })
+            .filter(|(_, would)| would != "continue")
+            .collect(),
     }
 }
 

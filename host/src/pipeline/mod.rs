@@ -71,6 +71,31 @@ pub struct Decision {
     pub explain: Option<String>,
     /// Fuel the plugins' hooks burned, when the engine meters it (the dry run).
     pub fuel: Option<u64>,
+    /// What shadow-mode policies would have decided (never enforced), for `sluice replay`.
+    pub shadow: Vec<Shadowed>,
+}
+
+/// What a shadow-mode policy would have done: its verdict and tags.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Shadowed {
+    /// The policy's label ("name#hash").
+    pub policy: String,
+    pub verdict: Verdict,
+    pub tags: Vec<String>,
+}
+
+impl Verdict {
+    /// The verdict's kind in one word: continue, accept, reject, tempfail, quarantine, discard.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Verdict::Continue => "continue",
+            Verdict::Accept => "accept",
+            Verdict::Reject(_) => "reject",
+            Verdict::Tempfail(_) => "tempfail",
+            Verdict::Quarantine(_) => "quarantine",
+            Verdict::Discard => "discard",
+        }
+    }
 }
 
 impl Decision {
@@ -81,6 +106,7 @@ impl Decision {
             tags: Vec::new(),
             explain: None,
             fuel: None,
+            shadow: Vec::new(),
         }
     }
 
@@ -271,6 +297,7 @@ impl PipelineRun {
             times.push(started.elapsed());
             folded.add_headers.extend(d.add_headers);
             folded.tags.extend(d.tags);
+            folded.shadow.extend(d.shadow);
             if let Some(f) = d.fuel {
                 folded.fuel = Some(folded.fuel.unwrap_or(0) + f);
             }
@@ -338,6 +365,7 @@ mod tests {
             tags: vec![h.into()],
             explain: Some(h.into()),
             fuel: None,
+            shadow: Vec::new(),
         }
     }
 

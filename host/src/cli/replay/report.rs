@@ -143,6 +143,28 @@ impl<'a> Report<'a> {
             .collect()
     }
 
+    /// (config, tenant, shadow plugin, would-be, enforced) and how many messages made each:
+    /// what a shadow plugin would have done against what the chain did.
+    fn shadowed(&self) -> BTreeMap<(usize, String, String, String, String), usize> {
+        let mut out = BTreeMap::new();
+        for r in self.replayed {
+            for (config, result) in r.results.iter().enumerate() {
+                let Ok(o) = result else { continue };
+                for (plugin, would) in &o.shadow {
+                    *out.entry((
+                        config,
+                        o.tenant.clone(),
+                        plugin.clone(),
+                        would.clone(),
+                        o.summary(),
+                    ))
+                    .or_default() += 1;
+                }
+            }
+        }
+        out
+    }
+
     fn errors(&self) -> Vec<(String, &str, &str)> {
         let mut out = Vec::new();
         for r in self.replayed {
@@ -290,6 +312,20 @@ impl<'a> Report<'a> {
                 );
             }
         }
+        let shadowed = self.shadowed();
+        if !shadowed.is_empty() {
+            let _ = writeln!(
+                out,
+                "\nshadow plugins, what they would have done → what the chain did:"
+            );
+            for ((config, tenant, plugin, would, enforced), count) in shadowed {
+                let _ = writeln!(
+                    out,
+                    "  {:<9}  tenant {tenant}  {plugin:<32}  {would:>18} → {enforced:<18} {count:>6}",
+                    self.configs[config].role
+                );
+            }
+        }
         let errors = self.errors();
         if !errors.is_empty() {
             let _ = writeln!(out, "\n{} message(s) could not be replayed:", errors.len());
@@ -370,6 +406,16 @@ impl<'a> Report<'a> {
                 })
             })
             .collect();
+        summary["shadow"] = self
+            .shadowed()
+            .into_iter()
+            .map(|((config, tenant, plugin, would, enforced), count)| {
+                json!({
+                    "config": self.configs[config].role, "tenant": tenant, "plugin": plugin,
+                    "would_be": would, "enforced": enforced, "count": count,
+                })
+            })
+            .collect();
         summary["errors"] = json!(self.errors().len());
         json!({ "configs": configs, "messages": messages, "summary": summary })
     }
@@ -400,5 +446,6 @@ fn outcome_json(o: &Outcome) -> Value {
         "headers": o.headers.iter().map(|(n, v)| json!({"name": n, "value": v})).collect::<Vec<_>>(),
         "routes": o.routes.iter().map(|(d, r)| json!({"domain": d, "route": r})).collect::<Vec<_>>(),
         "plugins": o.plugins.iter().map(|(p, t)| json!({"plugin": p, "ms": t.as_secs_f64() * 1e3})).collect::<Vec<_>>(),
+        "shadow": o.shadow.iter().map(|(p, w)| json!({"plugin": p, "would_be": w})).collect::<Vec<_>>(),
     })
 }

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs what the tests and the plugin builds need: swaks (Debian), Node.js and npm for the
+# Installs what the tests and the plugin builds need: swaks and redis-server (Debian), Node.js and npm for the
 # JavaScript plugin (Debian, if absent); aiosmtpd (SMTP sinks), dnslib (the tests' DNS server),
 # dkimpy (the independent DKIM verifier) and componentize-py (PyPI); and the
 # wasm32-wasip2 target. Safe to run again: it skips what is already there.
@@ -23,6 +23,19 @@ if ! command -v systemd-analyze >/dev/null 2>&1; then
     echo "installing systemd (Debian) for systemd-analyze"
     as_root apt-get update -qq
     as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq systemd >/dev/null
+fi
+
+if ! command -v redis-server >/dev/null 2>&1; then
+    echo "installing redis-server (Debian) for the multi-node tests; its service is not started"
+    as_root apt-get update -qq
+    # The tests start their own servers on free ports: keep the package's from starting.
+    policy=/usr/sbin/policy-rc.d
+    if [ ! -e "$policy" ]; then
+        printf '#!/bin/sh\nexit 101\n' | as_root tee "$policy" >/dev/null
+        as_root chmod +x "$policy"
+        trap 'as_root rm -f "$policy"' EXIT
+    fi
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends redis-server >/dev/null
 fi
 
 if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then

@@ -36,6 +36,12 @@ enum Command {
     },
     /// Validate a config file; on error, name the offending key.
     CheckConfig { file: PathBuf },
+    /// Print every table and key of the config file with its type, default and meaning
+    /// (Markdown), or with --schema the file's JSON Schema (for editors such as taplo).
+    ConfigReference {
+        #[arg(long)]
+        schema: bool,
+    },
     /// Read a password from stdin and print its argon2 hash for `password_hash`.
     HashPassword,
     /// Plugin tooling: validate a component, or dry-run it against a message.
@@ -55,6 +61,17 @@ enum Command {
     Queue {
         #[command(subcommand)]
         command: QueueCommand,
+        #[arg(long, global = true)]
+        config: Option<PathBuf>,
+    },
+    /// A tenant's suppression list, through the running relay: list, add, remove, export
+    /// and import CSV.
+    Suppression {
+        #[command(subcommand)]
+        command: SuppressionCommand,
+        /// The tenant whose list it is.
+        #[arg(long, global = true)]
+        tenant: Option<String>,
         #[arg(long, global = true)]
         config: Option<PathBuf>,
     },
@@ -189,6 +206,40 @@ enum QueueCommand {
 }
 
 #[derive(Subcommand)]
+enum SuppressionCommand {
+    /// Every suppressed address with its reason, time and detail.
+    List {
+        /// Only `hard_bounce`, `complaint`, `manual` or `unsubscribe`.
+        #[arg(long)]
+        reason: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Suppress an address (or replace its entry).
+    Add {
+        address: String,
+        /// `manual`, `unsubscribe`, `hard_bounce` or `complaint`.
+        #[arg(long, default_value = "manual")]
+        reason: String,
+        #[arg(long)]
+        detail: Option<String>,
+        /// When the entry stops applying (RFC 3339).
+        #[arg(long)]
+        expires: Option<String>,
+    },
+    /// Take an address off the list.
+    Remove { address: String },
+    /// The list as CSV (address,reason,created_at,expires_at,detail).
+    Export {
+        /// A new file to write (default: stdout).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Add every row of a CSV file (`-`: stdin); one bad row refuses the whole file.
+    Import { file: PathBuf },
+}
+
+#[derive(Subcommand)]
 enum DkimCommand {
     /// Write a new private key for DOMAIN and SELECTOR and print the DNS TXT record to publish.
     Keygen {
@@ -273,6 +324,17 @@ fn run(command: Command) -> anyhow::Result<()> {
                 .enable_all()
                 .build()?;
             runtime.block_on(sluice::server::serve(config, shutdown_signal()))
+        }
+        Command::ConfigReference { schema } => {
+            if schema {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&sluice::config::reference::schema())?
+                );
+            } else {
+                print!("{}", sluice::config::reference::markdown());
+            }
+            Ok(())
         }
         Command::CheckConfig { file } => {
             let mut config = Config::load(&file)?;
@@ -365,6 +427,44 @@ fn run(command: Command) -> anyhow::Result<()> {
                     QueueCommand::Delete { id } => sluice::cli::queue::delete(&config, &id).await,
                     QueueCommand::Hold { id } => sluice::cli::queue::hold(&config, &id).await,
                     QueueCommand::Release { id } => sluice::cli::queue::release(&config, &id).await,
+                }
+            })
+        }
+        Command::Suppression {
+            command,
+            tenant,
+            config,
+        } => {
+            let config = load_or_quickstart(config)?;
+            let tenant = tenant.context("name the tenant: --tenant NAME")?;
+            let t = tenant.as_str();
+            use sluice::cli::suppression as s;
+            block_on(async {
+                match command {
+                    SuppressionCommand::List { reason, json } => {
+                        s::list(&config, t, reason.as_deref(), json).await
+                    }
+                    SuppressionCommand::Add {
+                        address,
+                        reason,
+                        detail,
+                        expires,
+                    } => {
+                        s::add(
+                            &config,
+                            t,
+                            &address,
+                            &reason,
+                            detail.as_deref(),
+                            expires.as_deref(),
+                        )
+                        .await
+                    }
+                    SuppressionCommand::Remove { address } => s::remove(&config, t, &address).await,
+                    SuppressionCommand::Export { out } => {
+                        s::export(&config, t, out.as_deref()).await
+                    }
+                    SuppressionCommand::Import { file } => s::import(&config, t, &file).await,
                 }
             })
         }

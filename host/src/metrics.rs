@@ -2,7 +2,7 @@
 //!
 //! One registry per process. Every label takes its values from a bounded set: listener
 //! addresses, tenant and plugin names come from the config, never from a client; reply
-//! classes, outcomes, stages and failure kinds are fixed lists.
+//! classes, outcomes, stages, failure kinds and bounce categories are fixed lists.
 
 use prometheus::{
     Encoder, Histogram, HistogramOpts, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
@@ -28,6 +28,9 @@ pub struct Metrics {
     pub queue_depth: IntGauge,
     /// Recipient delivery attempts, by outcome (`delivered`, `deferred`, `failed`).
     pub delivery_attempts: IntCounterVec,
+    /// Recipient delivery attempts that did not deliver, by outcome (`deferred`, `bounced`,
+    /// `expired`) and category (`bad_mailbox`, … — `delivery::classify::Category`).
+    pub delivery_failures: IntCounterVec,
     /// Plugin hook calls, by tenant, plugin and stage.
     pub plugin_calls: IntCounterVec,
     /// Plugin hook failures, by tenant, plugin and kind (trap, timeout, memory, invalid,
@@ -39,6 +42,12 @@ pub struct Metrics {
     pub plugin_verdicts: IntCounterVec,
     /// The configuration generation serving (1 at start, +1 per reload).
     pub config_generation: IntGauge,
+    /// Calls to the shared state server (`[cluster]`), by outcome (`ok`, `unavailable`).
+    pub cluster_calls: IntCounterVec,
+    /// Their round-trip time.
+    pub cluster_seconds: Histogram,
+    /// 1 while the shared state server answers (or none is configured), 0 after a failure.
+    pub cluster_up: IntGauge,
 }
 
 static METRICS: LazyLock<Metrics> = LazyLock::new(Metrics::new);
@@ -86,6 +95,24 @@ impl Metrics {
         .expect("valid metric");
         r.register(Box::new(spool_commit_seconds.clone()))
             .expect("unique metric");
+        let cluster_seconds = Histogram::with_opts(
+            HistogramOpts::new(
+                "sluice_cluster_seconds",
+                "Round trips to the shared state server",
+            )
+            .buckets(vec![
+                0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
+            ]),
+        )
+        .expect("valid metric");
+        r.register(Box::new(cluster_seconds.clone()))
+            .expect("unique metric");
+        let cluster_up = gauge(
+            &r,
+            "sluice_cluster_up",
+            "1 while the shared state server answers",
+        );
+        cluster_up.set(1);
         Metrics {
             sessions_open,
             sessions_total: counter(
@@ -120,6 +147,12 @@ impl Metrics {
                 "Recipient delivery attempts, by outcome",
                 &["outcome"],
             ),
+            delivery_failures: counter(
+                &r,
+                "sluice_delivery_failures_total",
+                "Recipient delivery attempts that did not deliver, by outcome and category",
+                &["outcome", "category"],
+            ),
             plugin_calls: counter(
                 &r,
                 "sluice_plugin_calls_total",
@@ -143,6 +176,14 @@ impl Metrics {
                 "sluice_config_generation",
                 "The configuration generation serving",
             ),
+            cluster_calls: counter(
+                &r,
+                "sluice_cluster_calls_total",
+                "Calls to the shared state server, by outcome",
+                &["outcome"],
+            ),
+            cluster_seconds,
+            cluster_up,
             registry: r,
         }
     }

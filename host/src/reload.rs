@@ -77,7 +77,10 @@ pub fn needs_restart(old: &Config, new: &Config) -> Vec<&'static str> {
     same("server.listen", old.listen == new.listen);
     same("server.listen_tls", old.listen_tls == new.listen_tls);
     same("admin.listen", old.admin.listen == new.admin.listen);
+    same("admin.tls", old.admin.tls == new.admin.tls);
     same("api.listen", old.api.listen == new.api.listen);
+    same("api.tls", old.api.tls == new.api.tls);
+    same("cluster", old.cluster == new.cluster);
     same("spool.dir", old.spool.dir == new.spool.dir);
     same(
         "spool.segment_size",
@@ -141,6 +144,8 @@ impl Relay {
         // Everything is made: put it in service.
         self.auth_failures.set_policy(config.auth.clone());
         self.resize_connections(config.limits.max_connections);
+        self.suppressions
+            .set_max_per_tenant(config.suppressions.max_per_tenant);
         self.delivery.swap(delivery);
         let generation = old.number + 1;
         self.set_current(Generation {

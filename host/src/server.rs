@@ -11,6 +11,7 @@ use crate::queue::Spool;
 use crate::reload::Generation;
 use crate::smtp::reply::{self, Reply};
 use crate::smtp::Session;
+use crate::suppress::Suppressions;
 use anyhow::Context;
 use std::collections::HashMap;
 use std::future::Future;
@@ -43,6 +44,9 @@ pub struct Relay {
     pub password_checks: PasswordChecks,
     /// Where policy-held messages wait for an operator.
     pub quarantine: Quarantine,
+    /// Every tenant's suppression list: checked at each RCPT and by the HTTP sending API,
+    /// filled by delivery (hard bounces), complaints and the APIs.
+    pub suppressions: Suppressions,
     /// Turns true on SIGTERM: sessions between commands say 421 and close.
     pub shutdown: watch::Receiver<bool>,
     /// When the relay started, for `/v1/status`.
@@ -175,6 +179,8 @@ pub async fn serve(config: Config, shutdown: impl Future<Output = ()>) -> anyhow
         corrupt = recovery.corrupt_records,
         "spool opened"
     );
+    let suppressions = Suppressions::open(&config.spool.dir, config.suppressions.max_per_tenant)
+        .context("opening the suppression lists")?;
     let (queue, ready) = Queue::start();
     let now = crate::queue::envelope::unix_now();
     for stored in recovery.messages {
@@ -190,6 +196,14 @@ pub async fn serve(config: Config, shutdown: impl Future<Output = ()>) -> anyhow
     let (stop_tx, stop_rx) = watch::channel(false);
     let engine = PluginEngine::new(crate::plugin::engine_settings(&config))
         .map_err(|e| anyhow::anyhow!("starting the plugin runtime: {e:#}"))?;
+    if let Some(cluster) = crate::cluster::Cluster::new(&config.cluster)
+        .context("connecting to the shared state server (`cluster.redis`)")?
+    {
+        tracing::info!("plugin counters are shared through [cluster]");
+        let cluster = Arc::new(cluster);
+        crate::cluster::install(cluster.clone());
+        engine.counters.share(cluster);
+    }
     let policies = Arc::new(crate::plugin::load_policies(&engine, &config).await?);
     let (delivery, mut deliveries) = crate::delivery::start(
         config.clone(),
@@ -198,6 +212,7 @@ pub async fn serve(config: Config, shutdown: impl Future<Output = ()>) -> anyhow
         queue.clone(),
         ready,
         stop_rx.clone(),
+        suppressions.clone(),
     )?;
     let admin = TcpListener::bind(config.admin.listen)
         .await
@@ -226,6 +241,7 @@ pub async fn serve(config: Config, shutdown: impl Future<Output = ()>) -> anyhow
         auth_failures: FailureLimiter::new(config.auth.clone()),
         password_checks: PasswordChecks::new(config.auth.concurrent_checks),
         quarantine: Quarantine::new(&config.spool.dir),
+        suppressions,
         shutdown: stop_rx,
         started: std::time::Instant::now(),
         listening: AtomicBool::new(false),
@@ -290,6 +306,7 @@ pub async fn serve(config: Config, shutdown: impl Future<Output = ()>) -> anyhow
     .await;
     spool.flush().await;
     spool.close();
+    relay.suppressions.flush().await;
     tracing::info!(
         queued = relay.queue.depth(),
         "stopped; undelivered messages stay in the spool"

@@ -119,7 +119,7 @@ pub fn opportunistic_client() -> Arc<ClientConfig> {
         .with_safe_default_protocol_versions()
         .expect("ring supports the default versions")
         .dangerous()
-        .with_custom_certificate_verifier(Arc::new(AcceptAnyCert(provider())))
+        .with_custom_certificate_verifier(Arc::new(AcceptAnyCert(provider(), None)))
         .with_no_client_auth();
     Arc::new(config)
 }
@@ -151,19 +151,60 @@ pub fn verifying_client(ca_file: Option<&Path>) -> Result<Arc<ClientConfig>, Tls
     Ok(Arc::new(config))
 }
 
+/// The certificate file the listeners serve (`[tls] cert`, or the generated one).
+pub fn certificate_path(source: &TlsSource) -> PathBuf {
+    match source {
+        TlsSource::Files { cert, .. } => cert.clone(),
+        TlsSource::SelfSigned { dir } => dir.join("cert.pem"),
+    }
+}
+
+/// Client config that accepts exactly the certificate in `cert_file` (the relay's own, for
+/// `sluice` commands reaching its HTTPS admin API): pinned, so a self-signed one works and
+/// no other does, whatever name it carries.
+pub fn pinned_client(cert_file: &Path) -> Result<Arc<ClientConfig>, TlsError> {
+    let load = |e: &dyn std::fmt::Display| TlsError::Load {
+        what: "certificate",
+        path: cert_file.to_owned(),
+        message: e.to_string(),
+    };
+    let pinned: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert_file)
+        .map_err(|e| load(&e))?
+        .collect::<Result<_, _>>()
+        .map_err(|e| load(&e))?;
+    let config = ClientConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()?
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(AcceptAnyCert(provider(), Some(pinned))))
+        .with_no_client_auth();
+    Ok(Arc::new(config))
+}
+
+/// Accepts any server certificate (`None`), or exactly one of the pinned ones; handshake
+/// signatures are always verified.
 #[derive(Debug)]
-struct AcceptAnyCert(Arc<rustls::crypto::CryptoProvider>);
+struct AcceptAnyCert(
+    Arc<rustls::crypto::CryptoProvider>,
+    Option<Vec<CertificateDer<'static>>>,
+);
 
 impl ServerCertVerifier for AcceptAnyCert {
     fn verify_server_cert(
         &self,
-        _end_entity: &CertificateDer<'_>,
+        end_entity: &CertificateDer<'_>,
         _intermediates: &[CertificateDer<'_>],
         _server_name: &ServerName<'_>,
         _ocsp: &[u8],
         _now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
+        match &self.1 {
+            Some(pinned) if !pinned.iter().any(|p| p.as_ref() == end_entity.as_ref()) => {
+                Err(rustls::Error::InvalidCertificate(
+                    rustls::CertificateError::ApplicationVerificationFailure,
+                ))
+            }
+            _ => Ok(ServerCertVerified::assertion()),
+        }
     }
 
     fn verify_tls12_signature(

@@ -258,7 +258,8 @@ fn queue_shows_state_next_retry_and_the_remote_reply_and_holds_a_message() {
     // The event is logged before the spool record is rewritten: wait for the schedule.
     let list = sluice_e2e::wait_for(std::time::Duration::from_secs(10), || {
         let list = relay.http("GET", "/v1/queue", Some(READ_TOKEN)).json();
-        (list["messages"][0]["state"] == "deferred").then_some(list)
+        let m = &list["messages"][0];
+        (m["state"] == "deferred" && m["last_error"].is_string()).then_some(list)
     })
     .expect("the message waits for a retry");
     let m = &list["messages"][0];
@@ -332,4 +333,50 @@ fn queue_shows_state_next_retry_and_the_remote_reply_and_holds_a_message() {
     assert!(ok, "{out}");
     let got = sink.wait_messages(1);
     assert!(got[0].content.contains("Subject: deferred one"));
+}
+
+#[test]
+fn over_tls_the_admin_api_answers_the_cli_and_refuses_plain_http() {
+    let relay = Relay::start(RelayConfig {
+        admin: "tls = true".into(),
+        ..RelayConfig::default()
+    });
+    // `sluice` commands pin the relay's own (generated) certificate.
+    let (ok, out) = cli(&relay, &["queue", "list"]);
+    assert!(ok, "{out}");
+    let (ok, out) = cli(&relay, &["reload"]);
+    assert!(ok && out.contains("reloaded"), "{out}");
+    // Plain HTTP gets no HTTP answer: the port speaks TLS only.
+    use std::io::{Read, Write};
+    let mut tcp = std::net::TcpStream::connect(("127.0.0.1", relay.admin_port)).unwrap();
+    tcp.set_read_timeout(Some(std::time::Duration::from_secs(20)))
+        .unwrap();
+    tcp.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut answer = Vec::new();
+    let _ = tcp.read_to_end(&mut answer);
+    assert!(
+        !String::from_utf8_lossy(&answer).starts_with("HTTP/"),
+        "answered in clear: {:?}",
+        String::from_utf8_lossy(&answer)
+    );
+    // A TLS client that checks nothing but the protocol gets the answer.
+    let out = Command::new("openssl")
+        .args(["s_client", "-quiet", "-connect"])
+        .arg(format!("127.0.0.1:{}", relay.admin_port))
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .and_then(|mut child| {
+            child
+                .stdin
+                .take()
+                .unwrap()
+                .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")?;
+            child.wait_with_output()
+        })
+        .expect("run openssl s_client");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
 }

@@ -52,3 +52,34 @@ fn a_key_names_its_tenant_and_a_wrong_or_missing_key_gets_401() {
     let r = relay.http("GET", "/v1/status", Some(DEMO_API_KEY));
     assert_eq!(r.status, 401, "{r:?}");
 }
+
+/// Every operation names its scope, and the suppression routes answer a key without the
+/// `suppressions` scope with the documented 403, naming the scope it lacks.
+#[test]
+fn every_operation_names_its_scope_and_suppression_routes_need_theirs() {
+    let relay = Relay::start(RelayConfig {
+        tenants: tenants(),
+        ..RelayConfig::default()
+    });
+    let doc = relay.api("GET", "/v1/openapi.json", None, None).json();
+    for (method, path) in documented(&doc) {
+        let scope = &doc["paths"][&path][method.to_ascii_lowercase()]["x-sluice-scope"];
+        let scope = scope
+            .as_str()
+            .unwrap_or_else(|| panic!("{method} {path}: no scope"));
+        assert!(
+            ["none", "any", "send", "events", "suppressions"].contains(&scope),
+            "{method} {path}: {scope}"
+        );
+        if path.starts_with("/v1/suppressions") || path == "/v1/complaints" {
+            assert_eq!(scope, "suppressions", "{method} {path}");
+            let real = path.replace("{address}", "a@dest.test");
+            let r = relay.api(&method, &real, Some("other-events-key"), None);
+            assert_eq!(r.status, 403, "{method} {real}: {r:?}");
+            assert_eq!(
+                check_answer(&doc, &method, &real, &path, &r)["required_scope"],
+                "suppressions"
+            );
+        }
+    }
+}

@@ -42,6 +42,10 @@ fn check_config_names_the_offending_key_and_line() {
             "tenant[0].users[0].password_hash` (line 6)",
         ),
         ("[delivery]\nmode = \"smarthost\"\n", "delivery.smarthost"),
+        (
+            "[admin]\nlisten = \"0.0.0.0:8025\"\n",
+            "`admin.listen`: 0.0.0.0:8025 is not a loopback address: set `admin.tls = true`",
+        ),
         ("[server]\n[server.timeouts]\ncommand = \"0s\"\n", "server.timeouts.command`: must be above zero"),
         (
             "[[tenant]]\nname = \"t\"\nsender_domains = [\"a.test\"]\n[[tenant.plugin]]\nname = \"p\"\npath = \"p.wasm\"\non_failure = \"ignore\"\n",

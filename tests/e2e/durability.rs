@@ -93,6 +93,14 @@ fn a_restart_keeps_a_deferred_message_waiting_for_its_recorded_next_attempt() {
     );
     let id = r.rsplit(' ').next().unwrap().to_owned();
     relay.wait_events("deferred", 1);
+    // The event comes before the spool record of the attempt: wait until the queue shows it.
+    sluice_e2e::wait_for(std::time::Duration::from_secs(10), || {
+        let list = relay
+            .http("GET", "/v1/queue", Some(sluice_e2e::ADMIN_TOKEN))
+            .json();
+        list["messages"][0]["last_error"].is_string().then_some(())
+    })
+    .expect("the deferral recorded");
     relay.kill9();
     let sink = Sink::start_on(hop, &[]);
     relay.spawn();

@@ -9,8 +9,12 @@ mod admin;
 mod api;
 /// AUTH under a burst of hostile clients: bounded password checks, memory, lockouts.
 mod auth;
+/// Bounce classification from real reply texts, in events, metrics, the queue and DSNs.
+mod bounces;
 /// The operator CLI: config validation and password hashing.
 mod cli;
+/// Several nodes sharing plugin counters through a real Redis server.
+mod cluster;
 /// Strict command arguments and MAIL/RCPT parameters.
 mod commands;
 /// DKIM signing verified by dkimpy; `sluice domain check`.
@@ -44,5 +48,7 @@ mod slots;
 mod smarthost;
 /// Real clients submitting mail: swaks and smtplib, STARTTLS, implicit TLS, CHUNKING.
 mod submission;
+/// Suppression lists: RCPT refusals, hard bounces, ARF complaints, both APIs, CSV, the CLI.
+mod suppressions;
 /// STARTTLS state rules, including CVE-2011-0411 (plaintext pipelined after STARTTLS).
 mod tls;

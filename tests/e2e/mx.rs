@@ -197,6 +197,35 @@ fn a_rejected_recipient_gets_a_dsn_that_honours_notify_ret_envid_and_orcpt() {
         !dsn.content.contains("secret body text"),
         "RET=HDRS was ignored"
     );
+    // Read by Python's email module: a multipart/report whose recipient block carries the
+    // next hop's reply as it was typed — its status, its words, its host.
+    let report = dsn.report();
+    assert_eq!(report["content_type"], "multipart/report", "{report}");
+    assert_eq!(report["report_type"], "delivery-status", "{report}");
+    assert_eq!(
+        report["parts"],
+        json!([
+            "text/plain",
+            "message/delivery-status",
+            "text/rfc822-headers"
+        ]),
+        "{report}"
+    );
+    let blocks = report["fields"].as_array().expect("blocks");
+    assert_eq!(blocks.len(), 2, "one recipient reported: {report}");
+    assert_eq!(blocks[0]["Original-Envelope-Id"], "order-42", "{report}");
+    let gone = &blocks[1];
+    assert_eq!(
+        gone["Final-Recipient"], "rfc822; gone@dest.test",
+        "{report}"
+    );
+    assert_eq!(gone["Status"], "5.1.1", "{report}");
+    assert_eq!(gone["Remote-MTA"], "dns; mx.dest.test", "{report}");
+    assert_eq!(
+        gone["Diagnostic-Code"], "smtp; 550 5.1.1 No such user",
+        "{report}"
+    );
+    assert_eq!(gone["X-Sluice-Category"], "bad_mailbox", "{report}");
     std::thread::sleep(std::time::Duration::from_millis(1500));
     let dsns = relay
         .events()

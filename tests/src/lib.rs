@@ -8,11 +8,13 @@ pub mod chat;
 pub mod dns;
 pub mod http;
 pub mod pki;
+pub mod redis;
 pub mod relay;
 pub mod sink;
 
 pub use chat::Chat;
 pub use dns::Dns;
+pub use redis::Redis;
 pub use relay::{api_key_table, Relay, RelayConfig, ADMIN_TOKEN, DEMO_API_KEY, READ_TOKEN};
 pub use sink::Sink;
 

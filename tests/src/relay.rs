@@ -72,6 +72,10 @@ pub struct RelayConfig {
     pub plugins: String,
     /// Extra lines in `[plugins]` (the runtime: `max_instances`, …).
     pub plugin_runtime: String,
+    /// Extra lines in `[admin]`.
+    pub admin: String,
+    /// Extra top-level tables (e.g. `[cluster]`), before the tenants.
+    pub tables: String,
     /// A shell `ulimit -f` (1 KiB blocks) for the process, to make spool writes fail.
     pub file_size_limit_kib: Option<u64>,
 }
@@ -88,6 +92,8 @@ impl Default for RelayConfig {
             tenants: DEMO_TENANT.into(),
             plugins: String::new(),
             plugin_runtime: String::new(),
+            admin: String::new(),
+            tables: String::new(),
             file_size_limit_kib: None,
         }
     }
@@ -156,9 +162,9 @@ impl Relay {
         let config = format!(
             "[server]\nhostname = \"relay.test\"\nlisten = [\"127.0.0.1:{port}\"]\nlisten_tls = [\"127.0.0.1:{tls_port}\"]\n{}\n\
              [auth]\n{}\n[spool]\ndir = \"{}\"\n{}\n[tls]\ngenerated_dir = \"{}\"\n{}\n[plugins]\ncache_dir = \"{}\"\n{}\n\
-             [admin]\nlisten = \"127.0.0.1:{admin_port}\"\ntoken_file = \"{}\"\n{ADMIN_TOKENS}\n\
+             [admin]\nlisten = \"127.0.0.1:{admin_port}\"\ntoken_file = \"{}\"\n{}\n{ADMIN_TOKENS}\n\
              [api]\nlisten = \"127.0.0.1:{api_port}\"\n\
-             [dns]\n{}\n[delivery]\n{delivery}\n{}\n{}",
+             [dns]\n{}\n[delivery]\n{delivery}\n{}\n{}\n{}",
             cfg.server,
             cfg.auth,
             root.join("spool").display(),
@@ -169,7 +175,9 @@ impl Relay {
             crate::workspace().join("target/plugin-cache-tests").display(),
             cfg.plugin_runtime,
             token_file.display(),
+            cfg.admin,
             cfg.dns,
+            cfg.tables,
             cfg.tenants,
             cfg.plugins,
         );

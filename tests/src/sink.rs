@@ -27,6 +27,51 @@ pub struct Received {
     pub content: String,
 }
 
+/// Reads a delivery status notification with Python's `email` module (an independent MIME
+/// parser) and prints what it found, as JSON.
+const READ_REPORT: &str = r#"
+import email, json, sys
+from email import policy
+m = email.message_from_bytes(sys.stdin.buffer.read(), policy=policy.default)
+parts = list(m.iter_parts()) if m.is_multipart() else []
+status = [p for p in parts if p.get_content_type() == "message/delivery-status"]
+blocks = status[0].get_payload() if status else []
+print(json.dumps({
+    "content_type": m.get_content_type(),
+    "report_type": m.get_param("report-type"),
+    "parts": [p.get_content_type() for p in parts],
+    "fields": [{k: str(v) for k, v in b.items()} for b in blocks],
+}))
+"#;
+
+impl Received {
+    /// The message read as an RFC 3464 report by Python's `email` module: its content
+    /// type and `report-type`, the content types of its parts, and the fields of each
+    /// block of its message/delivery-status part (per message first, then per recipient),
+    /// unfolded.
+    pub fn report(&self) -> serde_json::Value {
+        use std::io::Write;
+        use std::process::{Command, Stdio};
+        let mut child = Command::new("python3")
+            .arg("-c")
+            .arg(READ_REPORT)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("python3");
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(self.content.as_bytes())
+            .expect("write the report");
+        let out = child.wait_with_output().expect("python3");
+        assert!(out.status.success(), "{}", crate::text(&out));
+        serde_json::from_slice(&out.stdout).expect("the script's JSON")
+    }
+}
+
 impl Sink {
     pub fn start(args: &[&str]) -> Sink {
         Sink::start_on(free_port(), args)

@@ -6,6 +6,9 @@ envelope), the JSON last, so a reader that sees N.json finds N.eml complete.
 
   --tempfail-first K   answer 451 4.3.0 to the first K DATA transactions
   --reject-rcpt ADDR   answer 550 5.1.1 to RCPT TO:<ADDR> (repeatable)
+  --rcpt-reply ADDR=REPLY
+                       answer REPLY to RCPT TO:<ADDR> (repeatable); a literal \n in REPLY starts
+                       another line, so REPLY can be a multi-line reply ("550-5.1.1 a\n550 5.1.1 b")
   --tls-cert/--tls-key offer STARTTLS with this certificate
   --host ADDR          listen on ADDR (default 127.0.0.1; tests use other 127.0.0.x as MX hosts)
   --slow SECS          wait SECS before answering each DATA
@@ -28,13 +31,15 @@ EXTENSION_PARAMS = {"DSN": {"RET", "ENVID", "NOTIFY", "ORCPT"}, "REQUIRETLS": {"
 
 
 class Sink:
-    def __init__(self, directory, tempfail_first, reject_rcpts, slow=0.0, extensions=()):
+    def __init__(self, directory, tempfail_first, reject_rcpts, slow=0.0, extensions=(),
+                 rcpt_replies=None):
         self.slow = slow
         self.extensions = list(extensions)
         self.rcpt_options = {}
         self.directory = directory
         self.tempfail_left = tempfail_first
         self.reject_rcpts = {r.lower() for r in reject_rcpts}
+        self.rcpt_replies = {a.lower(): r for a, r in (rcpt_replies or {}).items()}
         self.count = 0
 
     async def handle_EHLO(self, server, session, envelope, hostname, responses):
@@ -47,6 +52,8 @@ class Sink:
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         if address.lower() in self.reject_rcpts:
             return "550 5.1.1 No such user"
+        if address.lower() in self.rcpt_replies:
+            return self.rcpt_replies[address.lower()]
         envelope.rcpt_tos.append(address)
         self.rcpt_options[address] = rcpt_options
         return "250 2.1.5 OK"
@@ -124,10 +131,15 @@ def main():
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--slow", type=float, default=0.0)
     p.add_argument("--extensions", default="")
+    p.add_argument("--rcpt-reply", action="append", default=[])
     a = p.parse_args()
     os.makedirs(a.dir, exist_ok=True)
     extensions = [e for e in a.extensions.upper().split(",") if e]
-    handler = Sink(a.dir, a.tempfail_first, a.reject_rcpt, a.slow, extensions)
+    rcpt_replies = {}
+    for item in a.rcpt_reply:
+        address, _, reply = item.partition("=")
+        rcpt_replies[address] = reply.replace("\\n", "\r\n")
+    handler = Sink(a.dir, a.tempfail_first, a.reject_rcpt, a.slow, extensions, rcpt_replies)
     ctx = None
     if a.tls_cert:
         ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)

@@ -15,6 +15,8 @@
 //! | `GET /v1/quarantine`, `GET /v1/quarantine/{id}` | read | messages a policy held; one of them |
 //! | `DELETE /v1/quarantine/{id}` | admin | drop a held message (no delivery, no DSN) |
 //! | `POST /v1/quarantine/{id}/release` | admin | deliver a held message |
+//! | `GET /v1/tenants/{tenant}/suppressions`, `…/suppressions/{address}`, `…/suppressions.csv` | read | a tenant's suppression list, one entry, CSV |
+//! | `PUT`/`DELETE /v1/tenants/{tenant}/suppressions/{address}`, `POST …/suppressions/import` | admin | add, remove, import CSV |
 //!
 //! Requests carry `Authorization: Bearer TOKEN`; the config keeps only each token's SHA-256
 //! (`[[admin.token]]`), with its scope. Tokens are taken from the generation in force, so a
@@ -22,10 +24,11 @@
 
 pub mod problem;
 pub mod queue;
+pub mod suppressions;
 
 use crate::config::resolved::AdminScope;
 use crate::server::Relay;
-use axum::extract::{FromRequestParts, State};
+use axum::extract::{DefaultBodyLimit, FromRequestParts, State};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -37,8 +40,12 @@ use sha2::{Digest, Sha256};
 use std::sync::Arc;
 use tokio::net::TcpListener;
 
-/// Serves the API on `listener` for as long as the relay runs.
+/// Serves the API on `listener` (over TLS when `admin.tls`) for as long as the relay runs.
 pub async fn serve(relay: Arc<Relay>, listener: TcpListener) {
+    if relay.current().config.admin.tls {
+        let app = router(relay.clone());
+        return crate::https::serve(relay, listener, app, "admin API").await;
+    }
     if let Err(e) = axum::serve(listener, router(relay)).await {
         tracing::error!(error = %e, "the admin API stopped");
     }
@@ -64,6 +71,22 @@ pub fn router(relay: Arc<Relay>) -> Router {
             get(queue::quarantined_one).delete(queue::quarantine_delete),
         )
         .route("/v1/quarantine/{id}/release", post(queue::release))
+        // Any tenant's suppression list: `suppressions.rs`.
+        .route("/v1/tenants/{tenant}/suppressions", get(suppressions::list))
+        .route(
+            "/v1/tenants/{tenant}/suppressions.csv",
+            get(suppressions::export),
+        )
+        .route(
+            "/v1/tenants/{tenant}/suppressions/import",
+            post(suppressions::import).layer(DefaultBodyLimit::max(suppressions::MAX_IMPORT)),
+        )
+        .route(
+            "/v1/tenants/{tenant}/suppressions/{address}",
+            get(suppressions::get)
+                .put(suppressions::put)
+                .delete(suppressions::delete),
+        )
         .fallback(|| async { Problem::not_found("no such route") })
         .with_state(relay)
 }
@@ -194,6 +217,7 @@ async fn status(_: Read, State(relay): State<Arc<Relay>>) -> Response {
         "listen": config.listen,
         "listen_tls": config.listen_tls,
         "queue": { "depth": relay.queue.depth() },
+        "pools": relay.delivery.pools_today(),
         "tenants": tenants,
     }))
     .into_response()

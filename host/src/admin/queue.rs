@@ -50,6 +50,7 @@ pub fn summary(m: &Stored, live: Option<&HashMap<String, Scheduled>>) -> serde_j
         "attempts": e.attempts,
         "next_attempt_at": next,
         "last_error": e.progress.last_error(),
+        "last_category": e.progress.last_category(),
         "age_seconds": unix_now().saturating_sub(e.received_at),
         "size": m.location.body_len,
         "tags": e.tags,

@@ -4,12 +4,18 @@
 //! | --- | --- | --- |
 //! | `GET /v1/openapi.json` | none | this API as an OpenAPI 3.1 document (`openapi.json`) |
 //! | `GET /v1/key` | any | the tenant and scopes of the key presented |
+//! | `GET /v1/suppressions` | suppressions | the tenant's suppression list, paged (`reason`, `cursor`, `limit`) |
+//! | `GET/PUT/DELETE /v1/suppressions/{address}` | suppressions | one entry: look, add or replace, remove |
+//! | `GET /v1/suppressions.csv`, `POST /v1/suppressions/import` | suppressions | the list as CSV, out and in |
+//! | `POST /v1/complaints` | suppressions | a feedback report (ARF): a `complained` event and a suppression |
 //!
 //! Requests carry `Authorization: Bearer KEY`, one of the tenant's `[[tenant.api_key]]`
 //! (the config keeps only its SHA-256, with its scopes; `sluice api key` makes one). The key
 //! decides the tenant: nothing in a request can name another tenant. Keys are taken from the
 //! generation in force, so a reload adds or revokes them. Errors are RFC 9457 problem
 //! documents.
+
+pub mod suppressions;
 
 use crate::admin::problem::Problem;
 use crate::config::resolved::{ApiKey, ApiScope, Tenant};
@@ -18,15 +24,23 @@ use axum::extract::{DefaultBodyLimit, FromRequestParts};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
 use tokio::net::TcpListener;
 
-/// Serves the API on `listener` for as long as the relay runs.
+/// Serves the API on `listener` (over TLS when `api.tls`) for as long as the relay runs.
 pub async fn serve(relay: Arc<Relay>, listener: TcpListener) {
+    let config = relay.current().config.clone();
+    if config.api.tls {
+        let app = router(relay.clone());
+        return crate::https::serve(relay, listener, app, "application API").await;
+    }
+    if let Some(addr) = config.api.listen.filter(|a| !a.ip().is_loopback()) {
+        tracing::warn!(%addr, "the application API listens beyond loopback without TLS (`api.tls`): keys cross the network in clear unless a TLS proxy sits in front");
+    }
     if let Err(e) = axum::serve(listener, router(relay)).await {
         tracing::error!(error = %e, "the application API stopped");
     }
@@ -37,6 +51,17 @@ pub fn router(relay: Arc<Relay>) -> Router {
     Router::new()
         .route("/v1/openapi.json", get(openapi))
         .route("/v1/key", get(key))
+        // Suppression lists and complaints (scope `suppressions`): `suppressions.rs`.
+        .route("/v1/suppressions", get(suppressions::list))
+        .route("/v1/suppressions.csv", get(suppressions::export))
+        .route("/v1/suppressions/import", post(suppressions::import))
+        .route(
+            "/v1/suppressions/{address}",
+            get(suppressions::get)
+                .put(suppressions::put)
+                .delete(suppressions::delete),
+        )
+        .route("/v1/complaints", post(suppressions::complaint))
         .fallback(|| async { Problem::not_found("no such route") })
         .layer(DefaultBodyLimit::max(
             usize::try_from(max_body).unwrap_or(usize::MAX),

@@ -7,10 +7,16 @@
 //! [`MAX_NAME`] bytes, at most `max_counters` live counters. A counter whose counts have all
 //! left its window is dropped (when touched, and by a sweep at most once a minute or when the
 //! map is full). Past a limit the call fails: the hook fails as `invalid`.
+//!
+//! With `[cluster] redis`, counts are kept on the shared server ([`crate::cluster`]) so a
+//! limit holds across nodes; this node still keeps its own admitted counts here, which bounds
+//! the names a plugin can create (per node) and is what `counters_on_unavailable = "local"`
+//! falls back on while the server is unavailable.
 
+use crate::cluster::{Cluster, Unavailable};
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// Longest counter name, in bytes.
@@ -30,6 +36,8 @@ pub enum CounterError {
     NameTooLong { len: usize },
     #[error("new counter refused: this plugin already has {max} live counters (max_counters)")]
     TooMany { max: usize },
+    #[error("shared counters unavailable (cluster.counters_on_unavailable = \"tempfail\"): {0}")]
+    Unavailable(#[from] crate::cluster::ClusterError),
 }
 
 struct Series {
@@ -83,24 +91,36 @@ impl ScopeMap {
 #[derive(Default)]
 pub struct Counters {
     scopes: Mutex<HashMap<(String, String), Weak<Scope>>>,
+    /// The shared server, when `[cluster] redis` is set (once, at start).
+    shared: OnceLock<Arc<Cluster>>,
 }
 
 impl Counters {
+    /// Keeps counts on `cluster` from now on, for every scope made after this call.
+    pub fn share(&self, cluster: Arc<Cluster>) {
+        let _ = self.shared.set(cluster);
+    }
+
     /// The counters of `plugin` in `tenant`'s chain, with `max_live` live counters at most.
     pub fn scope(&self, tenant: &str, plugin: &str, max_live: usize) -> CounterScope {
         let mut scopes = self.scopes.lock().unwrap_or_else(|e| e.into_inner());
         scopes.retain(|_, s| s.strong_count() > 0);
         let key = (tenant.to_owned(), plugin.to_owned());
+        let shared = self.shared.get().map(|cluster| Shared {
+            cluster: cluster.clone(),
+            tenant: Arc::from(tenant),
+            plugin: Arc::from(plugin),
+        });
         if let Some(scope) = scopes.get(&key).and_then(Weak::upgrade) {
             scope.max_live.store(max_live, Ordering::Relaxed);
-            return CounterScope { scope };
+            return CounterScope { scope, shared };
         }
         let scope = Arc::new(Scope {
             map: Mutex::default(),
             max_live: AtomicUsize::new(max_live),
         });
         scopes.insert(key, Arc::downgrade(&scope));
-        CounterScope { scope }
+        CounterScope { scope, shared }
     }
 }
 
@@ -109,6 +129,15 @@ impl Counters {
 #[derive(Clone)]
 pub struct CounterScope {
     scope: Arc<Scope>,
+    shared: Option<Shared>,
+}
+
+/// Where this scope's counts live across nodes.
+#[derive(Clone)]
+struct Shared {
+    cluster: Arc<Cluster>,
+    tenant: Arc<str>,
+    plugin: Arc<str>,
 }
 
 fn now() -> u64 {
@@ -119,6 +148,63 @@ fn now() -> u64 {
 }
 
 impl CounterScope {
+    /// What the host functions call: adds `delta` unless the window's total would pass
+    /// `limit` (`Err(total)` then) — on the shared server when there is one, else (or when it
+    /// is unavailable and the config says `local`) on this node.
+    pub async fn count(
+        &self,
+        name: &str,
+        window_secs: u32,
+        delta: u64,
+        limit: u64,
+    ) -> Result<Result<u64, u64>, CounterError> {
+        let Some(shared) = &self.shared else {
+            return self.update(name, window_secs, delta, limit, now());
+        };
+        if name.len() > MAX_NAME {
+            return Err(CounterError::NameTooLong { len: name.len() });
+        }
+        self.admits(name, window_secs, now())?;
+        let key = shared
+            .cluster
+            .counter_key(&shared.tenant, &shared.plugin, name, window_secs);
+        let width = (u64::from(window_secs.max(1)) / BUCKETS).max(1);
+        match shared
+            .cluster
+            .count(&key, window_secs, width, delta, limit)
+            .await
+        {
+            Ok(answer) => {
+                if answer.is_ok() && delta > 0 {
+                    // This node's share, for the name bound and the fallback.
+                    let _ = self.update(name, window_secs, delta, u64::MAX, now());
+                }
+                Ok(answer)
+            }
+            Err(e) => match shared.cluster.counters_on_unavailable {
+                Unavailable::Local => self.update(name, window_secs, delta, limit, now()),
+                Unavailable::Tempfail => Err(e.into()),
+            },
+        }
+    }
+
+    /// Whether a count for `name` may be kept: it exists, or there is room for a new one.
+    fn admits(&self, name: &str, window_secs: u32, now: u64) -> Result<(), CounterError> {
+        let key = format!("{name}\u{0}{window_secs}");
+        let mut map = self.scope.map.lock().unwrap_or_else(|e| e.into_inner());
+        if map.series.contains_key(&key) {
+            return Ok(());
+        }
+        let max = self.scope.max_live.load(Ordering::Relaxed);
+        if map.series.len() >= max {
+            map.sweep(now);
+        }
+        if map.series.len() >= max {
+            return Err(CounterError::TooMany { max });
+        }
+        Ok(())
+    }
+
     pub fn add(&self, name: &str, window_secs: u32, delta: u64) -> Result<u64, CounterError> {
         self.update(name, window_secs, delta, u64::MAX, now())
             .map(|(Ok(n) | Err(n))| n)

@@ -63,22 +63,35 @@ impl host::Host for HostCtx<'_> {
             .unwrap_or(0))
     }
 
-    fn counter_add(&mut self, name: String, window_secs: u32, delta: u64) -> wasmtime::Result<u64> {
-        Ok(self.counters.add(&name, window_secs, delta)?)
+    async fn counter_add(
+        &mut self,
+        name: String,
+        window_secs: u32,
+        delta: u64,
+    ) -> wasmtime::Result<u64> {
+        let counted = self
+            .counters
+            .count(&name, window_secs, delta, u64::MAX)
+            .await?;
+        Ok(counted.unwrap_or_else(|total| total))
     }
 
-    fn counter_add_below(
+    async fn counter_add_below(
         &mut self,
         name: String,
         window_secs: u32,
         delta: u64,
         limit: u64,
     ) -> wasmtime::Result<Result<u64, u64>> {
-        Ok(self.counters.add_below(&name, window_secs, delta, limit)?)
+        Ok(self
+            .counters
+            .count(&name, window_secs, delta, limit)
+            .await?)
     }
 
-    fn counter_get(&mut self, name: String, window_secs: u32) -> wasmtime::Result<u64> {
-        Ok(self.counters.get(&name, window_secs)?)
+    async fn counter_get(&mut self, name: String, window_secs: u32) -> wasmtime::Result<u64> {
+        let counted = self.counters.count(&name, window_secs, 0, u64::MAX).await?;
+        Ok(counted.unwrap_or_else(|total| total))
     }
 }
 

@@ -55,6 +55,8 @@ impl Answer {
 pub struct Client {
     addr: SocketAddr,
     token: Option<String>,
+    /// The relay's certificate file, pinned, when the API is served over TLS.
+    tls: Option<PathBuf>,
 }
 
 impl Client {
@@ -70,10 +72,24 @@ impl Client {
         Client {
             addr: config.admin.listen,
             token,
+            tls: config
+                .admin
+                .tls
+                .then(|| crate::tls::certificate_path(&config.tls)),
         }
     }
 
     pub async fn call(&self, method: Method, path: &str) -> Result<Answer, CallError> {
+        self.call_with(method, path, None).await
+    }
+
+    /// A request with a body: its content type and bytes.
+    pub async fn call_with(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<(&str, Vec<u8>)>,
+    ) -> Result<Answer, CallError> {
         let http = |message: String| CallError::Http {
             addr: self.addr,
             message,
@@ -84,8 +100,25 @@ impl Client {
                 addr: self.addr,
                 error,
             })?;
+        let stream = match &self.tls {
+            None => crate::net::MaybeTls::Plain(tcp),
+            Some(cert) => {
+                let config = crate::tls::pinned_client(cert).map_err(|e| http(e.to_string()))?;
+                let name = rustls_pki_types::ServerName::IpAddress(self.addr.ip().into());
+                let tls = tokio_rustls::TlsConnector::from(config)
+                    .connect(name, tcp)
+                    .await
+                    .map_err(|e| {
+                        http(format!(
+                            "TLS with the relay's certificate {}: {e}",
+                            cert.display()
+                        ))
+                    })?;
+                crate::net::MaybeTls::Tls(Box::new(tls))
+            }
+        };
         let (mut sender, connection) =
-            hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(tcp))
+            hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
                 .await
                 .map_err(|e| http(e.to_string()))?;
         tokio::spawn(connection);
@@ -96,8 +129,15 @@ impl Client {
         if let Some(t) = &self.token {
             request = request.header(hyper::header::AUTHORIZATION, format!("Bearer {t}"));
         }
+        let bytes = match body {
+            Some((content_type, bytes)) => {
+                request = request.header(hyper::header::CONTENT_TYPE, content_type);
+                Bytes::from(bytes)
+            }
+            None => Bytes::new(),
+        };
         let request = request
-            .body(Full::new(Bytes::new()))
+            .body(Full::new(bytes))
             .map_err(|e| http(e.to_string()))?;
         let response = sender
             .send_request(request)

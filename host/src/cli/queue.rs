@@ -64,6 +64,10 @@ pub async fn list(config: &Config, json: bool) -> anyhow::Result<()> {
             .as_str()
             .map(|e| format!("  last_error={e:?}"))
             .unwrap_or_default();
+        let last = match m["last_category"].as_str() {
+            Some(c) => format!("{last}  last_category={c}"),
+            None => last,
+        };
         println!(
             "{}  {}  tenant={}  from=<{}>  rcpts={}  attempts={}{next}  age={}s  size={}{}{last}",
             m["id"].as_str().unwrap_or("?"),
@@ -122,7 +126,10 @@ pub async fn show(config: &Config, id: &str) -> anyhow::Result<()> {
         println!("next attempt: {}", when(at));
     }
     if let Some(e) = v["last_error"].as_str() {
-        println!("last error: {e}");
+        match v["last_category"].as_str() {
+            Some(c) => println!("last error: {e} ({c})"),
+            None => println!("last error: {e}"),
+        }
     }
     for a in v["history"].as_array().into_iter().flatten() {
         println!(
@@ -132,14 +139,18 @@ pub async fn show(config: &Config, id: &str) -> anyhow::Result<()> {
         );
         for r in a["rcpts"].as_array().into_iter().flatten() {
             println!(
-                "  {} {}: {}{}",
+                "  {} {}: {}{}{}",
                 r["rcpt"].as_str().unwrap_or("?"),
                 r["outcome"].as_str().unwrap_or("?"),
                 r["reply"].as_str().unwrap_or(""),
                 r["remote"]
                     .as_str()
                     .map(|h| format!(" (from {h})"))
-                    .unwrap_or_default()
+                    .unwrap_or_default(),
+                r["category"]
+                    .as_str()
+                    .map(|c| format!(" [{c}]"))
+                    .unwrap_or_default(),
             );
         }
     }

@@ -3,13 +3,14 @@
 
 use super::units::{ByteSize, HumanDuration};
 use ipnet::IpNet;
-use serde::Deserialize;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawConfig {
     #[serde(default)]
@@ -30,12 +31,18 @@ pub struct RawConfig {
     pub admin: Admin,
     #[serde(default)]
     pub api: Api,
+    #[serde(default)]
+    pub cluster: Cluster,
+    #[serde(default)]
+    pub suppressions: Suppressions,
+    #[serde(default)]
+    pub complaints: Complaints,
     #[serde(default, rename = "tenant")]
     pub tenants: Vec<Tenant>,
 }
 
 /// The admin HTTP API: health, readiness, metrics, reload, status and the queue.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct Admin {
     /// Where the API listens; keep it on loopback or a management network.
@@ -46,6 +53,10 @@ pub struct Admin {
     /// Bearer tokens the API accepts (`[[admin.token]]`), stored as SHA-256 digests.
     #[serde(rename = "token")]
     pub tokens: Vec<AdminToken>,
+    /// Serve HTTPS with the relay's certificate (`[tls]`). Required when `listen` is not a
+    /// loopback address: bearer tokens must not cross a network in clear. `sluice` commands
+    /// pin the certificate the config names.
+    pub tls: bool,
 }
 
 impl Default for Admin {
@@ -54,24 +65,28 @@ impl Default for Admin {
             listen: "127.0.0.1:8025".parse().expect("literal address"),
             token_file: None,
             tokens: Vec::new(),
+            tls: false,
         }
     }
 }
 
 /// One accepted bearer token (`sluice admin token` makes one).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AdminToken {
     /// Who holds it, for the log.
     pub name: String,
     /// Lower-case hex SHA-256 of the token.
+    #[schemars(with = "String")]
     pub sha256: toml::Spanned<String>,
     /// `read` (status, metrics, queue listing) or `admin` (also reload, retry, delete).
     #[serde(default)]
     pub scope: AdminScope,
 }
 
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize)]
+#[derive(
+    Debug, Default, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize, Serialize, JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum AdminScope {
     #[default]
@@ -80,7 +95,7 @@ pub enum AdminScope {
 }
 
 /// The application API: HTTP sending, events and suppressions, for each tenant's own keys.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct Api {
     /// Where the API listens (`""` or absent table: the built-in loopback address). Unlike the
@@ -90,6 +105,9 @@ pub struct Api {
     pub enabled: bool,
     /// The largest request body accepted (a message with its attachments in base64).
     pub max_body: ByteSize,
+    /// Serve HTTPS with the relay's certificate (`[tls]`). Without it, a `listen` address
+    /// that is not loopback is allowed (for TLS terminated by a proxy) but logged as a warning.
+    pub tls: bool,
 }
 
 impl Default for Api {
@@ -98,17 +116,19 @@ impl Default for Api {
             listen: None,
             enabled: true,
             max_body: ByteSize(40 << 20),
+            tls: false,
         }
     }
 }
 
 /// One of a tenant's application API keys (`sluice api key` makes one).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ApiKey {
     /// Which application holds it, for the log and events.
     pub name: String,
     /// Lower-case hex SHA-256 of the key.
+    #[schemars(with = "String")]
     pub sha256: toml::Spanned<String>,
     /// What the key may do: `send`, `events` (read events), `suppressions` (manage them).
     #[serde(default = "default_api_scopes")]
@@ -119,7 +139,9 @@ fn default_api_scopes() -> Vec<ApiScope> {
     vec![ApiScope::Send]
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize, Serialize, JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum ApiScope {
     Send,
@@ -139,8 +161,80 @@ impl ApiScope {
     }
 }
 
+/// State shared by several relay nodes through Valkey or Redis. Off unless `redis` is set: a
+/// single node keeps its state in its own memory and needs no server. Message data is never
+/// shared (each node its own spool).
+#[derive(Debug, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct Cluster {
+    /// `redis://[:password@]host:port/db` (or `rediss://` for TLS) of the shared server.
+    pub redis: Option<String>,
+    /// The longest one round trip may take before the server counts as unavailable for that
+    /// call; keep it well under the plugins' `timeout`.
+    pub timeout: HumanDuration,
+    /// What a plugin counter does when the server is unavailable: `local` (count on this node
+    /// alone, logged and counted in metrics; limits hold per node until it returns) or
+    /// `tempfail` (the hook fails, so the plugin's `on_failure` applies — 451 4.3.0 by default).
+    pub counters_on_unavailable: Unavailable,
+    /// Prefix of every key the relay writes, so several clusters can share one server.
+    pub key_prefix: String,
+}
+
+impl Default for Cluster {
+    fn default() -> Self {
+        Cluster {
+            redis: None,
+            timeout: HumanDuration(Duration::from_millis(100)),
+            counters_on_unavailable: Unavailable::Local,
+            key_prefix: "sluice:".into(),
+        }
+    }
+}
+
+/// Fail open (`local`) or closed (`tempfail`) when the shared server cannot answer.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Unavailable {
+    /// Keep going on this node's own state.
+    #[default]
+    Local,
+    /// Refuse for now.
+    Tempfail,
+}
+
+/// Per-tenant suppression lists (`[suppressions]`): addresses a tenant's mail no longer goes
+/// to, filled from hard bounces, complaints and the APIs, kept under `spool.dir`.
+#[derive(Debug, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct Suppressions {
+    /// The most entries one tenant's list holds; past it, adds are refused (409 on the APIs,
+    /// a warning for hard bounces and complaints), so no tenant can grow the relay without
+    /// bound. Each entry costs about 250 bytes of memory.
+    pub max_per_tenant: usize,
+}
+
+impl Default for Suppressions {
+    fn default() -> Self {
+        Suppressions {
+            max_per_tenant: 100_000,
+        }
+    }
+}
+
+/// Feedback-loop complaints (`[complaints]`): ARF reports (RFC 5965) the relay takes at an
+/// address of its own and turns into suppressions.
+#[derive(Debug, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct Complaints {
+    /// The address mailbox providers' feedback loops send ARF reports (RFC 5965) to, e.g.
+    /// `"fbl@relay.example.com"`. Mail to it is taken from any client without AUTH (that is
+    /// how feedback loops send), never relayed: each report becomes a `complained` event and
+    /// a `complaint` suppression for the tenant that sent the reported message. Unset: off.
+    pub address: Option<String>,
+}
+
 /// The plugin runtime as a whole.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct Plugins {
     /// Compiled components are cached here, keyed by content hash and engine version.
@@ -170,9 +264,10 @@ impl Default for Plugins {
 }
 
 /// One plugin in a tenant's chain (`[[tenant.plugin]]`), in order.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Plugin {
+    /// Names the plugin in logs, events, metrics and `plugin_failed` reasons.
     pub name: String,
     /// The component (.wasm), relative to the config file's directory.
     pub path: PathBuf,
@@ -214,6 +309,7 @@ pub struct Plugin {
     pub retire_memory: ByteSize,
     /// Free-form settings handed to the plugin (`host.config`).
     #[serde(default)]
+    #[schemars(with = "BTreeMap<String, serde_json::Value>")]
     pub config: toml::Table,
 }
 
@@ -230,7 +326,7 @@ fn default_max_counters() -> usize {
 }
 
 /// How a plugin's instances live.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum InstanceMode {
     #[default]
@@ -254,7 +350,9 @@ fn default_plugin_memory() -> ByteSize {
     ByteSize(64 << 20)
 }
 
-#[derive(Debug, Clone, Copy)]
+/// What a plugin failure costs: one action for every kind, or a table by kind.
+#[derive(Debug, Clone, Copy, Serialize, JsonSchema)]
+#[serde(untagged)]
 pub enum OnFailure {
     All(FailureAction),
     PerKind(PerKind),
@@ -298,7 +396,7 @@ impl Default for OnFailure {
 
 /// Failure actions by kind; a kind left out fails closed (tempfail), the breaker's takes the
 /// strictest of the others.
-#[derive(Debug, Clone, Copy, Deserialize)]
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PerKind {
     pub trap: Option<FailureAction>,
@@ -308,7 +406,7 @@ pub struct PerKind {
     pub breaker: Option<FailureAction>,
 }
 
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum FailureAction {
     /// 451 4.3.0: the client retries later (fail closed).
@@ -335,8 +433,9 @@ impl FailureAction {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
+/// The SMTP listeners and what they accept.
 pub struct Server {
     /// Name in the banner, EHLO reply and Received headers.
     pub hostname: Option<String>,
@@ -344,9 +443,13 @@ pub struct Server {
     pub listen: Vec<SocketAddr>,
     /// Implicit-TLS listeners (RFC 8314).
     pub listen_tls: Vec<SocketAddr>,
+    /// Sessions at once; past it a client is answered 421 4.7.0 and closed.
     pub max_connections: usize,
+    /// Sessions at once from one client IP.
     pub max_connections_per_ip: usize,
+    /// The largest message accepted (advertised as SIZE; more gets 552 5.3.4).
     pub max_message_size: ByteSize,
+    /// Recipients per transaction (RFC 5321 asks for at least 100); more get 452 4.5.3.
     pub max_recipients: usize,
     /// Where mail to the reserved recipient `<Postmaster>` goes (RFC 5321 §4.5.1);
     /// `postmaster@<hostname>` when unset.
@@ -376,7 +479,7 @@ impl Default for Server {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum BareLineEndings {
     Reject,
@@ -384,12 +487,16 @@ pub enum BareLineEndings {
 }
 
 /// RFC 5321 §4.5.3.2 server timeouts, plus a cap on a whole session.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct Timeouts {
+    /// How long the server waits for the next command (RFC 5321 §4.5.3.2: at least 5 min).
     pub command: HumanDuration,
+    /// How long it waits for each block of DATA or BDAT content (at least 3 min).
     pub data_block: HumanDuration,
+    /// The longest a whole session may last.
     pub session: HumanDuration,
+    /// How long a client has to finish the TLS handshake.
     pub tls_handshake: HumanDuration,
 }
 
@@ -404,12 +511,15 @@ impl Default for Timeouts {
     }
 }
 
-#[derive(Debug, Deserialize)]
+/// The certificate of the SMTP listeners (STARTTLS and implicit TLS) and of the HTTP APIs
+/// when they use TLS.
+#[derive(Debug, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Tls {
     /// PEM certificate chain. Without cert and key a self-signed pair is generated under the
     /// data directory at first start.
     pub cert: Option<PathBuf>,
+    /// PEM private key of `cert`.
     pub key: Option<PathBuf>,
     /// Where the generated self-signed pair lives.
     #[serde(default = "default_generated_dir")]
@@ -430,14 +540,17 @@ fn default_generated_dir() -> PathBuf {
     PathBuf::from("data/tls")
 }
 
-#[derive(Debug, Deserialize)]
+/// SMTP AUTH of the tenants' users.
+#[derive(Debug, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct Auth {
     /// Refuse AUTH on connections without TLS.
     pub require_tls: bool,
     /// Failed attempts per client IP (or per user) within `failure_window` before a lockout.
     pub max_failures: u32,
+    /// The window in which failures are counted.
     pub failure_window: HumanDuration,
+    /// How long a client IP (or user) past `max_failures` is refused (454 4.7.0).
     pub lockout: HumanDuration,
     /// Password checks that may run at once (each argon2 check holds ~19 MiB); 0 means one
     /// per CPU, at most 8.
@@ -459,9 +572,11 @@ impl Default for Auth {
     }
 }
 
-#[derive(Debug, Deserialize)]
+/// The durable queue: a `250` after DATA means the message is in it, synced to disk.
+#[derive(Debug, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct Spool {
+    /// Where accepted messages are kept until delivered; one relay owns it (a lock file).
     pub dir: PathBuf,
     /// Below this much free disk, MAIL is answered 452 4.3.1.
     pub min_free_space: ByteSize,
@@ -479,10 +594,13 @@ impl Default for Spool {
     }
 }
 
-#[derive(Debug, Deserialize)]
+/// How accepted mail leaves: to a local Maildir, one smarthost, or recipients' MX hosts.
+#[derive(Debug, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct Delivery {
+    /// `local` (Maildir, the quickstart), `smarthost` (`[delivery.smarthost]`) or `mx`.
     pub mode: DeliveryModeName,
+    /// Where `local` mode writes, one Maildir per recipient.
     pub maildir: PathBuf,
     pub smarthost: Option<Smarthost>,
     /// Delivery workers (and so outbound connections) at once.
@@ -501,12 +619,15 @@ pub struct Delivery {
     pub mta_sts_port: u16,
     /// Waits between attempts; the last one repeats until `max_age`.
     pub retry: Vec<HumanDuration>,
+    /// A message still undelivered after this long is bounced to its sender (expired).
     pub max_age: HumanDuration,
     /// Tags with a shorter life, e.g. `otp = "10m"`: a code delivered late is worse than none.
     pub max_age_by_tag: BTreeMap<String, HumanDuration>,
     /// After this long in retry the sender gets one delay notice (DSN action "delayed").
     pub delay_notice_after: HumanDuration,
+    /// How long an outbound connection may take to open.
     pub connect_timeout: HumanDuration,
+    /// How long the next hop may take to answer a command (the final reply to DATA included).
     pub command_timeout: HumanDuration,
     /// Named sets of source addresses (`[[delivery.pool]]`), chosen by routes.
     #[serde(rename = "pool")]
@@ -543,7 +664,7 @@ impl Default for Delivery {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum DeliveryModeName {
     Local,
@@ -552,28 +673,49 @@ pub enum DeliveryModeName {
 }
 
 /// An egress pool: outbound connections bind one of `source` (round robin).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Pool {
+    /// What tenants (`pool`) and routing plugins call it.
     pub name: String,
+    /// Local addresses outbound connections bind, in turn.
     pub source: Vec<IpAddr>,
-    /// Messages per UTC day through this pool (IP warm-up); past it they wait.
+    /// Messages per UTC day through this pool; past it they wait. With `warmup`, the cap once
+    /// the schedule has run out (unset: none).
     pub daily_cap: Option<u64>,
+    /// An IP warm-up schedule: the daily cap steps up by itself, day by day.
+    pub warmup: Option<Warmup>,
+}
+
+/// A new address's sending volume raised day by day, as mailbox providers expect
+/// (`[delivery.pool.warmup]`).
+#[derive(Debug, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Warmup {
+    /// The schedule's first day, UTC, `YYYY-MM-DD`.
+    pub start: String,
+    /// Daily caps from `start` on, one per day (`[50, 100, 200, 400, …]`); before `start`
+    /// the first applies, after the last day the pool's `daily_cap`.
+    pub caps: Vec<u64>,
 }
 
 /// The resolver used for MX, A/AAAA and TXT lookups.
-#[derive(Debug, Deserialize, Default)]
+#[derive(Debug, Deserialize, Serialize, JsonSchema, Default)]
 #[serde(deny_unknown_fields, default)]
 pub struct Dns {
     /// `ip:port` of nameservers to ask; empty uses the system's (/etc/resolv.conf).
     pub nameservers: Vec<SocketAddr>,
+    /// How long one query may take (5 s when unset).
     pub timeout: Option<HumanDuration>,
 }
 
-#[derive(Debug, Deserialize)]
+/// The one next hop of `mode = "smarthost"`.
+#[derive(Debug, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Smarthost {
+    /// Host name or address of the next hop all mail goes to.
     pub host: String,
+    /// Its port (25, or 587 for submission).
     pub port: u16,
     #[serde(default)]
     pub tls: TlsPolicy,
@@ -581,7 +723,7 @@ pub struct Smarthost {
     pub ca_file: Option<PathBuf>,
 }
 
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Hash, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum TlsPolicy {
     /// STARTTLS when offered, certificate not verified (RFC 7435 opportunistic security).
@@ -593,9 +735,11 @@ pub enum TlsPolicy {
     None,
 }
 
-#[derive(Debug, Deserialize)]
+/// A customer of the relay: its senders, users, policy chain, keys and limits (`[[tenant]]`).
+#[derive(Debug, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Tenant {
+    /// Names the tenant in events, metrics, the queue and the admin API.
     pub name: String,
     /// Domains this tenant may use in MAIL FROM (subdomains included).
     pub sender_domains: Vec<String>,
@@ -603,6 +747,7 @@ pub struct Tenant {
     pub users: Vec<User>,
     /// Clients from these networks send as this tenant without AUTH.
     #[serde(default)]
+    #[schemars(with = "Vec<String>")]
     pub trusted_networks: Vec<IpNet>,
     /// The tenant's policy chain, in order.
     #[serde(default, rename = "plugin")]
@@ -621,8 +766,10 @@ pub struct Tenant {
     /// Keys applications use on the application API (`[[tenant.api_key]]`).
     #[serde(default, rename = "api_key")]
     pub api_keys: Vec<ApiKey>,
-    /// Keep a sample of this tenant's accepted messages for `sluice replay`
-    /// (`[tenant.capture]`); off unless set.
+    /// Keep a sample of this tenant's accepted messages, each as the client sent it
+    /// (`TIME-QUEUEID.eml`) with its envelope (`TIME-QUEUEID.eml.json`), for `sluice replay
+    /// DIR`; off unless set. Captured mail holds personal data: choose `dir`, `rate` and
+    /// `retention` as the tenant's privacy rules allow.
     pub capture: Option<Capture>,
 }
 
@@ -630,17 +777,17 @@ pub struct Tenant {
 /// (`TIME-QUEUEID.eml`) with its envelope (`TIME-QUEUEID.eml.json`: from, to, tenant,
 /// client_ip, helo, auth_user, tls), which `sluice replay DIR` reads. Messages hold personal
 /// data: choose `dir`, `rate` and `retention` as the tenant's privacy rules allow.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Capture {
     /// The directory (relative to the config file); created if missing.
     pub dir: PathBuf,
     /// The share of accepted messages kept, from 0 to 1 (`0.05`: one in twenty).
     pub rate: f64,
-    /// Larger messages are not kept (default `"1MB"`).
+    /// Larger messages are not kept.
     #[serde(default = "default_capture_max_size")]
     pub max_size: ByteSize,
-    /// Kept messages older than this are deleted as new ones are kept (default `"7d"`).
+    /// Kept messages older than this are deleted as new ones are kept.
     #[serde(default = "default_capture_retention")]
     pub retention: HumanDuration,
 }
@@ -653,21 +800,26 @@ fn default_capture_retention() -> HumanDuration {
     HumanDuration(Duration::from_secs(7 * 24 * 3600))
 }
 
-#[derive(Debug, Deserialize)]
+/// A DKIM signing key of the tenant (`[[tenant.dkim]]`).
+#[derive(Debug, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Dkim {
     /// Messages whose From: is this domain (or a subdomain) are signed with d=domain.
     pub domain: String,
+    /// The selector: the key is published at `<selector>._domainkey.<domain>`.
     pub selector: String,
     /// PEM private key: RSA (PKCS#1 or PKCS#8) or Ed25519 (PKCS#8), as `sluice dkim keygen`
     /// writes. Relative to the config file.
     pub key: PathBuf,
 }
 
-#[derive(Debug, Deserialize)]
+/// A user that may AUTH as the tenant (`[[tenant.users]]`).
+#[derive(Debug, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct User {
+    /// The AUTH user name (unique across tenants).
     pub username: String,
     /// Argon2 PHC string (`sluice hash-password` prints one). Plain passwords are not accepted.
+    #[schemars(with = "String")]
     pub password_hash: toml::Spanned<String>,
 }

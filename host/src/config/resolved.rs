@@ -57,6 +57,11 @@ pub struct Config {
     pub plugins: PluginRuntime,
     pub admin: AdminConfig,
     pub api: ApiConfig,
+    pub cluster: ClusterConfig,
+    /// `[suppressions]`: the bound on each tenant's list.
+    pub suppressions: SuppressionsConfig,
+    /// `[complaints] address`, checked and in lookup form; `None`: no feedback reports taken.
+    pub complaints: Option<String>,
     pub tenants: Vec<Arc<Tenant>>,
     /// The file this came from, for reloads.
     pub source: Option<PathBuf>,
@@ -69,6 +74,8 @@ pub struct AdminConfig {
     /// Where the CLI finds its token when `SLUICE_ADMIN_TOKEN` is unset.
     pub token_file: Option<PathBuf>,
     pub tokens: Vec<AdminToken>,
+    /// HTTPS with the relay's certificate.
+    pub tls: bool,
 }
 
 /// The application API (`[api]`): `listen` is `None` when it is switched off.
@@ -76,6 +83,23 @@ pub struct AdminConfig {
 pub struct ApiConfig {
     pub listen: Option<SocketAddr>,
     pub max_body: u64,
+    /// HTTPS with the relay's certificate.
+    pub tls: bool,
+}
+
+/// Shared state through Valkey/Redis (`[cluster]`); `redis` is `None` on a single node.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClusterConfig {
+    pub redis: Option<String>,
+    pub timeout: Duration,
+    pub counters_on_unavailable: raw::Unavailable,
+    pub key_prefix: String,
+}
+
+/// Per-tenant suppression lists.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SuppressionsConfig {
+    pub max_per_tenant: usize,
 }
 
 /// The built-in address of the application API.
@@ -256,6 +280,34 @@ pub struct Pool {
     pub name: String,
     pub source: Vec<IpAddr>,
     pub daily_cap: Option<u64>,
+    /// The warm-up schedule: its first day (days since 1970-01-01, UTC) and daily caps.
+    pub warmup: Option<(u64, Vec<u64>)>,
+}
+
+impl Pool {
+    /// The cap of UTC day `day` (days since 1970-01-01): the warm-up schedule's, else
+    /// `daily_cap`.
+    pub fn cap_on(&self, day: u64) -> Option<u64> {
+        match &self.warmup {
+            Some((start, caps)) => {
+                let index = usize::try_from(day.saturating_sub(*start)).unwrap_or(usize::MAX);
+                caps.get(index).copied().or(self.daily_cap)
+            }
+            None => self.daily_cap,
+        }
+    }
+}
+
+/// Days since 1970-01-01 of a `YYYY-MM-DD` date.
+fn unix_day(date: &str) -> Option<u64> {
+    let mut parts = date.trim().splitn(3, '-');
+    let year: i32 = parts.next()?.parse().ok()?;
+    let month: u8 = parts.next()?.parse().ok()?;
+    let day: u8 = parts.next()?.parse().ok()?;
+    let date =
+        time::Date::from_calendar_date(year, time::Month::try_from(month).ok()?, day).ok()?;
+    let epoch = time::Date::from_calendar_date(1970, time::Month::January, 1).ok()?;
+    u64::try_from((date - epoch).whole_days()).ok()
 }
 
 #[derive(Debug, Clone)]
@@ -687,7 +739,13 @@ impl Resolver<'_> {
                         .unwrap_or_else(|| DEFAULT_API_LISTEN.parse().expect("literal address"))
                 }),
                 max_body: raw.api.max_body.0,
+                tls: raw.api.tls,
             },
+            cluster: self.cluster(raw.cluster)?,
+            suppressions: SuppressionsConfig {
+                max_per_tenant: raw.suppressions.max_per_tenant,
+            },
+            complaints: self.complaints(raw.complaints)?,
             tenants,
             source: None,
         })
@@ -803,6 +861,35 @@ impl Resolver<'_> {
         Ok(out)
     }
 
+    fn cluster(&self, c: raw::Cluster) -> Result<ClusterConfig, ConfigError> {
+        if let Some(url) = &c.redis {
+            redis::Client::open(url.as_str()).map_err(|e| {
+                self.invalid_key(
+                    "cluster.redis",
+                    format!("not a redis:// or rediss:// URL: {e}"),
+                )
+            })?;
+        }
+        if c.timeout.0.is_zero() {
+            return Err(self.invalid_key("cluster.timeout", "must be above zero"));
+        }
+        Ok(ClusterConfig {
+            redis: c.redis,
+            timeout: c.timeout.0,
+            counters_on_unavailable: c.counters_on_unavailable,
+            key_prefix: c.key_prefix,
+        })
+    }
+
+    fn complaints(&self, c: raw::Complaints) -> Result<Option<String>, ConfigError> {
+        c.address
+            .map(|a| {
+                crate::suppress::address::normalize(&a)
+                    .map_err(|e| self.invalid_key("complaints.address", e.to_string()))
+            })
+            .transpose()
+    }
+
     fn admin(&self, a: raw::Admin) -> Result<AdminConfig, ConfigError> {
         let mut tokens = Vec::new();
         for (i, t) in a.tokens.into_iter().enumerate() {
@@ -822,7 +909,17 @@ impl Resolver<'_> {
                 scope: t.scope,
             });
         }
+        if !a.listen.ip().is_loopback() && !a.tls {
+            return Err(self.invalid_key(
+                "admin.listen",
+                format!(
+                    "{} is not a loopback address: set `admin.tls = true` (bearer tokens must not cross a network in clear) or listen on 127.0.0.1",
+                    a.listen
+                ),
+            ));
+        }
         Ok(AdminConfig {
+            tls: a.tls,
             listen: a.listen,
             token_file: a.token_file.map(|p| {
                 if p.is_absolute() {
@@ -872,10 +969,29 @@ impl Resolver<'_> {
                     format!("pool {:?} is defined twice", p.name),
                 ));
             }
+            let warmup = match p.warmup {
+                None => None,
+                Some(w) => {
+                    let start = unix_day(&w.start).ok_or_else(|| {
+                        self.invalid_key(
+                            &format!("delivery.pool[{i}].warmup.start"),
+                            format!("{:?} is not a date written YYYY-MM-DD", w.start),
+                        )
+                    })?;
+                    if w.caps.is_empty() {
+                        return Err(self.invalid_key(
+                            &format!("delivery.pool[{i}].warmup.caps"),
+                            "list the daily caps, one per day",
+                        ));
+                    }
+                    Some((start, w.caps))
+                }
+            };
             pools.push(Pool {
                 name: p.name,
                 source: p.source,
                 daily_cap: p.daily_cap,
+                warmup,
             });
         }
         let mut route_allow = Vec::new();

@@ -1,6 +1,7 @@
 //! Human-readable config values, parsed at load time.
 
-use serde::{de, Deserialize, Deserializer};
+use schemars::JsonSchema;
+use serde::{de, Deserialize, Deserializer, Serialize, Serializer};
 use std::fmt;
 use std::time::Duration;
 
@@ -74,6 +75,60 @@ impl<'de> Deserialize<'de> for ByteSize {
             }
         }
         d.deserialize_any(V)
+    }
+}
+
+impl Serialize for HumanDuration {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&humantime::format_duration(self.0).to_string())
+    }
+}
+
+impl JsonSchema for HumanDuration {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "duration".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({ "type": "string", "format": "duration" })
+    }
+
+    fn inline_schema() -> bool {
+        true
+    }
+}
+
+/// Written back the way an operator would: `"25MiB"`, `"10MB"`, or bytes.
+impl Serialize for ByteSize {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let n = self.0;
+        let units = [
+            (1_000_000_000u64, "GB"),
+            (1 << 30, "GiB"),
+            (1_000_000, "MB"),
+            (1 << 20, "MiB"),
+            (1_000, "KB"),
+            (1 << 10, "KiB"),
+        ];
+        let text = units
+            .iter()
+            .find(|(m, _)| n >= *m && n.is_multiple_of(*m))
+            .map_or_else(|| format!("{n}B"), |(m, u)| format!("{}{u}", n / m));
+        s.serialize_str(&text)
+    }
+}
+
+impl JsonSchema for ByteSize {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "size".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({ "type": "string", "format": "size" })
+    }
+
+    fn inline_schema() -> bool {
+        true
     }
 }
 

@@ -1,48 +1,51 @@
 //! The outbound SMTP client: EHLO, STARTTLS, PIPELINING, one connection reused for many
-//! messages.
+//! messages. Replies and the EHLO list are parsed by smtp-proto (through [`Reader`]) into
+//! typed replies that travel unchanged to the events, the spool and the DSNs.
 
+use super::reply::{Cause, Parsed, Reader, RemoteReply, Response, Status};
 use super::RcptOutcome;
 use crate::config::SmarthostTls;
 use crate::net::MaybeTls;
 use crate::queue::envelope::{Envelope, Ret};
 use rustls::pki_types::ServerName;
+use smtp_proto::{EhloResponse, EXT_DSN, EXT_PIPELINING, EXT_REQUIRE_TLS, EXT_START_TLS};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpSocket, TcpStream};
 
 type Stream = BufReader<MaybeTls<TcpStream, tokio_rustls::client::TlsStream<TcpStream>>>;
 
 /// A failure of the connection or the session as a whole; every recipient of the message
-/// shares it. `permanent` is true only for a 5xx that the next hop gave to the transaction.
+/// shares it: the next hop's reply (a 5xx greeting, a refused STARTTLS) or what went wrong
+/// on the way (refused, timed out, closed).
 #[derive(Debug, Clone)]
-pub struct Failure {
-    pub permanent: bool,
-    pub reason: String,
-}
+pub struct Failure(pub Response);
 
 impl Failure {
-    fn temp(reason: impl Into<String>) -> Failure {
-        Failure {
-            permanent: false,
-            reason: reason.into(),
-        }
+    fn local(cause: Cause, status: Status, text: impl Into<String>) -> Failure {
+        Failure(Response::local(cause, status, text))
+    }
+
+    pub fn is_permanent(&self) -> bool {
+        self.0.is_permanent()
     }
 }
 
-/// A reply from the next hop.
-#[derive(Debug, Clone)]
-pub struct ServerReply {
-    pub code: u16,
-    pub text: String,
-}
-
-impl std::fmt::Display for ServerReply {
+impl std::fmt::Display for Failure {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} {}", self.code, self.text)
+        self.0.fmt(f)
     }
 }
+
+/// RFC 3463 statuses of the failures met on the way to a reply.
+const NO_ANSWER: Status = Status::new(4, 4, 1);
+const BAD_CONNECTION: Status = Status::new(4, 4, 2);
+const PROTOCOL: Status = Status::new(4, 5, 0);
+const NO_TLS: Status = Status::new(4, 7, 4);
+const TLS_FAILED: Status = Status::new(4, 7, 5);
+const LOCAL_CONFIG: Status = Status::new(4, 3, 5);
 
 /// What every outbound connection shares.
 pub struct Settings {
@@ -89,16 +92,28 @@ impl Client {
             SocketAddr::V4(_) => TcpSocket::new_v4(),
             SocketAddr::V6(_) => TcpSocket::new_v6(),
         }
-        .map_err(|e| Failure::temp(format!("socket: {e}")))?;
+        .map_err(|e| Failure::local(Cause::Config, LOCAL_CONFIG, format!("socket: {e}")))?;
         if let Some(source) = t.source {
-            socket
-                .bind(SocketAddr::new(source, 0))
-                .map_err(|e| Failure::temp(format!("cannot send from {source}: {e}")))?;
+            socket.bind(SocketAddr::new(source, 0)).map_err(|e| {
+                Failure::local(
+                    Cause::Config,
+                    LOCAL_CONFIG,
+                    format!("cannot send from {source}: {e}"),
+                )
+            })?;
         }
         let tcp = tokio::time::timeout(s.connect_timeout, socket.connect(t.addr))
             .await
-            .map_err(|_| Failure::temp(format!("connect to {peer} timed out")))?
-            .map_err(|e| Failure::temp(format!("connect to {peer}: {e}")))?;
+            .map_err(|_| {
+                Failure::local(
+                    Cause::Timeout,
+                    NO_ANSWER,
+                    format!("connect to {peer} timed out"),
+                )
+            })?
+            .map_err(|e| {
+                Failure::local(Cause::Connect, NO_ANSWER, format!("connect to {peer}: {e}"))
+            })?;
         let _ = tcp.set_nodelay(true);
         let mut c = Client {
             stream: BufReader::new(MaybeTls::Plain(tcp)),
@@ -110,23 +125,25 @@ impl Client {
             host: t.name.to_owned(),
             timeout: s.command_timeout,
         };
-        c.expect(220, "greeting").await?;
+        c.expect(220).await?;
         let caps = c.ehlo(&s.helo).await?;
-        let offers_tls = has(&caps, "STARTTLS");
+        let offers_tls = caps.has_capability(EXT_START_TLS);
         match (t.tls, offers_tls) {
             (SmarthostTls::None, _) | (SmarthostTls::Opportunistic, false) => {
-                c.pipelining = has(&caps, "PIPELINING");
-                c.dsn = has(&caps, "DSN");
+                c.pipelining = caps.has_capability(EXT_PIPELINING);
+                c.dsn = caps.has_capability(EXT_DSN);
             }
             (SmarthostTls::Required, false) => {
                 let _ = c.command("QUIT\r\n").await;
-                return Err(Failure::temp(format!(
-                    "{} does not offer STARTTLS and TLS is required",
-                    c.peer
-                )));
+                return Err(Failure::local(
+                    Cause::Tls,
+                    NO_TLS,
+                    format!("{} does not offer STARTTLS and TLS is required", c.peer),
+                ));
             }
             (policy, true) => {
-                c.command("STARTTLS\r\n").await?.ok(220, "STARTTLS")?;
+                let r = c.command("STARTTLS\r\n").await?;
+                expect_code(r, 220)?;
                 let config = if policy == SmarthostTls::Required {
                     &s.verifying
                 } else {
@@ -134,9 +151,10 @@ impl Client {
                 };
                 c = c.start_tls(t.name, config).await?;
                 let caps = c.ehlo(&s.helo).await?;
-                c.pipelining = has(&caps, "PIPELINING");
-                c.dsn = has(&caps, "DSN");
-                c.requiretls = policy == SmarthostTls::Required && has(&caps, "REQUIRETLS");
+                c.pipelining = caps.has_capability(EXT_PIPELINING);
+                c.dsn = caps.has_capability(EXT_DSN);
+                c.requiretls =
+                    policy == SmarthostTls::Required && caps.has_capability(EXT_REQUIRE_TLS);
             }
         }
         Ok(c)
@@ -148,15 +166,36 @@ impl Client {
         config: &Arc<rustls::ClientConfig>,
     ) -> Result<Client, Failure> {
         let MaybeTls::Plain(tcp) = self.stream.into_inner() else {
-            return Err(Failure::temp("STARTTLS on a TLS connection"));
+            return Err(Failure::local(
+                Cause::Tls,
+                TLS_FAILED,
+                "STARTTLS on a TLS connection",
+            ));
         };
-        let server_name = ServerName::try_from(name.to_owned())
-            .map_err(|e| Failure::temp(format!("bad TLS server name {name}: {e}")))?;
+        let server_name = ServerName::try_from(name.to_owned()).map_err(|e| {
+            Failure::local(
+                Cause::Tls,
+                TLS_FAILED,
+                format!("bad TLS server name {name}: {e}"),
+            )
+        })?;
         let connector = tokio_rustls::TlsConnector::from(config.clone());
         let tls = tokio::time::timeout(self.timeout, connector.connect(server_name, tcp))
             .await
-            .map_err(|_| Failure::temp("TLS handshake timed out"))?
-            .map_err(|e| Failure::temp(format!("TLS handshake with {} failed: {e}", self.peer)))?;
+            .map_err(|_| {
+                Failure::local(
+                    Cause::Timeout,
+                    BAD_CONNECTION,
+                    format!("TLS handshake with {} timed out", self.peer),
+                )
+            })?
+            .map_err(|e| {
+                Failure::local(
+                    Cause::Tls,
+                    TLS_FAILED,
+                    format!("TLS handshake with {} failed: {e}", self.peer),
+                )
+            })?;
         let described = crate::net::describe_tls(tls.get_ref().1);
         Ok(Client {
             stream: BufReader::new(MaybeTls::Tls(Box::new(tls))),
@@ -170,17 +209,19 @@ impl Client {
         })
     }
 
-    async fn ehlo(&mut self, helo: &str) -> Result<Vec<String>, Failure> {
-        let r = self.command(&format!("EHLO {helo}\r\n")).await?;
-        r.ok(250, "EHLO")?;
-        Ok(r.text
-            .lines()
-            .skip(1)
-            .map(|l| l.trim().to_owned())
-            .collect())
+    /// EHLO, and the extensions of the answer as smtp-proto reads them. An extension line
+    /// it cannot read leaves the list empty (logged): plain SMTP still works.
+    async fn ehlo(&mut self, helo: &str) -> Result<EhloResponse<String>, Failure> {
+        self.write(format!("EHLO {helo}\r\n").as_bytes()).await?;
+        let Parsed { reply, raw } = self.read_parsed().await?;
+        expect_code(reply, 250)?;
+        Ok(extensions(&raw).unwrap_or_else(|e| {
+            tracing::warn!(peer = %self.peer, error = ?e, "unreadable EHLO extensions; using none");
+            EhloResponse::default()
+        }))
     }
 
-    async fn command(&mut self, line: &str) -> Result<ServerReply, Failure> {
+    async fn command(&mut self, line: &str) -> Result<RemoteReply, Failure> {
         self.write(line.as_bytes()).await?;
         self.read_reply().await
     }
@@ -192,58 +233,72 @@ impl Client {
         };
         tokio::time::timeout(self.timeout, io)
             .await
-            .map_err(|_| Failure::temp("write timed out"))?
-            .map_err(|e| Failure::temp(format!("write to {}: {e}", self.peer)))
+            .map_err(|_| {
+                Failure::local(
+                    Cause::Timeout,
+                    BAD_CONNECTION,
+                    format!("write to {} timed out", self.peer),
+                )
+            })?
+            .map_err(|e| {
+                Failure::local(
+                    Cause::ConnectionLost,
+                    BAD_CONNECTION,
+                    format!("write to {}: {e}", self.peer),
+                )
+            })
     }
 
-    async fn expect(&mut self, code: u16, what: &str) -> Result<ServerReply, Failure> {
+    async fn expect(&mut self, code: u16) -> Result<RemoteReply, Failure> {
         let r = self.read_reply().await?;
-        r.ok(code, what)?;
-        Ok(r)
+        expect_code(r, code)
     }
 
-    async fn read_reply(&mut self) -> Result<ServerReply, Failure> {
-        let mut text = String::new();
-        let mut line = Vec::new();
-        for _ in 0..100 {
-            line.clear();
-            let n = tokio::time::timeout(
-                self.timeout,
-                (&mut self.stream).take(4096).read_until(b'\n', &mut line),
-            )
-            .await
-            .map_err(|_| Failure::temp(format!("{} did not answer in time", self.peer)))?
-            .map_err(|e| Failure::temp(format!("read from {}: {e}", self.peer)))?;
-            if n == 0 {
-                return Err(Failure::temp(format!(
-                    "{} closed the connection",
-                    self.peer
-                )));
+    async fn read_reply(&mut self) -> Result<RemoteReply, Failure> {
+        Ok(self.read_parsed().await?.reply)
+    }
+
+    /// One whole reply, read as it arrives; the bytes after it stay buffered for the next.
+    async fn read_parsed(&mut self) -> Result<Parsed, Failure> {
+        let mut reader = Reader::default();
+        loop {
+            let bytes = tokio::time::timeout(self.timeout, self.stream.fill_buf())
+                .await
+                .map_err(|_| {
+                    Failure::local(
+                        Cause::Timeout,
+                        BAD_CONNECTION,
+                        format!("{} did not answer in time", self.peer),
+                    )
+                })?
+                .map_err(|e| {
+                    Failure::local(
+                        Cause::ConnectionLost,
+                        BAD_CONNECTION,
+                        format!("read from {}: {e}", self.peer),
+                    )
+                })?;
+            if bytes.is_empty() {
+                return Err(Failure::local(
+                    Cause::ConnectionLost,
+                    BAD_CONNECTION,
+                    format!("{} closed the connection", self.peer),
+                ));
             }
-            let l = String::from_utf8_lossy(&line);
-            let l = l.trim_end();
-            let code = l
-                .get(..3)
-                .and_then(|c| c.parse::<u16>().ok())
-                .filter(|c| (200..600).contains(c));
-            let Some(code) = code else {
-                return Err(Failure::temp(format!(
-                    "{} sent a malformed reply: {l:?}",
-                    self.peer
-                )));
-            };
-            if !text.is_empty() {
-                text.push('\n');
-            }
-            text.push_str(l.get(4..).unwrap_or(""));
-            if l.as_bytes().get(3) != Some(&b'-') {
-                return Ok(ServerReply { code, text });
+            let (used, done) = reader.feed(bytes, &self.peer);
+            self.stream.consume(used);
+            match done {
+                None => continue,
+                Some(Ok(parsed)) => return Ok(parsed),
+                Some(Err(e)) => {
+                    return Err(Failure::local(
+                        Cause::Protocol,
+                        PROTOCOL,
+                        format!("{} sent {e}", self.peer),
+                    ))
+                }
             }
         }
-        Err(Failure::temp(format!(
-            "{} sent an over-long reply",
-            self.peer
-        )))
     }
 
     /// Sends one message. Per-recipient outcomes on a completed exchange; `Err` when the
@@ -323,12 +378,12 @@ impl Client {
         } else {
             let m = self.command(&mail).await?;
             let mut rr = Vec::new();
-            if m.code / 100 == 2 {
+            if m.is_positive() {
                 for r in &rcpt_lines {
                     rr.push(self.command(r).await?);
                 }
             }
-            let any = rr.iter().any(|r| r.code / 100 == 2);
+            let any = rr.iter().any(RemoteReply::is_positive);
             let d = if any {
                 Some(self.command("DATA\r\n").await?)
             } else {
@@ -337,25 +392,15 @@ impl Client {
             (m, rr, d)
         };
 
-        let shared = |r: &ServerReply| -> RcptOutcome {
-            if r.code >= 500 {
-                RcptOutcome::Failed {
-                    reply: r.to_string(),
-                }
-            } else {
-                RcptOutcome::Deferred {
-                    reason: r.to_string(),
-                }
-            }
-        };
-        if mail_reply.code / 100 != 2 {
+        let shared = |r: &RemoteReply| RcptOutcome::failure(Response::Remote(r.clone()));
+        if !mail_reply.is_positive() {
             self.reset_after(data_reply.as_ref()).await?;
             return Ok(rcpts.iter().map(|_| shared(&mail_reply)).collect());
         }
         let mut outcomes: Vec<Option<RcptOutcome>> = rcpt_replies
             .iter()
             .map(|r| {
-                if r.code / 100 == 2 {
+                if r.is_positive() {
                     None
                 } else {
                     Some(shared(r))
@@ -369,10 +414,8 @@ impl Client {
                 wire.extend_from_slice(b".\r\n");
                 self.write(&wire).await?;
                 let end = self.read_reply().await?;
-                let fill = if end.code / 100 == 2 {
-                    RcptOutcome::Delivered {
-                        reply: end.to_string(),
-                    }
+                let fill = if end.is_positive() {
+                    RcptOutcome::Delivered(Response::Remote(end))
                 } else {
                     shared(&end)
                 };
@@ -391,15 +434,15 @@ impl Client {
         Ok(outcomes
             .into_iter()
             .map(|o| {
-                o.unwrap_or(RcptOutcome::Deferred {
-                    reason: "no reply".into(),
+                o.unwrap_or_else(|| {
+                    RcptOutcome::Deferred(Response::local(Cause::Protocol, PROTOCOL, "no reply"))
                 })
             })
             .collect())
     }
 
     /// Puts the connection back to a clean state after a failed transaction.
-    async fn reset_after(&mut self, data_reply: Option<&ServerReply>) -> Result<(), Failure> {
+    async fn reset_after(&mut self, data_reply: Option<&RemoteReply>) -> Result<(), Failure> {
         if data_reply.is_some_and(|d| d.code == 354) {
             self.write(b".\r\n").await?;
             self.read_reply().await?;
@@ -426,23 +469,17 @@ fn xtext(s: &str) -> String {
     out
 }
 
-fn has(caps: &[String], keyword: &str) -> bool {
-    caps.iter().any(|l| {
-        l.split_whitespace()
-            .next()
-            .is_some_and(|k| k.eq_ignore_ascii_case(keyword))
-    })
+/// The extensions of a 250 EHLO reply as received.
+fn extensions(raw: &[u8]) -> Result<EhloResponse<String>, smtp_proto::Error> {
+    EhloResponse::parse(&mut raw.iter())
 }
 
-impl ServerReply {
-    fn ok(&self, code: u16, what: &str) -> Result<(), Failure> {
-        if self.code == code {
-            return Ok(());
-        }
-        Err(Failure {
-            permanent: self.code >= 500,
-            reason: format!("{what} answered {self}"),
-        })
+/// The reply when it has the expected code; a failure carrying it when not.
+fn expect_code(r: RemoteReply, code: u16) -> Result<RemoteReply, Failure> {
+    if r.code == code {
+        Ok(r)
+    } else {
+        Err(Failure(Response::Remote(r)))
     }
 }
 
@@ -470,6 +507,27 @@ mod tests {
     #[test]
     fn xtext_encodes_plus_equals_and_non_printables() {
         assert_eq!(xtext("a+b=c d@x"), "a+2Bb+3Dc+20d@x");
+    }
+
+    /// EHLO answers as real servers give them.
+    #[test]
+    fn ehlo_extensions_of_real_servers() {
+        let gmail = "250-mx.google.com at your service, [192.0.2.1]\r\n250-SIZE 157286400\r\n250-8BITMIME\r\n250-STARTTLS\r\n250-ENHANCEDSTATUSCODES\r\n250-PIPELINING\r\n250-CHUNKING\r\n250 SMTPUTF8\r\n";
+        let outlook = "250-AM4PEPF00027A5F.mail.protection.outlook.com Hello [192.0.2.1]\r\n250-SIZE 157286400\r\n250-PIPELINING\r\n250-DSN\r\n250-ENHANCEDSTATUSCODES\r\n250-STARTTLS\r\n250-8BITMIME\r\n250-BINARYMIME\r\n250-CHUNKING\r\n250 SMTPUTF8\r\n";
+        let postfix = "250-mx.example.net\r\n250-PIPELINING\r\n250-SIZE 10240000\r\n250-VRFY\r\n250-ETRN\r\n250-STARTTLS\r\n250-AUTH PLAIN LOGIN\r\n250-AUTH=PLAIN LOGIN\r\n250-ENHANCEDSTATUSCODES\r\n250-8BITMIME\r\n250-DSN\r\n250-REQUIRETLS\r\n250 CHUNKING\r\n";
+        let bare = "250 mx.example.net\r\n";
+        for (raw, tls, pipelining, dsn, requiretls) in [
+            (gmail, true, true, false, false),
+            (outlook, true, true, true, false),
+            (postfix, true, true, true, true),
+            (bare, false, false, false, false),
+        ] {
+            let e = extensions(raw.as_bytes()).unwrap_or_else(|e| panic!("{e:?}: {raw}"));
+            assert_eq!(e.has_capability(EXT_START_TLS), tls, "{raw}");
+            assert_eq!(e.has_capability(EXT_PIPELINING), pipelining, "{raw}");
+            assert_eq!(e.has_capability(EXT_DSN), dsn, "{raw}");
+            assert_eq!(e.has_capability(EXT_REQUIRE_TLS), requiretls, "{raw}");
+        }
     }
 
     #[test]

@@ -169,10 +169,9 @@ impl Connections {
 }
 
 struct PoolState {
-    source: Vec<IpAddr>,
+    pool: Pool,
     next: AtomicUsize,
-    daily_cap: Option<u64>,
-    /// (UTC day number, messages sent that day).
+    /// (UTC day number, messages sent that day through this node).
     today: Mutex<(u64, u64)>,
 }
 
@@ -190,9 +189,8 @@ impl Pools {
                     (
                         p.name.clone(),
                         PoolState {
-                            source: p.source.clone(),
+                            pool: p.clone(),
                             next: AtomicUsize::new(0),
-                            daily_cap: p.daily_cap,
                             today: Mutex::new((0, 0)),
                         },
                     )
@@ -207,32 +205,94 @@ impl Pools {
             .pools
             .get(pool)
             .ok_or_else(|| format!("route names egress pool {pool:?}, which is not configured"))?;
-        let i = p.next.fetch_add(1, Ordering::Relaxed) % p.source.len();
-        Ok(p.source[i])
+        let i = p.next.fetch_add(1, Ordering::Relaxed) % p.pool.source.len();
+        Ok(p.pool.source[i])
     }
 
-    /// Counts one message against the pool's daily cap; `Err` once the cap is reached.
-    pub fn reserve(&self, pool: &str) -> Result<(), String> {
+    /// Counts one message against the pool's cap for today (its warm-up schedule's, or
+    /// `daily_cap`); `Err` once the cap is reached. With `[cluster]` the count is shared by
+    /// every node; while the server is unavailable each node counts alone.
+    pub async fn reserve(&self, pool: &str) -> Result<(), String> {
         let Some(p) = self.pools.get(pool) else {
             return Err(format!(
                 "route names egress pool {pool:?}, which is not configured"
             ));
         };
-        let Some(cap) = p.daily_cap else {
+        let now = crate::queue::envelope::unix_now();
+        let day = now / 86400;
+        let Some(cap) = p.pool.cap_on(day) else {
             return Ok(());
         };
-        let day = crate::queue::envelope::unix_now() / 86400;
+        let refused = || {
+            let schedule = match &p.pool.warmup {
+                Some((start, caps)) if day.saturating_sub(*start) < caps.len() as u64 => {
+                    format!(" (warm-up day {})", day.saturating_sub(*start) + 1)
+                }
+                _ => String::new(),
+            };
+            Err(format!(
+                "egress pool {pool:?} reached its daily cap of {cap} messages{schedule}"
+            ))
+        };
+        if let Some(cluster) = crate::cluster::installed() {
+            let key = cluster.counter_key("", "pool", pool, 86_400);
+            // One bucket per UTC day: the count starts again at midnight.
+            match cluster.count(&key, 86_400, 86_400, 1, cap).await {
+                Ok(Ok(_)) => {
+                    self.count_locally(p, day, u64::MAX);
+                    return Ok(());
+                }
+                Ok(Err(_)) => return refused(),
+                Err(_) => {}
+            }
+        }
+        if self.count_locally(p, day, cap) {
+            Ok(())
+        } else {
+            refused()
+        }
+    }
+
+    /// Adds one to this node's count for `day` unless it reached `cap`.
+    fn count_locally(&self, p: &PoolState, day: u64, cap: u64) -> bool {
         let mut today = p.today.lock().unwrap_or_else(|e| e.into_inner());
         if today.0 != day {
             *today = (day, 0);
         }
         if today.1 >= cap {
-            return Err(format!(
-                "egress pool {pool:?} reached its daily cap of {cap} messages"
-            ));
+            return false;
         }
         today.1 += 1;
-        Ok(())
+        true
+    }
+
+    /// Each pool's cap today and what this node sent through it, for the status page.
+    pub fn today(&self) -> Vec<serde_json::Value> {
+        let day = crate::queue::envelope::unix_now() / 86400;
+        let mut out: Vec<_> = self
+            .pools
+            .iter()
+            .map(|(name, p)| {
+                let sent = p
+                    .today
+                    .lock()
+                    .map(|t| if t.0 == day { t.1 } else { 0 })
+                    .unwrap_or(0);
+                let warmup_day = p
+                    .pool
+                    .warmup
+                    .as_ref()
+                    .map(|(start, _)| day.saturating_sub(*start) + 1);
+                serde_json::json!({
+                    "name": name,
+                    "cap_today": p.pool.cap_on(day),
+                    "warmup_day": warmup_day,
+                    "sent_today_here": sent,
+                })
+            })
+            .collect();
+        out.sort_by(|a, b| a["name"].as_str().cmp(&b["name"].as_str()));
+        out
     }
 }
 
@@ -240,19 +300,48 @@ impl Pools {
 mod tests {
     use super::*;
 
-    #[test]
-    fn pools_rotate_and_cap() {
+    #[tokio::test]
+    async fn pools_rotate_and_cap() {
         let pools = Pools::new(&[Pool {
             name: "warm".into(),
             source: vec!["127.0.0.2".parse().unwrap(), "127.0.0.3".parse().unwrap()],
             daily_cap: Some(2),
+            warmup: None,
         }]);
         let a = pools.source("warm").unwrap();
         let b = pools.source("warm").unwrap();
         assert_ne!(a, b);
-        assert!(pools.reserve("warm").is_ok());
-        assert!(pools.reserve("warm").is_ok());
-        assert!(pools.reserve("warm").unwrap_err().contains("daily cap"));
+        assert!(pools.reserve("warm").await.is_ok());
+        assert!(pools.reserve("warm").await.is_ok());
+        assert!(pools
+            .reserve("warm")
+            .await
+            .unwrap_err()
+            .contains("daily cap"));
         assert!(pools.source("nope").is_err());
+    }
+
+    #[test]
+    fn a_warmup_schedule_steps_up_by_day_then_keeps_the_daily_cap() {
+        let pool = Pool {
+            name: "new-ip".into(),
+            source: vec!["127.0.0.2".parse().unwrap()],
+            daily_cap: Some(5000),
+            warmup: Some((20_000, vec![50, 100, 200])),
+        };
+        assert_eq!(
+            pool.cap_on(19_990),
+            Some(50),
+            "before the start: the first step"
+        );
+        assert_eq!(pool.cap_on(20_000), Some(50));
+        assert_eq!(pool.cap_on(20_001), Some(100));
+        assert_eq!(pool.cap_on(20_002), Some(200));
+        assert_eq!(pool.cap_on(20_003), Some(5000));
+        let open = Pool {
+            daily_cap: None,
+            ..pool
+        };
+        assert_eq!(open.cap_on(20_100), None);
     }
 }

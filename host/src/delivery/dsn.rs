@@ -1,9 +1,19 @@
 //! Delivery status notifications (RFC 3464 multipart/report) back to the envelope sender:
 //! failures, delays and "relayed" reports, as the client asked with NOTIFY (RFC 3461).
+//!
+//! The MIME structure is mail-builder's; the per-recipient fields come from the typed
+//! replies: `Status` is the reply's enhanced status, `Diagnostic-Code: smtp; …` the reply
+//! itself, `Remote-MTA` the host that sent it, `X-Sluice-Category` its classification. What
+//! this relay decided on its own (no MX, a refused connection) is an `X-Sluice;` diagnostic.
 
+use super::classify::Category;
+use super::reply::{Response, Status};
 use crate::queue::envelope::{unix_now, Envelope, Ret};
-use crate::smtp::headers::rfc5322_date;
-use std::time::{Duration, UNIX_EPOCH};
+use mail_builder::headers::content_type::ContentType;
+use mail_builder::headers::raw::Raw;
+use mail_builder::headers::Header;
+use mail_builder::mime::{BodyPart, MimePart};
+use mail_builder::MessageBuilder;
 
 /// Past this size the original message is returned as headers only.
 const MAX_RETURNED_BYTES: usize = 256 * 1024;
@@ -25,39 +35,61 @@ impl Kind {
     }
 }
 
-/// One recipient's line in the report.
+/// One recipient's part of the report.
 #[derive(Debug, Clone)]
 pub struct Entry {
     pub rcpt: String,
-    /// The next hop's reply ("550 5.1.1 no such user") or why there was none.
-    pub diagnostic: String,
-    /// The host that answered, if one did.
+    /// The next hop's reply, or this relay's report.
+    pub response: Response,
+    /// "name[ip]:port" of the host the attempt reached, if one.
     pub remote: Option<String>,
-    /// The enhanced status when the diagnostic does not carry it (4.4.7 for expiry).
-    pub status: Option<String>,
+    /// The failure's category; none for a "relayed" report.
+    pub category: Option<Category>,
+    /// A status that overrides the response's (4.4.7 for expiry).
+    pub status: Option<Status>,
+    /// Words for people in place of the category's (an expiry's).
+    pub note: Option<String>,
 }
 
-/// The enhanced status for a DSN: the one in the reply when there is one, or one
-/// derived from the reply's class.
-pub fn status_of(kind: Kind, diagnostic: &str) -> String {
-    let mut words = diagnostic.split_whitespace();
-    let code = words.next().unwrap_or_default();
-    if let Some(st) = words.next() {
-        let parts: Vec<&str> = st.split('.').collect();
-        if parts.len() == 3
-            && parts
-                .iter()
-                .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
-            && matches!(parts[0], "2" | "4" | "5")
-        {
-            return st.to_owned();
+impl Entry {
+    /// The enhanced status for the report: the override, the response's, or one derived
+    /// from the kind of report and the permanence of the response.
+    pub fn status(&self, kind: Kind) -> Status {
+        if let Some(s) = self.status.or(self.response.status()) {
+            return s;
+        }
+        match kind {
+            Kind::Relayed => Status::new(2, 0, 0),
+            Kind::Delayed => Status::new(4, 0, 0),
+            Kind::Failed if self.response.is_permanent() => Status::new(5, 0, 0),
+            Kind::Failed => Status::new(4, 0, 0),
         }
     }
-    match (kind, code.as_bytes().first()) {
-        (Kind::Relayed, _) => "2.0.0".into(),
-        (Kind::Delayed, _) => "4.0.0".into(),
-        (Kind::Failed, Some(b'4')) => "4.0.0".into(),
-        _ => "5.0.0".into(),
+
+    /// The host name of the next hop for Remote-MTA.
+    fn remote_mta(&self) -> Option<&str> {
+        match &self.response {
+            Response::Remote(r) => Some(r.host_name()),
+            Response::Local(_) => self.remote.as_deref().and_then(|r| r.split('[').next()),
+        }
+    }
+
+    /// The line for people: what happened, then the reply or report.
+    fn human(&self) -> String {
+        let what = match (&self.note, self.category) {
+            (Some(note), _) => note.clone(),
+            (None, Some(c)) => format!("{} ({c})", c.describe()),
+            (None, None) => "relayed".to_owned(),
+        };
+        let said = match &self.response {
+            Response::Remote(r) => format!("{} said: {r}", r.host_name()),
+            Response::Local(l) => l.to_string(),
+        };
+        format!(
+            "<{}>: {what}\r\n{}",
+            self.rcpt,
+            wrap(&one_line(&said), "    ")
+        )
     }
 }
 
@@ -70,131 +102,161 @@ pub fn build(
     hostname: &str,
     retry_until: Option<u64>,
 ) -> Vec<u8> {
-    let boundary = format!("{}/{}", env.id, hostname);
-    let now = std::time::SystemTime::now();
     let subject = match kind {
         Kind::Failed => "Undelivered Mail Returned to Sender",
         Kind::Delayed => "Delayed Mail (still being retried)",
         Kind::Relayed => "Successful Mail Delivery Report",
     };
-    let mut m = String::new();
-    m.push_str(&format!(
-        "From: Mail Delivery System <MAILER-DAEMON@{hostname}>\r\n"
-    ));
-    m.push_str(&format!("To: <{}>\r\n", env.mail_from));
-    m.push_str(&format!("Subject: {subject}\r\n"));
-    m.push_str(&format!("Date: {}\r\n", rfc5322_date(now)));
-    m.push_str(&format!(
-        "Message-ID: <{}.{}.dsn@{hostname}>\r\n",
-        env.id,
-        kind.action()
-    ));
-    m.push_str("Auto-Submitted: auto-replied\r\n");
-    m.push_str("MIME-Version: 1.0\r\n");
-    m.push_str(&format!(
-        "Content-Type: multipart/report; report-type=delivery-status;\r\n\tboundary=\"{boundary}\"\r\n\r\n"
-    ));
+    let parts = vec![
+        MimePart::new(
+            "text/plain",
+            human_part(kind, entries, hostname, retry_until),
+        ),
+        raw_part(
+            "message/delivery-status",
+            status_part(kind, env, entries, hostname, retry_until),
+        ),
+        returned_part(kind, env, original),
+    ];
+    MessageBuilder::new()
+        .from((
+            "Mail Delivery System",
+            format!("MAILER-DAEMON@{hostname}").as_str(),
+        ))
+        .to(env.mail_from.as_str())
+        .subject(subject)
+        .date(unix_now())
+        .message_id(format!("{}.{}.dsn@{hostname}", env.id, kind.action()))
+        .header("Auto-Submitted", Raw::new("auto-replied"))
+        // Raw, so the parameter reads `report-type=delivery-status` as every MTA writes it;
+        // mail-builder adds the boundary.
+        .body(MimePart::raw(BodyPart::Multipart(parts)).header(
+            "Content-Type",
+            Raw::new("multipart/report; report-type=delivery-status"),
+        ))
+        .write_to_vec()
+        .unwrap_or_default()
+}
 
-    // Part 1: for people.
-    m.push_str(&format!(
-        "--{boundary}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n"
-    ));
-    m.push_str(&format!(
-        "This is the mail system at host {hostname}.\r\n\r\n"
-    ));
+/// Part 1: for people.
+fn human_part(kind: Kind, entries: &[Entry], hostname: &str, retry_until: Option<u64>) -> String {
+    let mut m = format!("This is the mail system at host {hostname}.\r\n\r\n");
     m.push_str(match kind {
         Kind::Failed => "Your message could not be delivered to one or more recipients.\r\nIt is attached below. The reasons:\r\n\r\n",
         Kind::Delayed => "Your message has not yet been delivered to one or more recipients.\r\nThe mail system will keep trying; you do not need to send it again.\r\n\r\n",
         Kind::Relayed => "Your message was delivered to the next mail system for these recipients,\r\nwhich does not report delivery status itself.\r\n\r\n",
     });
     for e in entries {
-        m.push_str(&format!("<{}>: {}\r\n", e.rcpt, one_line(&e.diagnostic)));
+        m.push_str(&e.human());
     }
     if let (Kind::Delayed, Some(until)) = (kind, retry_until) {
         m.push_str(&format!(
             "\r\nIt will be retried until {}.\r\n",
-            rfc5322_date(UNIX_EPOCH + Duration::from_secs(until))
+            date(until)
         ));
     }
-    m.push_str("\r\n");
+    m
+}
 
-    // Part 2: for machines (RFC 3464 §2).
-    m.push_str(&format!(
-        "--{boundary}\r\nContent-Type: message/delivery-status\r\n\r\n"
-    ));
-    m.push_str(&format!("Reporting-MTA: dns; {hostname}\r\n"));
-    m.push_str(&format!("X-Sluice-Queue-ID: {}\r\n", env.id));
+/// Part 2: for machines (RFC 3464 §2): the per-message fields, then a block per recipient.
+fn status_part(
+    kind: Kind,
+    env: &Envelope,
+    entries: &[Entry],
+    hostname: &str,
+    retry_until: Option<u64>,
+) -> Vec<u8> {
+    let mut out = Vec::new();
+    field(&mut out, "Reporting-MTA", &format!("dns; {hostname}"));
+    field(&mut out, "X-Sluice-Queue-ID", &env.id.0);
     if let Some(envid) = &env.dsn.envid {
-        m.push_str(&format!("Original-Envelope-Id: {envid}\r\n"));
+        field(&mut out, "Original-Envelope-Id", envid);
     }
-    m.push_str(&format!(
-        "Arrival-Date: {}\r\n",
-        rfc5322_date(UNIX_EPOCH + Duration::from_secs(env.received_at))
-    ));
+    field(&mut out, "Arrival-Date", &date(env.received_at));
+    let now = date(unix_now());
     for e in entries {
-        m.push_str("\r\n");
+        out.extend_from_slice(b"\r\n");
         if let Some(orcpt) = env.rcpt_dsn(&e.rcpt).orcpt {
-            m.push_str(&format!("Original-Recipient: {orcpt}\r\n"));
+            field(&mut out, "Original-Recipient", &orcpt);
         }
         // RFC 6533 §3: a recipient that is not ASCII is of address type utf-8.
         let addr_type = if e.rcpt.is_ascii() { "rfc822" } else { "utf-8" };
-        m.push_str(&format!("Final-Recipient: {addr_type}; {}\r\n", e.rcpt));
-        m.push_str(&format!("Action: {}\r\n", kind.action()));
-        let status = e
-            .status
-            .clone()
-            .unwrap_or_else(|| status_of(kind, &e.diagnostic));
-        m.push_str(&format!("Status: {status}\r\n"));
-        if let Some(remote) = &e.remote {
-            let host = remote.split('[').next().unwrap_or(remote);
-            m.push_str(&format!("Remote-MTA: dns; {host}\r\n"));
+        field(
+            &mut out,
+            "Final-Recipient",
+            &format!("{addr_type}; {}", e.rcpt),
+        );
+        field(&mut out, "Action", kind.action());
+        field(&mut out, "Status", &e.status(kind).to_string());
+        if let Some(host) = e.remote_mta() {
+            field(&mut out, "Remote-MTA", &format!("dns; {host}"));
         }
-        if looks_like_smtp(&e.diagnostic) {
-            m.push_str(&format!(
-                "Diagnostic-Code: smtp; {}\r\n",
-                one_line(&e.diagnostic)
-            ));
-        } else {
-            m.push_str(&format!("X-Sluice-Reason: {}\r\n", one_line(&e.diagnostic)));
+        let diagnostic = match &e.response {
+            Response::Remote(r) => format!("smtp; {r}"),
+            Response::Local(l) => format!("X-Sluice; {l}"),
+        };
+        field(&mut out, "Diagnostic-Code", &one_line(&diagnostic));
+        if let Some(c) = e.category {
+            field(&mut out, "X-Sluice-Category", c.name());
         }
-        m.push_str(&format!(
-            "Last-Attempt-Date: {}\r\n",
-            rfc5322_date(UNIX_EPOCH + Duration::from_secs(unix_now()))
-        ));
+        field(&mut out, "Last-Attempt-Date", &now);
         if let (Kind::Delayed, Some(until)) = (kind, retry_until) {
-            m.push_str(&format!(
-                "Will-Retry-Until: {}\r\n",
-                rfc5322_date(UNIX_EPOCH + Duration::from_secs(until))
-            ));
+            field(&mut out, "Will-Retry-Until", &date(until));
         }
     }
-    m.push_str("\r\n");
-
-    // Part 3: the message, or its headers (RET=HDRS, or too big to send back).
-    let headers_only = env.dsn.ret == Some(Ret::Hdrs)
-        || original.len() > MAX_RETURNED_BYTES
-        || kind == Kind::Relayed;
-    let mut out = m.into_bytes();
-    if headers_only {
-        out.extend_from_slice(
-            format!("--{boundary}\r\nContent-Type: text/rfc822-headers\r\n\r\n").as_bytes(),
-        );
-        out.extend_from_slice(header_block(original));
-    } else {
-        out.extend_from_slice(
-            format!("--{boundary}\r\nContent-Type: message/rfc822\r\n\r\n").as_bytes(),
-        );
-        out.extend_from_slice(original);
-        if !original.ends_with(b"\r\n") {
-            out.extend_from_slice(b"\r\n");
-        }
-    }
-    out.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
     out
 }
 
-fn looks_like_smtp(d: &str) -> bool {
-    d.len() > 4 && d.as_bytes()[..3].iter().all(u8::is_ascii_digit) && d.as_bytes()[3] == b' '
+/// Part 3: the message, or its headers (RET=HDRS, too big to send back, or a "relayed"
+/// report).
+fn returned_part<'a>(kind: Kind, env: &Envelope, original: &'a [u8]) -> MimePart<'a> {
+    let headers_only = env.dsn.ret == Some(Ret::Hdrs)
+        || original.len() > MAX_RETURNED_BYTES
+        || kind == Kind::Relayed;
+    if headers_only {
+        raw_part("text/rfc822-headers", header_block(original).to_vec())
+    } else {
+        raw_part("message/rfc822", original.to_vec())
+    }
+}
+
+/// A part written as it is (no transfer encoding: message/* parts may not have one), its
+/// Content-Transfer-Encoding saying whether it holds 8-bit bytes.
+fn raw_part(content_type: &str, body: Vec<u8>) -> MimePart<'static> {
+    let cte = if body.is_ascii() { "7bit" } else { "8bit" };
+    MimePart::new(ContentType::new(content_type.to_owned()), body).transfer_encoding(cte)
+}
+
+/// A header-like field of message/delivery-status, folded by mail-builder.
+fn field(out: &mut Vec<u8>, name: &str, value: &str) {
+    out.extend_from_slice(name.as_bytes());
+    out.extend_from_slice(b": ");
+    Raw::new(value).write_header(out, name.len() + 2);
+}
+
+fn date(unix: u64) -> String {
+    mail_builder::headers::date::Date::new(unix as i64).to_rfc822()
+}
+
+/// `text` in lines of at most 76 characters (or one long word), each after `indent`, so
+/// the part for people stays plain 7-bit text.
+fn wrap(text: &str, indent: &str) -> String {
+    let mut out = String::new();
+    let mut line = String::new();
+    for word in text.split(' ').filter(|w| !w.is_empty()) {
+        if !line.is_empty() && indent.len() + line.len() + 1 + word.len() > 76 {
+            out.push_str(&format!("{indent}{line}\r\n"));
+            line.clear();
+        }
+        if !line.is_empty() {
+            line.push(' ');
+        }
+        line.push_str(word);
+    }
+    if !line.is_empty() {
+        out.push_str(&format!("{indent}{line}\r\n"));
+    }
+    out
 }
 
 fn one_line(s: &str) -> String {
@@ -214,46 +276,113 @@ fn header_block(m: &[u8]) -> &[u8] {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::delivery::reply::{Cause, RemoteReply};
 
     fn envelope() -> Envelope {
         Envelope::sample("app@example.com", &["gone@dest.test"])
     }
 
+    fn gone() -> Entry {
+        let response = Response::Remote(RemoteReply {
+            code: 550,
+            status: Some(Status::new(5, 1, 1)),
+            text: "The email account that you tried to reach does not exist.\nPlease try double-checking".into(),
+            host: "mx.dest.test[127.0.0.2]:25".into(),
+        });
+        Entry {
+            rcpt: "gone@dest.test".into(),
+            category: Some(response.category()),
+            remote: Some("mx.dest.test[127.0.0.2]:25".into()),
+            response,
+            status: None,
+            note: None,
+        }
+    }
+
     #[test]
-    fn status_comes_from_the_reply() {
-        assert_eq!(status_of(Kind::Failed, "550 5.1.1 no such user"), "5.1.1");
-        assert_eq!(status_of(Kind::Failed, "554 rejected"), "5.0.0");
-        assert_eq!(status_of(Kind::Failed, "connect refused"), "5.0.0");
-        assert_eq!(status_of(Kind::Delayed, "451 4.7.1 later"), "4.7.1");
+    fn status_comes_from_the_reply_or_the_kind() {
+        assert_eq!(gone().status(Kind::Failed), Status::new(5, 1, 1));
+        let mut e = gone();
+        e.response = Response::Remote(RemoteReply {
+            code: 554,
+            status: None,
+            text: "rejected".into(),
+            host: "h".into(),
+        });
+        assert_eq!(e.status(Kind::Failed), Status::new(5, 0, 0));
+        e.status = Some(Status::new(4, 4, 7));
+        assert_eq!(e.status(Kind::Failed), Status::new(4, 4, 7));
     }
 
     #[test]
     fn report_has_the_three_parts() {
         let orig = b"Subject: hi\r\nFrom: app@example.com\r\n\r\nbody\r\n";
-        let e = Entry {
-            rcpt: "gone@dest.test".into(),
-            diagnostic: "550 5.1.1 no such user".into(),
-            remote: Some("mx.dest.test[127.0.0.2]:25".into()),
-            status: None,
-        };
         let m = String::from_utf8(build(
             Kind::Failed,
             &envelope(),
             orig,
+            &[gone()],
+            "relay.test",
+            None,
+        ))
+        .unwrap();
+        assert!(
+            m.contains("multipart/report; report-type=delivery-status"),
+            "{m}"
+        );
+        assert!(
+            m.contains("Final-Recipient: rfc822; gone@dest.test\r\n"),
+            "{m}"
+        );
+        assert!(m.contains("Action: failed\r\nStatus: 5.1.1\r\n"), "{m}");
+        assert!(m.contains("Remote-MTA: dns; mx.dest.test\r\n"), "{m}");
+        // Fields fold like header fields; unfolded, the reply is whole.
+        let unfolded = m.replace("\r\n ", " ");
+        assert!(unfolded.contains("Diagnostic-Code: smtp; 550 5.1.1 The email account that you tried to reach does not exist. Please try double-checking\r\n"), "{m}");
+        assert!(m.contains("X-Sluice-Category: bad_mailbox\r\n"), "{m}");
+        assert!(m.contains("<gone@dest.test>: the mailbox does not exist (bad_mailbox)\r\n    mx.dest.test said: 550 5.1.1 The email account"), "{m}");
+        assert!(!m.contains("quoted-printable"), "{m}");
+        assert!(m.contains("Content-Type: message/rfc822\r\nContent-Transfer-Encoding: 7bit\r\n\r\nSubject: hi"), "{m}");
+        let parsed = mail_parser::MessageParser::new()
+            .parse(m.as_bytes())
+            .unwrap();
+        assert!(parsed.parts.len() > 3, "{}", parsed.parts.len());
+        assert_eq!(
+            parsed.subject(),
+            Some("Undelivered Mail Returned to Sender")
+        );
+    }
+
+    #[test]
+    fn a_local_report_is_an_x_sluice_diagnostic_and_long_ones_fold() {
+        let e = Entry {
+            rcpt: "x@null.test".into(),
+            response: Response::local_reply(
+                Cause::NullMx,
+                556,
+                Status::new(5, 1, 10),
+                format!("null.test: {}", "the domain takes no mail ".repeat(60)),
+            ),
+            remote: None,
+            category: Some(Category::BadDomain),
+            status: None,
+            note: None,
+        };
+        let m = String::from_utf8(build(
+            Kind::Failed,
+            &envelope(),
+            b"Subject: x\r\n\r\nx\r\n",
             &[e],
             "relay.test",
             None,
         ))
         .unwrap();
-        assert!(m.contains("multipart/report; report-type=delivery-status"));
-        assert!(m.contains("Final-Recipient: rfc822; gone@dest.test"));
-        assert!(m.contains("Action: failed\r\nStatus: 5.1.1"));
-        assert!(m.contains("Remote-MTA: dns; mx.dest.test\r\n"));
-        assert!(m.contains("Diagnostic-Code: smtp; 550 5.1.1 no such user"));
-        assert!(m.contains("Content-Type: message/rfc822\r\n\r\nSubject: hi"));
-        let parsed = mail_parser::MessageParser::new()
-            .parse(m.as_bytes())
-            .unwrap();
-        assert!(parsed.parts.len() > 3, "{}", parsed.parts.len());
+        assert!(m.contains("Status: 5.1.10\r\n"), "{m}");
+        assert!(
+            m.contains("Diagnostic-Code: X-Sluice; 556 5.1.10 null.test:"),
+            "{m}"
+        );
+        assert!(!m.contains("Remote-MTA"), "{m}");
+        assert!(m.lines().all(|l| l.len() <= 998), "a line too long");
     }
 }

@@ -2,6 +2,7 @@
 //! A file is written under `tmp/`, synced, renamed into `new/`, and the folder synced, so a
 //! message reported delivered survives a crash.
 
+use super::reply::{Cause, Response, Status};
 use super::RcptOutcome;
 use crate::queue::Envelope;
 use std::fs::{self, File};
@@ -69,12 +70,16 @@ pub fn deliver(root: &Path, env: &Envelope, body: &[u8], host: &str) -> Vec<(Str
         .enumerate()
         .map(|(i, rcpt)| {
             let outcome = match deliver_one(root, env, rcpt, i, body, host) {
-                Ok(path) => RcptOutcome::Delivered {
-                    reply: format!("maildir {}", path.display()),
-                },
-                Err(e) => RcptOutcome::Deferred {
-                    reason: format!("maildir write failed: {e}"),
-                },
+                Ok(path) => RcptOutcome::Delivered(Response::local(
+                    Cause::Maildir,
+                    Status::new(2, 0, 0),
+                    format!("maildir {}", path.display()),
+                )),
+                Err(e) => RcptOutcome::Deferred(Response::local(
+                    Cause::Maildir,
+                    Status::new(4, 3, 0),
+                    format!("maildir write failed: {e}"),
+                )),
             };
             (rcpt.clone(), outcome)
         })

@@ -3,13 +3,18 @@
 //! each group of recipients to its destination — the local Maildir, a smarthost, or the
 //! domain's MX hosts — then settle every recipient: delivered, retried later, or bounced with
 //! a DSN. A message leaves the spool only when no recipient is left to try.
+//!
+//! Each recipient's outcome carries a typed [`reply::Response`] (the next hop's reply, or
+//! this relay's report when none came) and, when not delivered, a [`classify::Category`].
 
+pub mod classify;
 pub mod client;
 pub mod destination;
 pub mod dsn;
 pub mod maildir;
 pub mod mta_sts;
 pub mod mx;
+pub mod reply;
 mod settle;
 
 use crate::config::resolved::within_domain;
@@ -20,6 +25,7 @@ use crate::queue::schedule::{Queue, Ready};
 use crate::queue::{Envelope, Spool, Stored};
 use client::{Client, Failure, Settings, Target};
 use destination::{Connections, Destination, Hop, Pools, IDLE_CONNECTION};
+use reply::{Cause, Response, Status};
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, RwLock};
@@ -27,20 +33,42 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
-/// How one recipient fared in one attempt.
+/// How one recipient fared in one attempt, with the reply (or report) that says so.
 #[derive(Debug, Clone)]
 pub enum RcptOutcome {
-    Delivered {
-        reply: String,
-    },
-    Deferred {
-        reason: String,
-    },
+    /// Taken by the next hop, or written to a Maildir.
+    Delivered(Response),
+    /// To be tried again.
+    Deferred(Response),
     /// Refused for good: a 5xx, a null MX, a domain that does not exist.
-    Failed {
-        reply: String,
-    },
+    Failed(Response),
 }
+
+impl RcptOutcome {
+    /// A recipient not delivered: failed when retrying cannot help, deferred when it can.
+    pub fn failure(r: Response) -> RcptOutcome {
+        if r.is_permanent() {
+            RcptOutcome::Failed(r)
+        } else {
+            RcptOutcome::Deferred(r)
+        }
+    }
+
+    pub fn response(&self) -> &Response {
+        match self {
+            RcptOutcome::Delivered(r) | RcptOutcome::Deferred(r) | RcptOutcome::Failed(r) => r,
+        }
+    }
+}
+
+/// A local report that delivery waits for: retried on the schedule.
+fn wait(cause: Cause, status: Status, text: impl Into<String>) -> RcptOutcome {
+    RcptOutcome::Deferred(Response::local(cause, status, text))
+}
+
+/// Statuses of the waits delivery itself decides.
+const SYSTEM_ERROR: Status = Status::new(4, 3, 0);
+const CONFIG_ERROR: Status = Status::new(4, 3, 5);
 
 /// One recipient's outcome with where it came from.
 #[derive(Debug, Clone)]
@@ -73,6 +101,8 @@ struct Deliverer {
     connections: Arc<Connections>,
     /// Pool usage today, kept across reloads that leave the pools as they were.
     pools: Arc<Pools>,
+    /// Hard bounces put their recipient on the tenant's suppression list (one per process).
+    suppressions: crate::suppress::Suppressions,
 }
 
 /// The running delivery: each attempt takes the generation in force when it starts, so a
@@ -88,6 +118,11 @@ impl Delivery {
             .read()
             .unwrap_or_else(|e| e.into_inner())
             .clone()
+    }
+
+    /// Each egress pool's cap today (warm-up step) and what this node sent through it.
+    pub fn pools_today(&self) -> Vec<serde_json::Value> {
+        self.current().pools.today()
     }
 
     /// Makes what delivery needs from a new config (TLS roots, resolver) without putting it
@@ -110,6 +145,7 @@ impl Delivery {
             old.queue.clone(),
             old.connections.clone(),
             pools,
+            old.suppressions.clone(),
         )?;
         Ok(Prepared(Arc::new(next)))
     }
@@ -140,6 +176,7 @@ pub fn start(
     queue: Queue,
     ready: Ready,
     shutdown: watch::Receiver<bool>,
+    suppressions: crate::suppress::Suppressions,
 ) -> anyhow::Result<(Delivery, JoinSet<()>)> {
     let d = Deliverer::new(
         config.clone(),
@@ -148,6 +185,7 @@ pub fn start(
         queue,
         Arc::new(Connections::new(config.delivery.per_destination)),
         Arc::new(Pools::new(&config.delivery.pools)),
+        suppressions,
     )?;
     let connections = d.connections.clone();
     let delivery = Delivery {
@@ -201,6 +239,7 @@ impl Deliverer {
         queue: Queue,
         connections: Arc<Connections>,
         pools: Arc<Pools>,
+        suppressions: crate::suppress::Suppressions,
     ) -> anyhow::Result<Deliverer> {
         let ca_file = match &config.delivery.mode {
             DeliveryMode::Smarthost {
@@ -234,6 +273,7 @@ impl Deliverer {
         Ok(Deliverer {
             connections,
             pools,
+            suppressions,
             config,
             policies,
             spool,
@@ -271,22 +311,23 @@ impl Deliverer {
             Ok(b) => Arc::new(b),
             Err(e) => {
                 tracing::error!(queue_id = %env.id, error = %e, "cannot read message from spool");
-                let attempts = every(
-                    &env.rcpts,
-                    RcptOutcome::Deferred {
-                        reason: e.to_string(),
-                    },
-                );
+                let attempts = every(&env.rcpts, wait(Cause::Spool, SYSTEM_ERROR, e.to_string()));
                 return self.settle(message, Arc::default(), attempts).await;
             }
         };
         let max_age = self.max_age(&env);
         if unix_now().saturating_sub(env.received_at) >= max_age.as_secs() {
-            let reason = format!(
+            let mut reason = format!(
                 "not delivered within its maximum age of {}",
                 humantime::format_duration(max_age)
             );
-            let attempts = every(&env.rcpts, RcptOutcome::Deferred { reason });
+            if let Some(last) = env.progress.last_error() {
+                reason.push_str(&format!(" (last: {last})"));
+            }
+            let attempts = every(
+                &env.rcpts,
+                wait(Cause::Expired, Status::new(4, 4, 7), reason),
+            );
             return self.settle(message, body, attempts).await;
         }
 
@@ -309,11 +350,9 @@ impl Deliverer {
                     tags: &env.tags,
                 };
                 let dest = match pipeline.route(&request).await {
-                    Route::Refuse {
-                        permanent: true,
-                        reason,
-                    } => Err(RcptOutcome::Failed { reply: reason }),
-                    Route::Refuse { reason, .. } => Err(RcptOutcome::Deferred { reason }),
+                    Route::Refuse { permanent, reason } => {
+                        Err(RcptOutcome::failure(refused(permanent, &reason)))
+                    }
                     route => {
                         let pool = self.tenant(&env.tenant).and_then(|t| t.pool.as_deref());
                         destination::destination(
@@ -323,8 +362,8 @@ impl Deliverer {
                             env.require_tls,
                             pool,
                         )
-                        .ok_or_else(|| RcptOutcome::Deferred {
-                            reason: "held by routing policy".into(),
+                        .ok_or_else(|| {
+                            wait(Cause::Held, Status::new(4, 4, 0), "held by routing policy")
                         })
                     }
                 };
@@ -430,13 +469,14 @@ impl Deliverer {
         }
         let dest = &dest;
         let source = match &dest.pool {
-            Some(p) => match self
-                .pools
-                .source(p)
-                .and_then(|s| self.pools.reserve(p).map(|_| s))
-            {
+            Some(p) => match match self.pools.source(p) {
+                Ok(s) => self.pools.reserve(p).await.map(|_| s),
+                Err(e) => Err(e),
+            } {
                 Ok(s) => Some(s),
-                Err(reason) => return every(rcpts, RcptOutcome::Deferred { reason }),
+                Err(reason) => {
+                    return every(rcpts, wait(Cause::PoolCap, Status::new(4, 7, 0), reason))
+                }
             },
             None => None,
         };
@@ -457,18 +497,20 @@ impl Deliverer {
             if targets.is_empty() {
                 return every(
                     rcpts,
-                    RcptOutcome::Deferred {
-                        reason:
-                            "451 4.7.5 MTA-STS policy (enforce) names none of the domain's MX hosts"
-                                .into(),
-                    },
+                    RcptOutcome::Deferred(Response::local_reply(
+                        Cause::Tls,
+                        451,
+                        Status::new(4, 7, 5),
+                        "MTA-STS policy (enforce) names none of the domain's MX hosts",
+                    )),
                 );
             }
         }
-        let mut last = Failure {
-            permanent: false,
-            reason: "no address to connect to".into(),
-        };
+        let mut last = Failure(Response::local(
+            Cause::Dns,
+            Status::new(4, 4, 4),
+            "no address to connect to",
+        ));
         for (name, addr) in targets {
             let target = Target {
                 name: &name,
@@ -479,19 +521,18 @@ impl Deliverer {
             let mut c = match Client::connect(&target, &self.settings).await {
                 Ok(c) => c,
                 Err(f) => {
-                    tracing::debug!(queue_id = %env.id, host = %name, %addr, reason = %f.reason, "next hop unusable; trying the next");
+                    tracing::debug!(queue_id = %env.id, host = %name, %addr, reason = %f, "next hop unusable; trying the next");
                     last = f;
                     continue;
                 }
             };
             if env.require_tls && !c.requiretls {
-                last = Failure {
-                    permanent: true,
-                    reason: format!(
-                        "550 5.7.30 REQUIRETLS support required: {} does not offer it",
-                        c.peer
-                    ),
-                };
+                last = Failure(Response::local_reply(
+                    Cause::Tls,
+                    550,
+                    Status::new(5, 7, 30),
+                    format!("REQUIRETLS support required: {} does not offer it", c.peer),
+                ));
                 c.quit().await;
                 continue;
             }
@@ -506,7 +547,7 @@ impl Deliverer {
             };
         }
         if policy.is_some() {
-            last.reason = format!("MTA-STS enforce: {}", last.reason);
+            last = Failure(last.0.explained("MTA-STS enforce: "));
         }
         every_from(rcpts, &last, None, None)
     }
@@ -540,27 +581,37 @@ impl Deliverer {
             Hop::Smarthost(host, port) => {
                 let addrs = tokio::net::lookup_host((host.as_str(), *port))
                     .await
-                    .map_err(|e| RcptOutcome::Deferred {
-                        reason: format!("cannot resolve smarthost {host}: {e}"),
+                    .map_err(|e| {
+                        wait(
+                            Cause::Dns,
+                            Status::new(4, 4, 3),
+                            format!("cannot resolve smarthost {host}: {e}"),
+                        )
                     })?;
                 Ok(addrs.map(|a| (host.clone(), a)).collect())
             }
             Hop::Mx(domain) => {
                 let Some(resolver) = &self.resolver else {
-                    return Err(RcptOutcome::Deferred {
-                        reason: "no DNS resolver configured".into(),
-                    });
+                    return Err(wait(
+                        Cause::Config,
+                        CONFIG_ERROR,
+                        "no DNS resolver configured",
+                    ));
                 };
-                let hosts = resolver.mx_hosts(domain).await.map_err(|e| match e {
-                    mx::MxError::NullMx => RcptOutcome::Failed {
-                        reply: format!("556 5.1.10 {domain}: {e}"),
-                    },
-                    mx::MxError::NoSuchDomain | mx::MxError::NoMailHost => RcptOutcome::Failed {
-                        reply: format!("550 5.1.2 {domain}: {e}"),
-                    },
-                    mx::MxError::Temporary(_) => RcptOutcome::Deferred {
-                        reason: format!("451 4.4.3 {domain}: {e}"),
-                    },
+                let hosts = resolver.mx_hosts(domain).await.map_err(|e| {
+                    let (cause, code, status) = match e {
+                        mx::MxError::NullMx => (Cause::NullMx, 556, Status::new(5, 1, 10)),
+                        mx::MxError::NoSuchDomain | mx::MxError::NoMailHost => {
+                            (Cause::NoSuchDomain, 550, Status::new(5, 1, 2))
+                        }
+                        mx::MxError::Temporary(_) => (Cause::Dns, 451, Status::new(4, 4, 3)),
+                    };
+                    RcptOutcome::failure(Response::local_reply(
+                        cause,
+                        code,
+                        status,
+                        format!("{domain}: {e}"),
+                    ))
                 })?;
                 let port = self.config.delivery.mx_port;
                 let mut out = Vec::new();
@@ -575,12 +626,15 @@ impl Deliverer {
                     }
                 }
                 if out.is_empty() {
-                    return Err(RcptOutcome::Deferred {
-                        reason: format!(
-                            "451 4.4.4 no address for any MX host of {domain}: {}",
+                    return Err(RcptOutcome::Deferred(Response::local_reply(
+                        Cause::Dns,
+                        451,
+                        Status::new(4, 4, 4),
+                        format!(
+                            "no address for any MX host of {domain}: {}",
                             errors.join("; ")
                         ),
-                    });
+                    )));
                 }
                 Ok(out)
             }
@@ -591,9 +645,11 @@ impl Deliverer {
         let DeliveryMode::Local { maildir } = &self.config.delivery.mode else {
             return every(
                 rcpts,
-                RcptOutcome::Deferred {
-                    reason: "routed to local delivery, but no Maildir is configured".into(),
-                },
+                wait(
+                    Cause::Config,
+                    CONFIG_ERROR,
+                    "routed to local delivery, but no Maildir is configured",
+                ),
             );
         };
         let (root, mut env, host, body) = (
@@ -650,19 +706,54 @@ fn every_from(
     remote: Option<String>,
     tls: Option<String>,
 ) -> Vec<Attempt> {
-    let outcome = if f.permanent {
-        RcptOutcome::Failed {
-            reply: f.reason.clone(),
-        }
-    } else {
-        RcptOutcome::Deferred {
-            reason: f.reason.clone(),
-        }
-    };
-    let mut a = every(rcpts, outcome);
+    let mut a = every(rcpts, RcptOutcome::failure(f.0.clone()));
     for x in &mut a {
         x.remote = remote.clone();
         x.tls = tls.clone();
     }
     a
+}
+
+/// The routing hook's refusal: its reason is a reply (`554 5.7.0 Routing refused by policy
+/// …`), read as one; a reason that is not gets the status its permanence implies.
+fn refused(permanent: bool, reason: &str) -> Response {
+    let wire = format!("{reason}\r\n");
+    let parsed = reply::Reader::default().feed(wire.as_bytes(), "-").1;
+    match parsed {
+        Some(Ok(p)) if p.reply.code >= 400 && (p.reply.code >= 500) == permanent => {
+            let status = p.reply.status.unwrap_or(if permanent {
+                Status::new(5, 7, 0)
+            } else {
+                Status::new(4, 3, 0)
+            });
+            Response::local_reply(Cause::Routing, p.reply.code, status, p.reply.text)
+        }
+        _ if permanent => Response::local_reply(Cause::Routing, 554, Status::new(5, 7, 0), reason),
+        _ => Response::local_reply(Cause::Routing, 451, Status::new(4, 3, 0), reason),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use classify::Category;
+
+    #[test]
+    fn a_routing_refusal_reads_as_the_reply_it_is() {
+        let r = refused(
+            false,
+            "451 4.3.0 Routing policy failed; will retry [router: trap]",
+        );
+        assert_eq!(
+            r.to_string(),
+            "451 4.3.0 Routing policy failed; will retry [router: trap]"
+        );
+        assert!(!r.is_permanent());
+        assert_eq!(r.category(), Category::PolicyBlock);
+        let r = refused(true, "no words of a reply");
+        assert_eq!(r.to_string(), "554 5.7.0 no words of a reply");
+        assert!(r.is_permanent());
+        // A code that contradicts the permanence does not decide it.
+        assert!(!refused(false, "550 5.7.1 nope").is_permanent());
+    }
 }

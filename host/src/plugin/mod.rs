@@ -26,7 +26,13 @@ pub(crate) mod gen_ {
     wasmtime::component::bindgen!({
         path: "../wit",
         world: "sluice:policy/policy",
-        imports: { default: trappable },
+        // Counters may wait on the shared server ([`crate::cluster`]); nothing else blocks.
+        imports: {
+            default: trappable,
+            "sluice:policy/host.counter-add": async | trappable,
+            "sluice:policy/host.counter-add-below": async | trappable,
+            "sluice:policy/host.counter-get": async | trappable,
+        },
         exports: { default: async },
         with: {
             "sluice:policy/host.message": crate::capability::message::MessageView,

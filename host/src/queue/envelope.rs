@@ -1,5 +1,10 @@
 //! What the spool keeps next to each message's bytes.
+//!
+//! The envelope is JSON in the spool, read back at every start: a field added later has a
+//! default, so records written by an older relay still load (see the tests).
 
+use crate::delivery::classify::Category;
+use crate::delivery::reply::Status;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fmt;
@@ -110,11 +115,22 @@ pub struct RcptLog {
     pub rcpt: String,
     /// `delivered`, `deferred`, `failed` or `expired`.
     pub outcome: String,
-    /// The remote reply, or why no reply came (connection refused, a routing hold, …).
+    /// The remote reply as one line (`451 4.3.0 Try again later`), or why no reply came
+    /// (connection refused, a routing hold, …).
     pub reply: String,
     /// "name[ip]:port" of the host that answered, when one did.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub remote: Option<String>,
+    /// The reply code, when there was a reply (or this relay answered in its stead).
+    /// Absent from records written before typed replies.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<u16>,
+    /// The enhanced status (`4.2.2`), the reply's or this relay's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<Status>,
+    /// What kind of failure it was (`mailbox_full`, …); none for a delivery.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub category: Option<Category>,
 }
 
 impl Progress {
@@ -133,13 +149,31 @@ impl Progress {
         self.history.drain(..excess);
     }
 
-    /// The reply of the last deferral: why the message is still waiting.
+    /// The last deferral: why the message is still waiting.
+    fn last_deferral(&self) -> Option<&RcptLog> {
+        self.history
+            .iter()
+            .rev()
+            .find_map(|a| a.rcpts.iter().find(|r| r.outcome == "deferred"))
+    }
+
+    /// The reply of the last deferral.
     pub fn last_error(&self) -> Option<&str> {
+        self.last_deferral().map(|r| r.reply.as_str())
+    }
+
+    /// The category of the last deferral (none in records written before categories).
+    pub fn last_category(&self) -> Option<Category> {
+        self.last_deferral().and_then(|r| r.category)
+    }
+
+    /// The category of the last recorded deferral of `rcpt`.
+    pub fn last_category_of(&self, rcpt: &str) -> Option<Category> {
         self.history.iter().rev().find_map(|a| {
             a.rcpts
                 .iter()
-                .find(|r| r.outcome == "deferred")
-                .map(|r| r.reply.as_str())
+                .find(|r| r.rcpt == rcpt && r.outcome == "deferred")
+                .and_then(|r| r.category)
         })
     }
 }
@@ -237,9 +271,49 @@ pub fn unix_now() -> u64 {
         .unwrap_or(0)
 }
 
+/// An envelope as the relay wrote it before replies were typed: a history whose recipients
+/// have only `reply` and `remote`.
+#[cfg(test)]
+pub const WRITTEN_BEFORE_TYPED_REPLIES: &str = r#"{"id":"0000000000000042","tenant":"demo","mail_from":"app@example.com","rcpts":["later@dest.test"],"received_at":1700000000,"attempts":1,"client_ip":"127.0.0.1","helo":"client.test","auth_user":"demo","tls":null,"smtputf8":false,"eight_bit":false,"tags":["otp"],"progress":{"next_attempt_at":1700000060,"history":[{"attempt":1,"at":1700000001,"rcpts":[{"rcpt":"later@dest.test","outcome":"deferred","reply":"451 4.3.0 Try again later","remote":"mx.dest.test[127.0.0.8]:25"}]}]}}"#;
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_envelope_written_before_typed_replies_still_loads() {
+        let e: Envelope = serde_json::from_str(WRITTEN_BEFORE_TYPED_REPLIES).expect("loads");
+        let r = &e.progress.history[0].rcpts[0];
+        assert_eq!(r.reply, "451 4.3.0 Try again later");
+        assert_eq!((r.code, r.status, r.category), (None, None, None));
+        assert_eq!(e.progress.last_error(), Some("451 4.3.0 Try again later"));
+        assert_eq!(e.progress.last_category(), None);
+        // Written again, it reads the same, and the new fields stay out until set.
+        let again = serde_json::to_string(&e).unwrap();
+        assert!(!again.contains("category"), "{again}");
+        assert_eq!(serde_json::from_str::<Envelope>(&again).unwrap(), e);
+    }
+
+    #[test]
+    fn typed_fields_round_trip() {
+        let mut e: Envelope = serde_json::from_str(WRITTEN_BEFORE_TYPED_REPLIES).unwrap();
+        let r = &mut e.progress.history[0].rcpts[0];
+        r.code = Some(452);
+        r.status = Status::parse("4.2.2");
+        r.category = Some(Category::MailboxFull);
+        let json = serde_json::to_string(&e).unwrap();
+        assert!(
+            json.contains(r#""code":452,"status":"4.2.2","category":"mailbox_full""#),
+            "{json}"
+        );
+        let back: Envelope = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, e);
+        assert_eq!(back.progress.last_category(), Some(Category::MailboxFull));
+        assert_eq!(
+            back.progress.last_category_of("later@dest.test"),
+            Some(Category::MailboxFull)
+        );
+    }
 
     #[test]
     fn ids_are_unique_and_ordered() {

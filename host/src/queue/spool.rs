@@ -697,6 +697,27 @@ mod tests {
     }
 
     #[test]
+    fn a_record_written_before_typed_replies_is_read_with_its_history() {
+        let dir = tempfile::tempdir().unwrap();
+        let meta = crate::queue::envelope::WRITTEN_BEFORE_TYPED_REPLIES.as_bytes();
+        let body = b"Subject: old\r\n\r\nx\r\n";
+        let meta_len = (meta.len() as u32).to_le_bytes();
+        let mut seg = SEGMENT_MAGIC.to_vec();
+        seg.extend_from_slice(&record_header(KIND_MESSAGE, &[&meta_len, meta, body]));
+        seg.extend_from_slice(&meta_len);
+        seg.extend_from_slice(meta);
+        seg.extend_from_slice(body);
+        fs::write(segment_path(dir.path(), 1), &seg).unwrap();
+        let (spool, recovery) = Spool::open(dir.path(), 64 << 20).unwrap();
+        assert_eq!(recovery.corrupt_records, 0);
+        assert_eq!(recovery.messages.len(), 1);
+        let e = &recovery.messages[0].envelope;
+        assert_eq!(e.id.0, "0000000000000042");
+        assert_eq!(e.progress.last_error(), Some("451 4.3.0 Try again later"));
+        drop(spool);
+    }
+
+    #[test]
     fn opening_creates_no_segment_until_the_first_commit() {
         let dir = tempfile::tempdir().unwrap();
         let (spool, recovery) = Spool::open(dir.path(), 64 << 20).unwrap();

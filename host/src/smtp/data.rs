@@ -144,6 +144,16 @@ impl Session {
     /// Adds trace headers, runs the data hook, commits to the spool, then answers.
     async fn finish(&mut self, body: Vec<u8>) {
         let Some(tx) = &self.tx else { return };
+        if tx.complaint {
+            self.end_transaction();
+            let r = crate::suppress::complaint::take_smtp(
+                &self.relay.suppressions,
+                &self.live.config,
+                &body,
+            )
+            .await;
+            return self.reply(r);
+        }
         let config = self.live.config.clone();
         let id = QueueId::generate();
         let now = SystemTime::now();
@@ -199,12 +209,12 @@ impl Session {
         };
         let capture = tx
             .tenant
-            .capture
             .as_ref()
+            .and_then(|t| t.capture.clone())
             .filter(|c| capture::sampled(c, message.len() - client_from))
             .map(|c| (c, message[client_from..].to_vec()));
         if verdict == Verdict::Discard {
-            tracing::info!(target: "sluice::event", event = "discarded", queue_id = %id, tenant = %tx.tenant.name,
+            tracing::info!(target: "sluice::event", event = "discarded", queue_id = %id, tenant = %tx.tenant_name(),
                 by = decision.explain.as_deref().unwrap_or("-"));
             return self.reply(reply::queued(&id.0));
         }
@@ -224,7 +234,7 @@ impl Session {
         }
         let envelope = Envelope {
             id: id.clone(),
-            tenant: tx.tenant.name.clone(),
+            tenant: tx.tenant_name().to_owned(),
             mail_from: tx.from,
             rcpts: tx.rcpts,
             received_at: unix_now(),
@@ -284,7 +294,7 @@ impl Session {
                     tags = %stored.envelope.tags.join(","),
                 );
                 if let Some((c, client_bytes)) = capture {
-                    capture::keep(c, client_bytes, capture_sidecar(&stored.envelope));
+                    capture::keep(&c, client_bytes, capture_sidecar(&stored.envelope));
                 }
                 self.relay.queue.submit(stored);
                 self.reply(reply::queued(&id.0));

@@ -84,9 +84,12 @@ impl Session {
         let config = &self.live.config;
         // No open relay: the sender is a tenant by AUTH or by a trusted network, or nobody.
         let tenant = match &self.login {
-            Some(l) => l.tenant.clone(),
+            Some(l) => Some(l.tenant.clone()),
             None => match config.trusted_tenant(self.peer.ip()) {
-                Some(t) => t.clone(),
+                Some(t) => Some(t.clone()),
+                // Feedback loops send without AUTH: with `[complaints] address` set, any
+                // client may open a transaction whose one recipient is that address.
+                None if config.complaints.is_some() => None,
                 None => return self.reply(reply::AUTH_REQUIRED),
             },
         };
@@ -114,8 +117,10 @@ impl Session {
                 return self.reply(reply::DISK_LOW);
             }
         }
-        if !address.is_empty() && !tenant.owns_sender(address) {
-            return self.reply(reply::sender_not_owned(&tenant.name));
+        if let Some(t) = tenant.as_ref().filter(|t| !t.owns_sender(address)) {
+            if !address.is_empty() {
+                return self.reply(reply::sender_not_owned(&t.name));
+            }
         }
         let require_tls = from.flags & MAIL_REQUIRETLS != 0;
         if require_tls && self.tls.is_none() {
@@ -149,6 +154,7 @@ impl Session {
             require_tls,
             chunks: None,
             held: None,
+            complaint: false,
         });
         if let Err(r) = self.hook(Stage::MailFrom, None, None, None).await {
             self.end_transaction();
@@ -181,6 +187,15 @@ impl Session {
                 r
             });
         }
+        let complaints = self
+            .live
+            .config
+            .complaints
+            .as_deref()
+            .is_some_and(|c| c.eq_ignore_ascii_case(&crate::suppress::address::key(address)));
+        if complaints || tx.complaint || tx.tenant.is_none() {
+            return self.complaint_rcpt(complaints, address.to_owned());
+        }
         if tx.rcpts.iter().any(|r| r.eq_ignore_ascii_case(address)) {
             return self.reply(reply::RCPT_OK);
         }
@@ -188,7 +203,15 @@ impl Session {
             Ok(d) => d,
             Err(r) => return self.reply(r),
         };
+        let tenant = tx.tenant_name().to_owned();
         let address = address.to_owned();
+        if let Some(entry) = self.relay.suppressions.enforce(&tenant, &address, "smtp") {
+            return self.reply(reply::suppressed(
+                &address,
+                entry.reason.name(),
+                &entry.since(),
+            ));
+        }
         if let Err(r) = self.hook(Stage::RcptTo, Some(&address), None, None).await {
             return self.reply(r);
         }
@@ -199,6 +222,27 @@ impl Session {
             tx.rcpts.push(address);
         }
         self.reply(reply::RCPT_OK);
+    }
+}
+
+impl Session {
+    /// RCPT in a transaction that is, or would become, a feedback-report one: the complaints
+    /// address is taken as its only recipient; anything else is refused, as it would have
+    /// been at MAIL for a client that is no tenant.
+    fn complaint_rcpt(&mut self, complaints: bool, address: String) {
+        let Some(tx) = &mut self.tx else { return };
+        let r = if complaints && (tx.rcpts.is_empty() || tx.complaint) {
+            tx.complaint = true;
+            if !tx.rcpts.contains(&address) {
+                tx.rcpts.push(address);
+            }
+            reply::RCPT_OK
+        } else if tx.tenant.is_none() {
+            reply::AUTH_REQUIRED
+        } else {
+            reply::COMPLAINT_ALONE
+        };
+        self.reply(r);
     }
 }
 

@@ -53,7 +53,12 @@ pub(super) struct Login {
 /// An open mail transaction (after MAIL FROM).
 pub(super) struct Transaction {
     pub from: String,
-    pub tenant: Arc<Tenant>,
+    /// `None` only for a feedback-report transaction from a client that is no tenant (it may
+    /// send to `[complaints] address` and nowhere else).
+    pub tenant: Option<Arc<Tenant>>,
+    /// True once the recipient is `[complaints] address`: the content is a feedback report
+    /// to take, not mail to relay, and no other recipient may join.
+    pub complaint: bool,
     pub rcpts: Vec<String>,
     pub smtputf8: bool,
     pub eight_bit: bool,
@@ -90,6 +95,13 @@ pub struct Session {
     /// Cap on the whole session, so a slow drip cannot hold a slot for ever.
     session_deadline: Instant,
     shutdown: tokio::sync::watch::Receiver<bool>,
+}
+
+impl Transaction {
+    /// The tenant's name ("" in a feedback-report transaction from no tenant).
+    pub fn tenant_name(&self) -> &str {
+        self.tenant.as_ref().map_or("", |t| t.name.as_str())
+    }
 }
 
 impl Session {
@@ -413,8 +425,8 @@ impl Session {
 
     /// The tenant the session acts for now, if known.
     fn tenant(&self) -> Option<Arc<Tenant>> {
-        if let Some(tx) = &self.tx {
-            return Some(tx.tenant.clone());
+        if let Some(t) = self.tx.as_ref().and_then(|tx| tx.tenant.clone()) {
+            return Some(t);
         }
         if let Some(l) = &self.login {
             return Some(l.tenant.clone());

@@ -106,6 +106,16 @@ fn path_end(rest: &[u8]) -> Option<usize> {
     None
 }
 
+/// Checks an address given outside an SMTP command (an API, a CSV file, a feedback report)
+/// against the same grammar as a MAIL or RCPT path: `local@domain` in its wire form, no null
+/// path, no source route, no bare `postmaster`.
+pub fn mailbox(text: &str) -> Result<WirePath, PathError> {
+    if text.is_empty() || !text.contains('@') {
+        return Err(PathError::Syntax);
+    }
+    check(text.as_bytes())
+}
+
 /// Checks a path's mailbox against the grammar. UTF-8 is accepted here and refused later
 /// without SMTPUTF8 (the reply differs: 553 5.6.7).
 fn check(raw: &[u8]) -> Result<WirePath, PathError> {
@@ -233,6 +243,17 @@ mod tests {
         assert_eq!(rest, format!("RCPT TO:<{PLACEHOLDER}>"));
         let (p, _) = path("RCPT TO:<\"a\\\"b\\\\c\"@x.test>");
         assert_eq!(p.unwrap().mailbox, "\"a\\\"b\\\\c\"@x.test");
+    }
+
+    #[test]
+    fn a_mailbox_outside_a_command_needs_a_domain() {
+        assert_eq!(
+            mailbox("\"a b\"@x.test").map(|p| p.mailbox),
+            Ok("\"a b\"@x.test".into())
+        );
+        for bad in ["", "postmaster", "@a:b@x.test", "a@", "a b@x.test"] {
+            assert!(mailbox(bad).is_err(), "{bad:?}");
+        }
     }
 
     #[test]

@@ -255,6 +255,35 @@ pub fn sender_not_owned(tenant: &str) -> Reply {
     )
 }
 
+/// A recipient on the tenant's suppression list: a bad destination mailbox as far as this
+/// tenant is concerned (RFC 3463 5.1.1), with why and since when, so the application can
+/// tell a suppression from a remote refusal.
+pub fn suppressed(address: &str, reason: &str, since: &str) -> Reply {
+    Reply::dynamic(
+        550,
+        "5.1.1",
+        format!(
+            "<{address}>: recipient is on the tenant's suppression list ({reason} since {since})"
+        ),
+    )
+}
+/// A feedback-report transaction (`[complaints] address`) takes that one recipient only; the
+/// client sends the others in a transaction of their own (RFC 5321 §4.5.3.1.10).
+pub const COMPLAINT_ALONE: Reply = Reply::new(
+    452,
+    "4.5.3",
+    "Feedback reports go in a transaction of their own; send this recipient separately",
+);
+pub const COMPLAINT_TAKEN: Reply = Reply::new(250, "2.0.0", "Feedback report received");
+/// Mail to the complaints address that is not an RFC 5965 feedback report.
+pub fn not_a_feedback_report(why: &str) -> Reply {
+    Reply::dynamic(
+        550,
+        "5.6.0",
+        format!("Not a feedback report (RFC 5965): {why}"),
+    )
+}
+
 // STARTTLS.
 pub const TLS_ACTIVE: Reply = Reply::new(503, "5.5.1", "TLS already active");
 pub const TLS_ARGUMENT: Reply = Reply::new(501, "5.5.4", "STARTTLS takes no parameters");

@@ -103,6 +103,30 @@ enum Command {
         #[command(subcommand)]
         command: ApiCommand,
     },
+    /// Run saved messages through each tenant's plugin chain as the relay would, under a
+    /// candidate config (and the current one): verdicts, what changed, precision and recall
+    /// against labels, and plugin time. Nothing is queued or sent.
+    Replay {
+        /// The config to try.
+        #[arg(long)]
+        config: PathBuf,
+        /// The config in force, to compare with.
+        #[arg(long)]
+        against: Option<PathBuf>,
+        /// CSV of `file,marketing|transactional`: prints precision and recall.
+        #[arg(long)]
+        labels: Option<PathBuf>,
+        /// The tenant for messages whose sidecar names none (default: the tenant owning the
+        /// sender's domain, else the config's only tenant).
+        #[arg(long)]
+        tenant: Option<String>,
+        /// One JSON document instead of text.
+        #[arg(long)]
+        json: bool,
+        /// .eml files and directories of them (with optional FILE.eml.json envelopes).
+        #[arg(required = true)]
+        messages: Vec<PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -476,6 +500,30 @@ fn run(command: Command) -> anyhow::Result<()> {
         Command::Api {
             command: ApiCommand::Key { name, scopes, out },
         } => sluice::cli::admin::generate_api_key(&name, &scopes, out.as_deref()),
+        Command::Replay {
+            config,
+            against,
+            labels,
+            tenant,
+            json,
+            messages,
+        } => {
+            let opts = sluice::cli::replay::Options {
+                config,
+                against,
+                labels,
+                tenant,
+                json,
+                inputs: messages,
+            };
+            block_on(async {
+                if sluice::cli::replay::run(opts).await? {
+                    Ok(())
+                } else {
+                    anyhow::bail!("some messages could not be replayed (see above)")
+                }
+            })
+        }
     }
 }
 

@@ -36,6 +36,10 @@ pub struct Metrics {
     /// Plugin hook failures, by tenant, plugin and kind (trap, timeout, memory, invalid,
     /// breaker).
     pub plugin_failures: IntCounterVec,
+    /// Verdicts other than continue, by tenant, plugin, verdict (accept, reject, tempfail,
+    /// quarantine, discard) and mode: `enforced`, or `shadow` for what a shadow plugin would
+    /// have done — the counts to compare before taking a plugin out of shadow mode.
+    pub plugin_verdicts: IntCounterVec,
     /// The configuration generation serving (1 at start, +1 per reload).
     pub config_generation: IntGauge,
     // ---- Events and webhooks ----
@@ -166,6 +170,12 @@ impl Metrics {
                 "sluice_plugin_failures_total",
                 "Plugin hook failures, by kind",
                 &["tenant", "plugin", "kind"],
+            ),
+            plugin_verdicts: counter(
+                &r,
+                "sluice_plugin_verdicts_total",
+                "Plugin verdicts other than continue, enforced or (shadow mode) would-be",
+                &["tenant", "plugin", "verdict", "mode"],
             ),
             config_generation: gauge(
                 &r,

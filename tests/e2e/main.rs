@@ -37,6 +37,8 @@ mod plugins;
 mod random_sessions;
 /// No open relay: AUTH, tenants, sender domains, trusted networks.
 mod relaying;
+/// `sluice replay`: saved messages under a candidate and the current config, nothing sent.
+mod replay;
 /// The plugin sandbox: a hostile plugin cannot grow the relay, slip past its breaker or forge
 /// the log, while another tenant's mail flows.
 mod sandbox;

@@ -537,6 +537,19 @@ fn shadow_mode_logs_but_never_enforces() {
         "{}",
         s[0]
     );
+    // The would-be verdict is counted apart from enforced ones.
+    let metrics = relay
+        .http("GET", "/metrics", Some(sluice_e2e::READ_TOKEN))
+        .body;
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l.starts_with("sluice_plugin_verdicts_total{")
+                && l.contains("mode=\"shadow\"")
+                && l.contains("verdict=\"reject\"")
+                && l.ends_with(" 1")),
+        "{metrics}"
+    );
 }
 
 #[test]

@@ -1,6 +1,6 @@
 //! Operator commands other than `serve`: plugin check and dry run, quarantine, queue, DKIM
-//! keys, domain checks, suppression lists, and the admin API's client (reload, queue changes,
-//! tokens).
+//! keys, domain checks, suppression lists, the admin API's client (reload, queue changes,
+//! tokens), and replay of saved messages through candidate policies.
 
 pub mod admin;
 pub mod dkim;
@@ -8,4 +8,6 @@ pub mod domain;
 pub mod plugin;
 pub mod quarantine;
 pub mod queue;
+pub mod replay;
 pub mod suppression;
+pub mod transaction;

@@ -2,8 +2,9 @@
 //! operator loads the plugin.
 
 use crate::capability::message::ParsedMessage;
+use crate::cli::transaction::{self, Ending, Envelope};
 use crate::config::resolved::{FailureAction, FailurePolicy, PluginSpec};
-use crate::pipeline::{Decision, HookInput, Pipeline, Policy, Stage, Verdict};
+use crate::pipeline::{Decision, Pipeline, Route, Verdict};
 use crate::plugin::engine::{EngineSettings, PluginEngine};
 use crate::plugin::policy::WasmPolicy;
 use crate::plugin::registry::{self, LoadedPlugin};
@@ -11,7 +12,7 @@ use anyhow::Context;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// What `plugin run` feeds the hooks.
 pub struct DryRun {
@@ -89,7 +90,7 @@ pub async fn check(path: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn verdict_text(v: &Verdict) -> String {
+pub(crate) fn verdict_text(v: &Verdict) -> String {
     match v {
         Verdict::Continue => "continue".into(),
         Verdict::Accept => "accept".into(),
@@ -130,103 +131,68 @@ pub async fn run(path: &Path, dry: DryRun) -> anyhow::Result<()> {
         .collect();
     println!("{} hooks: {}", plugin.label(), hooks.join(", "));
     let plugin_hooks = plugin.hooks.clone();
-    let policy = WasmPolicy::new(plugin.clone());
-    let mut run = Pipeline::new(vec![Arc::new(WasmPolicy::new(plugin))]).begin();
-    let parsed = ParsedMessage::new(Arc::new(raw));
-    let mut rcpts: Vec<String> = Vec::new();
-    let mut tags: Vec<String> = Vec::new();
-    let stages = [
-        Stage::Connect,
-        Stage::Helo,
-        Stage::MailFrom,
-        Stage::RcptTo,
-        Stage::Data,
-    ];
-    // As a session would: a refusal at connect, EHLO or MAIL ends the transaction; a refused
-    // recipient is dropped, and without any recipient there is no DATA.
-    let mut refused: Option<String> = None;
-    for stage in stages {
-        if refused.is_some() || (stage == Stage::Data && rcpts.is_empty()) {
-            break;
-        }
-        let hook = crate::plugin::policy::hook_of(stage);
+    let pipeline = Pipeline::new(vec![Arc::new(WasmPolicy::new(plugin))]);
+    let env = Envelope {
+        client_ip: "127.0.0.1".parse().expect("literal"),
+        helo: "dry-run.local".into(),
+        tenant: dry.tenant,
+        auth_user: None,
+        tls: None,
+        from: dry.from,
+        to: dry.to,
+        queue_id: "DRYRUN".into(),
+    };
+    let parsed = ParsedMessage::new(Arc::new(transaction::as_received(&raw, &env, "localhost")));
+    let t = transaction::run(&pipeline, &env, &parsed).await;
+    // Only the hooks the plugin implements are shown.
+    for step in &t.steps {
+        let hook = crate::plugin::policy::hook_of(step.stage);
         if !plugin_hooks.contains(&hook) {
             continue;
         }
-        let targets: Vec<Option<String>> = if stage == Stage::RcptTo {
-            dry.to.iter().cloned().map(Some).collect()
-        } else {
-            vec![None]
+        let label = match &step.rcpt {
+            Some(r) => format!("rcpt {r}"),
+            None => crate::plugin::hook_name(hook).to_owned(),
         };
-        for rcpt in targets {
-            let input = HookInput {
-                stage,
-                client_ip: "127.0.0.1".parse().expect("literal"),
-                helo: "dry-run.local",
-                tenant: &dry.tenant,
-                auth_user: None,
-                tls: None,
-                mail_from: (stage != Stage::Connect && stage != Stage::Helo)
-                    .then_some(dry.from.as_str()),
-                rcpts: &rcpts,
-                rcpt: rcpt.as_deref(),
-                message: (stage == Stage::Data).then_some(&parsed),
-                queue_id: Some("DRYRUN"),
-            };
-            let started = Instant::now();
-            let d = run.run(&input).await;
-            let label = match &rcpt {
-                Some(r) => format!("rcpt {r}"),
-                None => crate::plugin::hook_name(hook).to_owned(),
-            };
-            show(&label, &d, started.elapsed());
-            tags.extend(d.tags.iter().cloned());
-            let refusal = match &d.verdict {
-                Verdict::Reject(_) | Verdict::Tempfail(_) => Some(verdict_text(&d.verdict)),
-                _ => None,
-            };
-            match (refusal, rcpt) {
-                (Some(why), Some(r)) => println!("{:<10} recipient {r} dropped: {why}", ""),
-                (Some(why), None) => refused = Some(format!("at {label}: {why}")),
-                (None, Some(r)) => rcpts.push(r),
-                (None, None) => {}
-            }
+        show(&label, &step.decision, step.took);
+        if let (Some(r), Verdict::Reject(_) | Verdict::Tempfail(_)) =
+            (&step.rcpt, &step.decision.verdict)
+        {
+            println!(
+                "{:<10} recipient {r} dropped: {}",
+                "",
+                verdict_text(&step.decision.verdict)
+            );
         }
     }
-    if refused.is_none() && rcpts.is_empty() && !dry.to.is_empty() {
-        refused = Some("because every recipient was refused".into());
-    }
-    for rcpt in &dry.to {
-        let domain = rcpt.rsplit_once('@').map_or("", |(_, d)| d);
-        let started = Instant::now();
-        let request = crate::pipeline::RouteRequest {
-            queue_id: "DRYRUN",
-            tenant: &dry.tenant,
-            mail_from: &dry.from,
-            domain,
-            tags: &tags,
-        };
-        if refused.is_some() || !plugin_hooks.contains(&crate::plugin::wit::Hook::Route) {
-            break;
+    if plugin_hooks.contains(&crate::plugin::wit::Hook::Route) {
+        for r in &t.routes {
+            println!(
+                "{:<10} {}: {}  ({:.3} ms)",
+                "route",
+                r.domain,
+                route_text(&r.route),
+                r.took.as_secs_f64() * 1000.0
+            );
         }
-        let r = policy.route(&request).await;
-        println!(
-            "{:<10} {domain}: {}  ({:.3} ms)",
-            "route",
-            route_text(r.as_ref()),
-            started.elapsed().as_secs_f64() * 1000.0
-        );
     }
-    match refused {
+    match &t.ending {
         // A refusal is the dry run's answer, and its exit status (1), for scripts.
-        Some(why) => anyhow::bail!("the message would be refused {why}"),
-        None => Ok(()),
+        Ending::Refused { stage, verdict } => anyhow::bail!(
+            "the message would be refused at {}: {}",
+            crate::plugin::hook_name(crate::plugin::policy::hook_of(*stage)),
+            verdict_text(verdict)
+        ),
+        Ending::NoRecipients => {
+            anyhow::bail!("the message would be refused because every recipient was refused")
+        }
+        _ => Ok(()),
     }
 }
 
-fn route_text(route: Option<&crate::pipeline::Route>) -> String {
+fn route_text(route: &Route) -> String {
     match route {
-        None => "not routed (the next plugin or the relay's default transport decides)".into(),
-        Some(r) => r.to_string(),
+        Route::Default => "default (no plugin routed it: the relay's default transport)".into(),
+        r => r.to_string(),
     }
 }

@@ -780,6 +780,38 @@ pub struct Tenant {
     /// Endpoints this tenant's events are POSTed to (`[[tenant.webhook]]`).
     #[serde(default, rename = "webhook")]
     pub webhooks: Vec<Webhook>,
+    /// Keep a sample of this tenant's accepted messages, each as the client sent it
+    /// (`TIME-QUEUEID.eml`) with its envelope (`TIME-QUEUEID.eml.json`), for `sluice replay
+    /// DIR`; off unless set. Captured mail holds personal data: choose `dir`, `rate` and
+    /// `retention` as the tenant's privacy rules allow.
+    pub capture: Option<Capture>,
+}
+
+/// `[tenant.capture]`: a sample of the tenant's accepted messages, each as the client sent it
+/// (`TIME-QUEUEID.eml`) with its envelope (`TIME-QUEUEID.eml.json`: from, to, tenant,
+/// client_ip, helo, auth_user, tls), which `sluice replay DIR` reads. Messages hold personal
+/// data: choose `dir`, `rate` and `retention` as the tenant's privacy rules allow.
+#[derive(Debug, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Capture {
+    /// The directory (relative to the config file); created if missing.
+    pub dir: PathBuf,
+    /// The share of accepted messages kept, from 0 to 1 (`0.05`: one in twenty).
+    pub rate: f64,
+    /// Larger messages are not kept.
+    #[serde(default = "default_capture_max_size")]
+    pub max_size: ByteSize,
+    /// Kept messages older than this are deleted as new ones are kept.
+    #[serde(default = "default_capture_retention")]
+    pub retention: HumanDuration,
+}
+
+fn default_capture_max_size() -> ByteSize {
+    ByteSize(1 << 20)
+}
+
+fn default_capture_retention() -> HumanDuration {
+    HumanDuration(Duration::from_secs(7 * 24 * 3600))
 }
 
 /// A DKIM signing key of the tenant (`[[tenant.dkim]]`).

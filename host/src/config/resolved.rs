@@ -357,6 +357,19 @@ pub struct Tenant {
     pub api_keys: Vec<ApiKey>,
     /// Where this tenant's events are POSTed (`[[tenant.webhook]]`).
     pub webhooks: Vec<Arc<WebhookSpec>>,
+    /// A sample of accepted messages kept for `sluice replay`, if the operator asked.
+    pub capture: Option<Capture>,
+}
+
+/// `[tenant.capture]`, validated: see `queue::capture`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Capture {
+    /// The share of accepted messages kept, in [0, 1].
+    pub rate: f64,
+    /// Bytes; larger messages are not kept.
+    pub max_size: u64,
+    pub retention: Duration,
+    pub dir: PathBuf,
 }
 
 /// Whether `domain` is `parent` or one of its subdomains (both lower-case, no trailing dot).
@@ -450,6 +463,33 @@ impl Resolver<'_> {
             return Err(self.invalid_key(key, "must be above zero"));
         }
         Ok(d)
+    }
+
+    /// `[tenant.capture]` of tenant `i`: a rate in [0, 1], a retention above zero, the
+    /// directory relative to the config file.
+    fn capture(&self, i: usize, c: raw::Capture) -> Result<Capture, ConfigError> {
+        if !(0.0..=1.0).contains(&c.rate) {
+            return Err(self.invalid_key(
+                &format!("tenant[{i}].capture.rate"),
+                format!("{} is not a share between 0 and 1", c.rate),
+            ));
+        }
+        if c.retention.0.is_zero() {
+            return Err(self.invalid_key(
+                &format!("tenant[{i}].capture.retention"),
+                "must be above zero",
+            ));
+        }
+        Ok(Capture {
+            rate: c.rate,
+            max_size: c.max_size.0,
+            retention: c.retention.0,
+            dir: if c.dir.is_absolute() {
+                c.dir
+            } else {
+                self.base.join(c.dir)
+            },
+        })
     }
 
     fn invalid_key(&self, key: &str, message: impl Into<String>) -> ConfigError {
@@ -624,6 +664,7 @@ impl Resolver<'_> {
             }
             let webhooks = super::events::webhooks(&t.name, i, t.webhooks, self.base)
                 .map_err(|(key, m)| self.invalid_key(&key, m))?;
+            let capture = t.capture.map(|c| self.capture(i, c)).transpose()?;
             tenants.push(Arc::new(Tenant {
                 name: t.name,
                 sender_domains: t
@@ -639,6 +680,7 @@ impl Resolver<'_> {
                 dkim,
                 api_keys,
                 webhooks,
+                capture,
             }));
         }
         Ok(Config {

@@ -17,6 +17,7 @@ use std::future::Future;
 use std::net::IpAddr;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 /// Where in the transaction a hook runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -70,6 +71,31 @@ pub struct Decision {
     pub explain: Option<String>,
     /// Fuel the plugins' hooks burned, when the engine meters it (the dry run).
     pub fuel: Option<u64>,
+    /// What shadow-mode policies would have decided (never enforced), for `sluice replay`.
+    pub shadow: Vec<Shadowed>,
+}
+
+/// What a shadow-mode policy would have done: its verdict and tags.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Shadowed {
+    /// The policy's label ("name#hash").
+    pub policy: String,
+    pub verdict: Verdict,
+    pub tags: Vec<String>,
+}
+
+impl Verdict {
+    /// The verdict's kind in one word: continue, accept, reject, tempfail, quarantine, discard.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Verdict::Continue => "continue",
+            Verdict::Accept => "accept",
+            Verdict::Reject(_) => "reject",
+            Verdict::Tempfail(_) => "tempfail",
+            Verdict::Quarantine(_) => "quarantine",
+            Verdict::Discard => "discard",
+        }
+    }
 }
 
 impl Decision {
@@ -80,6 +106,7 @@ impl Decision {
             tags: Vec::new(),
             explain: None,
             fuel: None,
+            shadow: Vec::new(),
         }
     }
 
@@ -282,11 +309,21 @@ impl Pipeline {
 impl PipelineRun {
     /// Runs every policy in order and folds their decisions.
     pub async fn run(&mut self, input: &HookInput<'_>) -> Decision {
+        self.run_timed(input).await.0
+    }
+
+    /// [`run`](Self::run), also giving the wall-clock time of each policy that ran, in chain
+    /// order (the policies after the one that decided did not run). For `sluice replay`.
+    pub async fn run_timed(&mut self, input: &HookInput<'_>) -> (Decision, Vec<Duration>) {
         let mut folded = Decision::proceed();
+        let mut times = Vec::with_capacity(self.runs.len());
         for run in &mut self.runs {
+            let started = Instant::now();
             let d = run.check(input).await;
+            times.push(started.elapsed());
             folded.add_headers.extend(d.add_headers);
             folded.tags.extend(d.tags);
+            folded.shadow.extend(d.shadow);
             if let Some(f) = d.fuel {
                 folded.fuel = Some(folded.fuel.unwrap_or(0) + f);
             }
@@ -296,7 +333,7 @@ impl PipelineRun {
                 break;
             }
         }
-        folded
+        (folded, times)
     }
 }
 
@@ -362,6 +399,7 @@ mod tests {
             tags: vec![h.into()],
             explain: Some(h.into()),
             fuel: None,
+            shadow: Vec::new(),
         }
     }
 

@@ -10,7 +10,7 @@ use crate::config::routes::RouteAllow;
 use crate::config::SmarthostTls as TlsPolicy;
 use crate::pipeline::{
     BoxFuture, Decision, DeliveryResult, HookInput, Outcome, Policy, PolicyInfo, PolicyRun, Route,
-    RouteRequest, Stage, Verdict,
+    RouteRequest, Shadowed, Stage, Verdict,
 };
 use crate::smtp::reply::{printable, Reply};
 use sluice_wire::header;
@@ -308,7 +308,23 @@ impl PolicyRun for WasmRun {
                     failure_decision(&self.plugin, &f)
                 }
             };
+            let mode = if self.plugin.spec.shadow {
+                "shadow"
+            } else {
+                "enforced"
+            };
+            if decision.verdict != Verdict::Continue {
+                m.plugin_verdicts
+                    .with_label_values(&[
+                        self.plugin.tenant.as_str(),
+                        &self.plugin.spec.name,
+                        decision.verdict.kind(),
+                        mode,
+                    ])
+                    .inc();
+            }
             if self.plugin.spec.shadow {
+                let mut would = Decision::proceed();
                 if decision.verdict != Verdict::Continue || !decision.add_headers.is_empty() {
                     tracing::info!(
                         target: "sluice::event", event = "shadow_verdict", plugin = %label, tenant = %self.plugin.tenant,
@@ -316,7 +332,14 @@ impl PolicyRun for WasmRun {
                         explain = decision.explain.as_deref().unwrap_or("-"),
                     );
                 }
-                return Decision::proceed();
+                if decision.verdict != Verdict::Continue || !decision.tags.is_empty() {
+                    would.shadow.push(Shadowed {
+                        policy: label.to_owned(),
+                        verdict: decision.verdict,
+                        tags: decision.tags,
+                    });
+                }
+                return would;
             }
             decision
         })
@@ -437,6 +460,7 @@ fn convert(plugin: &LoadedPlugin, d: wit::Decision) -> Result<Decision, Failure>
             .collect(),
         explain: Some(explain),
         fuel: None,
+        shadow: Vec::new(),
     })
 }
 

@@ -1,6 +1,7 @@
-//! Accepted messages: the durable [`spool`], the in-memory delivery [`schedule`], and the
-//! envelope that travels with each message.
+//! Accepted messages: the durable [`spool`], the in-memory delivery [`schedule`], the
+//! envelope that travels with each message, and the sample kept for replay ([`capture`]).
 
+pub mod capture;
 pub mod envelope;
 pub mod quarantine;
 pub mod schedule;

@@ -1,490 +1,404 @@
 #!/usr/bin/env python3
-"""Writes the labelled corpus of the marketing detector: transactional/*.eml (mail a
-transactional relay must carry) and marketing/*.eml (mail it should not), written for this
-project. Each template is instantiated for several fictional senders, so wording, layout
-(plain text, HTML, both) and headers vary. Hard cases are included on purpose: receipts with
-List-Unsubscribe, shipping mails full of product images and links, trial-ending notices with
-an upgrade button, plain-text cold outreach without any list header.
+"""Writes the labelled corpus of the marketing detector.
 
-Re-run after editing: python3 generate.py (the .eml files are committed).
+    python3 generate.py          # rewrites train/, heldout/ and labels.csv (deterministic)
+
+Messages are templated (gen/templates.py) from wording written per language (gen/en.py,
+de.py, fr.py, es.py, pt.py, ja.py), for fictional organisations (gen/world.py) that each send
+through their own platforms (gen/senders.py: Mailchimp-, SendGrid-, HubSpot-, Brevo-,
+Klaviyo-, SES-, Postmark-, Mailgun-style, PHPMailer scripts, in-house mailers, forum,
+code-hosting, tracker and social notifications, desktop mail clients), rendered as plain text,
+HTML or both in several layouts (gen/render.py) and assembled by Python's email package.
+
+The split is by sender: heldout/ holds every message of organisations that send nothing in
+train/ (world.TEST_BRANDS, TEST_OUTREACH), so the held-out score measures senders (their
+platforms, templates and habits) the fit never saw.
 """
+
+import collections
+import csv
+import datetime
+import email.message
+import email.policy
 import email.utils
 import os
 import random
 import shutil
+import sys
+import unicodedata
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-rng = random.Random(20261123)
-
-BRANDS = [
-    {"name": "Northwind Outfitters", "domain": "northwind-outfitters.example", "kind": "shop"},
-    {"name": "Ledgerly", "domain": "ledgerly.example", "kind": "fintech"},
-    {"name": "Cloudnest", "domain": "cloudnest.example", "kind": "saas"},
-]
-PEOPLE = ["Amira Haddad", "Jonas Berg", "Priya Raman", "Tomás Ortega", "Mei Lin", "Chidi Okafor",
-          "Sofia Rossi", "Liam Walsh", "Hana Sato", "Noah Fischer"]
-
-
-def token(n=24):
-    return "".join(rng.choice("abcdefghijkmnpqrstuvwxyz23456789") for _ in range(n))
-
-
-def code(n=6):
-    return "".join(rng.choice("0123456789") for _ in range(n))
-
-
-def money():
-    return f"{rng.randint(5, 480)}.{rng.randint(0, 99):02d}"
-
-
-def html_wrap(b, inner, footer=""):
-    return f"""<!doctype html><html><body style="font-family:Arial,sans-serif">
-<table width="600" align="center"><tr><td>
-<img src="https://static.{b['domain']}/logo.png" alt="{b['name']}" width="140" height="40">
-{inner}
-<p style="color:#888;font-size:12px">{b['name']}, 12 Harbour Street, Porto{footer}</p>
-</td></tr></table></body></html>"""
-
-
-# ---------------------------------------------------------------- transactional templates
-
-def password_reset(b, p):
-    t = token()
-    return ("Reset your password",
-            f"Hi {p.split()[0]},\n\nSomeone asked to reset the password of your {b['name']} account.\n"
-            f"Use this link within 30 minutes:\nhttps://account.{b['domain']}/reset?t={t}\n\n"
-            "If this was not you, ignore this email; your password stays the same.\n", None, {})
-
-
-def password_reset_html(b, p):
-    t = token()
-    inner = (f"<h2>Password reset</h2><p>Hello {p.split()[0]},</p><p>Click the button below to choose a new password. "
-             f"The link expires in one hour.</p><p><a href=\"https://account.{b['domain']}/reset?t={t}\" "
-             "style=\"background:#2a6;color:#fff;padding:10px\">Choose a new password</a></p>"
-             f"<p>Didn't ask for this? <a href=\"https://help.{b['domain']}/security\">Contact security</a>.</p>")
-    return ("Your password reset link", f"Choose a new password: https://account.{b['domain']}/reset?t={t}\n",
-            html_wrap(b, inner, " · <a href=\"https://account." + b['domain'] + "/notifications\">Notification settings</a>"), {})
-
-
-def two_factor_code(b, p):
-    c = code()
-    return (f"{c} is your {b['name']} verification code",
-            f"Your verification code is {c}.\nIt expires in 10 minutes. Never share it with anyone, "
-            f"including {b['name']} staff.\n", None, {})
-
-
-def sms_style_otp(b, p):
-    c = code(8)
-    return ("Your one-time sign-in code",
-            f"{b['name']} sign-in code: {c}\n\nRequested from Chrome on Windows near Lisbon, PT.\n"
-            "If you did not try to sign in, change your password now.\n", None, {})
-
-
-def verify_email(b, p):
-    t = token()
-    inner = (f"<h2>Confirm your email address</h2><p>Welcome, {p.split()[0]}! Confirm this address to finish "
-             f"creating your account.</p><p><a href=\"https://app.{b['domain']}/verify/{t}\">Verify email</a></p>")
-    return ("Please verify your email address", f"Verify your email: https://app.{b['domain']}/verify/{t}\n",
-            html_wrap(b, inner), {})
-
-
-def receipt(b, p):
-    n = rng.randint(100000, 999999)
-    items = [("Merino crew socks", money()), ("Trail cap", money()), ("Gift wrap", "3.00")]
-    lines = "\n".join(f"  {name:<24} {price:>8} EUR" for name, price in items)
-    rows = "".join(f"<tr><td>{name}</td><td align=right>{price} EUR</td></tr>" for name, price in items)
-    inner = (f"<h2>Thanks for your order #{n}</h2><table>{rows}</table><p>Paid with Visa ending 4242.</p>"
-             f"<p><a href=\"https://{b['domain']}/orders/{n}\">View your order</a></p>")
-    return (f"Your {b['name']} receipt for order #{n}",
-            f"Order #{n}\n{lines}\n  Total paid: {money()} EUR\n\nView your order: https://{b['domain']}/orders/{n}\n",
-            html_wrap(b, inner), {})
-
-
-def receipt_with_list_unsubscribe(b, p):
-    s, t, h, _ = receipt(b, p)
-    return (s, t, h, {"List-Unsubscribe": f"<https://{b['domain']}/u/{token(12)}>"})
-
-
-def invoice(b, p):
-    n = f"INV-{rng.randint(2026000, 2026999)}"
-    return (f"Invoice {n} from {b['name']}",
-            f"Dear {p},\n\nInvoice {n} for {money()} EUR is attached and due on 15 December 2026.\n"
-            f"Pay online: https://billing.{b['domain']}/invoices/{n}\n\nAccounts team\n", None, {})
-
-
-def shipping(b, p):
-    n = rng.randint(100000, 999999)
-    tn = f"1Z{code(4)}{token(6).upper()}"
-    imgs = "".join(f"<img src=\"https://static.{b['domain']}/p/{rng.randint(1, 900)}.jpg\" width=\"120\" height=\"120\" alt=\"item\">" for _ in range(4))
-    links = "".join(f"<li><a href=\"https://{b['domain']}/p/{rng.randint(1, 900)}\">Item {i + 1}</a></li>" for i in range(5))
-    inner = (f"<h2>Your order #{n} has shipped</h2>{imgs}<ul>{links}</ul><p>Tracking number {tn}: "
-             f"<a href=\"https://track.carrier.example/{tn}\">track your parcel</a></p>"
-             f"<p><a href=\"https://{b['domain']}/orders/{n}\">Order details</a> · <a href=\"https://{b['domain']}/returns\">Returns</a> · "
-             f"<a href=\"https://{b['domain']}/help\">Help</a></p>")
-    return (f"Your order #{n} has shipped", f"Tracking number {tn}: https://track.carrier.example/{tn}\n",
-            html_wrap(b, inner), {})
-
-
-def delivered(b, p):
-    return ("Your parcel was delivered",
-            f"Your {b['name']} parcel was delivered today at 14:{rng.randint(10, 59)} and left at the front door.\n"
-            f"Not received it? Tell us within 48 hours: https://{b['domain']}/help/missing\n", None, {})
-
-
-def security_alert(b, p):
-    return ("Security alert: new sign-in to your account",
-            f"We noticed a new sign-in to your {b['name']} account.\n\nDevice: Firefox on Ubuntu\nLocation: Berlin, DE\n"
-            f"Time: 23 Nov 2026 09:{rng.randint(10, 59)} UTC\n\nIf this was you, there is nothing to do. If not, secure "
-            f"your account: https://account.{b['domain']}/security\n", None, {})
-
-
-def password_changed(b, p):
-    return ("Your password was changed",
-            f"Hi {p.split()[0]}, the password of your {b['name']} account was changed just now.\n"
-            "If you did not do this, reset it immediately and contact support.\n", None, {})
-
-
-def payment_failed(b, p):
-    return ("Action required: your payment failed",
-            f"We could not charge your card ending {code(4)} for {money()} EUR.\nUpdate your payment method to keep "
-            f"your {b['name']} account active: https://billing.{b['domain']}/payment\n", None, {})
-
-
-def renewal_receipt(b, p):
-    return (f"Your {b['name']} subscription renewed",
-            f"Your annual plan renewed on 23 November 2026.\nAmount charged: {money()} EUR\nNext renewal: 23 November 2027\n"
-            f"Manage billing: https://billing.{b['domain']}\n", None, {})
-
-
-def refund(b, p):
-    return ("Your refund has been processed",
-            f"We refunded {money()} EUR to your original payment method for order #{rng.randint(100000, 999999)}.\n"
-            "It may take 5-10 business days to appear on your statement.\n", None, {})
-
-
-def appointment(b, p):
-    return ("Appointment confirmed for Thursday",
-            f"Hi {p.split()[0]},\n\nYour appointment is confirmed: Thursday 26 November, 10:30, with {rng.choice(PEOPLE)}.\n"
-            f"Reschedule or cancel: https://book.{b['domain']}/a/{token(10)}\n", None, {})
-
-
-def booking(b, p):
-    ref = token(6).upper()
-    inner = (f"<h2>Booking confirmed</h2><p>Reference <b>{ref}</b></p><p>Check-in: 4 Dec 2026 · Check-out: 7 Dec 2026</p>"
-             f"<p><a href=\"https://{b['domain']}/bookings/{ref}\">Manage booking</a></p>"
-             f"<img src=\"https://static.{b['domain']}/map/{ref}.png\" width=\"560\" height=\"200\" alt=\"map\">")
-    return (f"Booking confirmation {ref}", f"Your booking {ref} is confirmed.\n", html_wrap(b, inner), {})
-
-
-def account_locked(b, p):
-    return ("Your account has been temporarily locked",
-            "After several failed sign-in attempts we locked your account for 30 minutes.\n"
-            f"Unlock it now by resetting your password: https://account.{b['domain']}/unlock?t={token()}\n", None, {})
-
-
-def magic_link(b, p):
-    return (f"Sign in to {b['name']}",
-            f"Click to sign in (valid 15 minutes, one use):\nhttps://app.{b['domain']}/magic/{token(32)}\n", None, {})
-
-
-def api_key(b, p):
-    return ("A new API key was created",
-            f"An API key named \"ci-deploy\" was created in your {b['name']} workspace by {p}.\n"
-            "If this was unexpected, revoke it from the dashboard.\n", None, {})
-
-
-def two_factor_enabled(b, p):
-    return ("Two-factor authentication is now on",
-            "Two-factor authentication was enabled for your account. Keep your recovery codes somewhere safe.\n",
-            None, {})
-
-
-def data_export(b, p):
-    return ("Your data export is ready",
-            f"The export you requested is ready to download for 7 days:\nhttps://app.{b['domain']}/exports/{token(16)}.zip\n",
-            None, {})
-
-
-def team_invite(b, p):
-    inviter = rng.choice(PEOPLE)
-    inner = (f"<p>{inviter} invited you to join the <b>Platform</b> workspace on {b['name']}.</p>"
-             f"<p><a href=\"https://app.{b['domain']}/invite/{token()}\">Accept invitation</a></p>")
-    return (f"{inviter} invited you to {b['name']}", f"Accept: https://app.{b['domain']}/invite\n", html_wrap(b, inner), {})
-
-
-def mention(b, p):
-    who = rng.choice(PEOPLE)
-    return (f"{who} mentioned you in a comment",
-            f"{who} wrote on \"Q4 budget\":\n\n  @{p.split()[0].lower()} can you check the totals in row 14?\n\n"
-            f"Reply: https://app.{b['domain']}/c/{token(8)}\n\nYou get this because you were mentioned. "
-            f"Notification settings: https://app.{b['domain']}/settings/notifications\n", None, {})
-
-
-def ticket_update(b, p):
-    n = rng.randint(10000, 99999)
-    return (f"[Ticket #{n}] We replied to your request",
-            f"Hi {p.split()[0]},\n\nWe looked into the duplicate charge. It was a pending authorisation and has been "
-            f"released.\n\nReply to this email to continue the conversation.\n\nTicket #{n}\n", None, {})
-
-
-def transfer_received(b, p):
-    return ("You received a transfer",
-            f"{rng.choice(PEOPLE)} sent you {money()} EUR.\nReference: rent December\nIt is now in your {b['name']} balance.\n",
-            None, {})
-
-
-def trial_ending(b, p):
-    inner = ("<p>Your trial ends in 3 days. Your projects stay as they are; to keep adding team members, choose a plan.</p>"
-             f"<p><a href=\"https://billing.{b['domain']}/plans\">Choose a plan</a></p>")
-    return ("Your trial ends in 3 days", "Your trial ends in 3 days.\n", html_wrap(b, inner), {})
-
-
-def order_cancelled(b, p):
-    return ("Your order was cancelled",
-            f"As requested, order #{rng.randint(100000, 999999)} was cancelled. You have not been charged.\n", None, {})
-
-
-def return_label(b, p):
-    return ("Your return label",
-            f"Print the attached label and drop the parcel at any carrier point within 14 days.\nReturn ID: R{code(7)}\n",
-            None, {})
-
-
-def statement(b, p):
-    return ("Your November statement is available",
-            f"Your {b['name']} statement for November 2026 is ready in the app.\nClosing balance: {money()} EUR\n",
-            None, {})
-
-
-def email_change(b, p):
-    return ("Confirm your new email address",
-            f"Confirm the change of your login email: https://account.{b['domain']}/email/confirm/{token()}\n"
-            "The old address stays active until you confirm.\n", None, {})
-
-
-TRANSACTIONAL = [password_reset, password_reset_html, two_factor_code, sms_style_otp, verify_email, receipt,
-                 receipt_with_list_unsubscribe, invoice, shipping, delivered, security_alert, password_changed,
-                 payment_failed, renewal_receipt, refund, appointment, booking, account_locked, magic_link,
-                 api_key, two_factor_enabled, data_export, team_invite, mention, ticket_update,
-                 transfer_received, trial_ending, order_cancelled, return_label, statement, email_change]
-
-# ---------------------------------------------------------------- marketing templates
-
-def list_headers(b):
-    return {"List-Unsubscribe": f"<https://{b['domain']}/unsubscribe/{token(12)}>, <mailto:unsub@{b['domain']}>",
-            "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
-            "List-Id": f"{b['name']} News <news.{b['domain']}>",
-            "Precedence": "bulk"}
-
-
-def footer(b):
-    return (f"<br>You receive this because you subscribed to {b['name']} news. "
-            f"<a href=\"https://{b['domain']}/unsubscribe\">Unsubscribe</a> · <a href=\"https://{b['domain']}/prefs\">Manage preferences</a>"
-            f"<img src=\"https://t.{b['domain']}/open/{token(16)}.gif\" width=\"1\" height=\"1\" alt=\"\">")
-
-
-def product_grid(b, n):
-    return "".join(f"<a href=\"https://{b['domain']}/p/{rng.randint(1, 999)}?utm_source=newsletter\"><img src=\"https://static.{b['domain']}/p/{rng.randint(1, 999)}.jpg\" width=\"180\"></a>" for _ in range(n))
-
-
-def newsletter(b, p):
-    links = "".join(f"<li><a href=\"https://blog.{b['domain']}/{token(8)}?utm_campaign=weekly\">Story {i + 1}</a></li>" for i in range(12))
-    inner = f"<h1>This week at {b['name']}</h1><ul>{links}</ul>"
-    return (f"{b['name']} Weekly: what's new this week", "This week's stories: ...\n", html_wrap(b, inner, footer(b)), list_headers(b))
-
-
-def flash_sale(b, p):
-    inner = f"<h1>FLASH SALE: 40% OFF everything</h1><p>48 hours only. Shop now!</p>{product_grid(b, 8)}<p>Use promo code FLASH40 at checkout.</p>"
-    return ("⚡ 40% off everything - 48 hours only", "Flash sale: 40% off. Shop now.\n", html_wrap(b, inner, footer(b)), list_headers(b))
-
-
-def product_launch(b, p):
-    inner = f"<h1>Introducing the Summit jacket</h1><p>We're excited to announce our lightest jacket yet. Now available.</p>{product_grid(b, 3)}<p><a href=\"https://{b['domain']}/summit\">Shop now</a></p>"
-    return ("Introducing the Summit jacket", "Introducing our new jacket. Shop now.\n", html_wrap(b, inner, footer(b)), list_headers(b))
-
-
-def feature_announcement(b, p):
-    inner = (f"<h1>New: automations in {b['name']}</h1><p>We're excited to announce automations, now available on all plans. "
-             f"Check out what's new and start your free upgrade today.</p><p><a href=\"https://{b['domain']}/whats-new\">See what's new</a></p>")
-    return (f"New in {b['name']}: automations", "New feature announcement.\n", html_wrap(b, inner, footer(b)), list_headers(b))
-
-
-def webinar(b, p):
-    inner = (f"<h1>Join our free webinar</h1><p>Thursday 3 December, 16:00 CET: scaling your finance team. Register now - seats are limited.</p>"
-             f"<p><a href=\"https://events.{b['domain']}/webinar?utm_source=email\">Register for free</a></p>")
-    return ("You're invited: free webinar on Thursday", "Register for our webinar.\n", html_wrap(b, inner, footer(b)), list_headers(b))
-
-
-def cold_outreach(b, p):
-    me = rng.choice(PEOPLE)
-    return ("Quick question",
-            f"Hi {p.split()[0]},\n\nI came across your company and noticed you're hiring engineers. We help teams like yours "
-            f"cut cloud costs by 30%.\n\nWould you be open to a 15-minute call next week to see if it's a fit? "
-            f"You can book a time here: https://calendly.example/{me.split()[0].lower()}\n\nBest,\n{me}\nGrowth, {b['name']}\n", None, {})
-
-
-def cold_followup(b, p):
-    me = rng.choice(PEOPLE)
-    return ("Re: following up",
-            f"Hi {p.split()[0]},\n\nJust following up on my last email - I'd love to show you a quick demo of how {b['name']} "
-            f"could help your team.\n\nDo you have 15 minutes this week? If not, let me know who the right person is.\n\n{me}\n",
-            None, {})
-
-
-def cold_agency(b, p):
-    return ("Partnership opportunity",
-            f"Hello,\n\nI'm reaching out because our agency helps brands rank on the first page of Google. We've worked with 200+ "
-            f"companies and would love to do the same for you. Can we schedule a demo call this week?\n\n"
-            f"Reply STOP if you don't want to hear from us again.\n", None, {})
-
-
-def abandoned_cart(b, p):
-    inner = f"<h1>You left something behind</h1><p>Your cart is waiting - complete your purchase and get free shipping.</p>{product_grid(b, 2)}<p><a href=\"https://{b['domain']}/cart\">Return to cart</a></p>"
-    return ("Did you forget something?", "Your cart is waiting.\n", html_wrap(b, inner, footer(b)), list_headers(b))
-
-
-def we_miss_you(b, p):
-    inner = f"<h1>We miss you, {p.split()[0]}!</h1><p>It's been a while. Here's 15% off your next order - limited time only.</p><p><a href=\"https://{b['domain']}/?utm_campaign=winback\">Come back</a></p>"
-    return ("We miss you - here's 15% off", "We miss you. 15% off.\n", html_wrap(b, inner, footer(b)), list_headers(b))
-
-
-def black_friday(b, p):
-    inner = f"<h1>BLACK FRIDAY DEALS</h1><p>Save up to 60%. Don't miss out!</p>{product_grid(b, 10)}"
-    return ("Black Friday starts NOW - save up to 60%", "Black Friday deals.\n", html_wrap(b, inner, footer(b)), list_headers(b))
-
-
-def referral(b, p):
-    inner = f"<h1>Give $10, get $10</h1><p>Invite your friends to {b['name']} and you both get a bonus. Exclusive offer for members.</p><p><a href=\"https://{b['domain']}/refer\">Invite friends</a></p>"
-    return ("Give $10, get $10", "Refer friends.\n", html_wrap(b, inner, footer(b)), list_headers(b))
-
-
-def survey(b, p):
-    inner = f"<p>Tell us what you think in 3 minutes and get a chance to win a $100 gift card!</p><p><a href=\"https://survey.{b['domain']}/s?utm_source=email\">Take the survey</a></p>"
-    return ("Win a $100 gift card: 3-minute survey", "Take our survey.\n", html_wrap(b, inner, footer(b)), list_headers(b))
-
-
-def conference(b, p):
-    inner = f"<h1>{b['name']} Summit 2027</h1><p>Early-bird tickets 30% off until Friday. Join 2,000 leaders in Lisbon.</p><p><a href=\"https://summit.{b['domain']}\">Get your ticket</a></p>{product_grid(b, 3)}"
-    return ("Early-bird tickets: 30% off until Friday", "Summit tickets.\n", html_wrap(b, inner, footer(b)), list_headers(b))
-
-
-def catalog(b, p):
-    inner = f"<h1>The winter catalog is here</h1>{product_grid(b, 16)}<p>New arrivals for the cold season.</p>"
-    return ("The winter catalog is here", "See the winter catalog.\n", html_wrap(b, inner, footer(b)), list_headers(b))
-
-
-def loyalty(b, p):
-    inner = f"<p>You have 1,250 points! Double points this weekend on every purchase. Shop now and save.</p>{product_grid(b, 4)}"
-    return ("Double points this weekend", "Double points.\n", html_wrap(b, inner, footer(b)), list_headers(b))
-
-
-def partner_offer(b, p):
-    inner = "<p>A special offer from our partner: 3 months of premium streaming free. Exclusive deal for our subscribers.</p><p><a href=\"https://partner.example/offer?utm_source=partner\">Claim offer</a></p>"
-    return ("An exclusive offer from our partners", "Partner offer.\n", html_wrap(b, inner, footer(b)), list_headers(b))
-
-
-def app_promo(b, p):
-    inner = f"<h1>Get the app</h1><p>Download the new {b['name']} app and get 10% off your first in-app order.</p><p><a href=\"https://apps.example/{b['kind']}\">Download now</a></p>"
-    return ("Have you tried our app yet?", "Get the app.\n", html_wrap(b, inner, footer(b)), list_headers(b))
-
-
-def free_shipping(b, p):
-    inner = f"<h1>Free shipping weekend</h1><p>No minimum. Ends Sunday at midnight. Shop now!</p>{product_grid(b, 6)}"
-    return ("Free shipping this weekend only", "Free shipping weekend.\n", html_wrap(b, inner, footer(b)), list_headers(b))
-
-
-def new_arrivals(b, p):
-    inner = f"<h1>New arrivals</h1>{product_grid(b, 9)}<p><a href=\"https://{b['domain']}/new\">Shop new arrivals</a></p>"
-    return ("Just landed: new arrivals", "New arrivals.\n", html_wrap(b, inner, footer(b)), list_headers(b))
-
-
-def blog_digest(b, p):
-    posts = "".join(f"<h3><a href=\"https://blog.{b['domain']}/{token(8)}\">Post title {i}</a></h3><p>Summary of the post...</p>" for i in range(6))
-    return (f"The {b['name']} digest: November", "Monthly digest.\n", html_wrap(b, f"<h1>Monthly digest</h1>{posts}", footer(b)), list_headers(b))
-
-
-def upgrade_pitch(b, p):
-    inner = f"<h1>Unlock Pro features</h1><p>Upgrade today and get 2 months free. Limited time offer.</p><p><a href=\"https://{b['domain']}/pricing?utm_campaign=upsell\">Upgrade now</a></p>"
-    return ("Unlock Pro - 2 months free", "Upgrade now.\n", html_wrap(b, inner, footer(b)), list_headers(b))
-
-
-def case_study(b, p):
-    inner = f"<h1>How Acme saved 20 hours a week</h1><p>Read the customer story and see how teams use {b['name']}.</p><p><a href=\"https://{b['domain']}/customers/acme\">Read the story</a></p>"
-    return ("How Acme saved 20 hours a week", "Customer story.\n", html_wrap(b, inner, footer(b)), list_headers(b))
-
-
-def birthday(b, p):
-    inner = f"<h1>Happy birthday, {p.split()[0]}!</h1><p>Here's a 20% discount just for you. Use code BDAY20.</p>"
-    return ("Happy birthday! A gift inside 🎁", "Happy birthday: 20% off.\n", html_wrap(b, inner, footer(b)), list_headers(b))
-
-
-def price_drop(b, p):
-    inner = f"<p>Good news: items you viewed are now on sale. Save up to 35% while stock lasts.</p>{product_grid(b, 5)}"
-    return ("Price drop on items you viewed", "Price drop.\n", html_wrap(b, inner, footer(b)), list_headers(b))
-
-
-def last_chance(b, p):
-    inner = "<h1>Last chance!</h1><p>Our biggest sale ends tonight. Don't miss out on 50% off.</p>"
-    return ("Last chance: sale ends tonight", "Last chance.\n", html_wrap(b, inner, footer(b)), list_headers(b))
-
-
-def cold_recruiter(b, p):
-    return ("Exciting opportunity",
-            f"Hi {p.split()[0]},\n\nI'm reaching out about an exciting opportunity at a fast-growing startup. Based on your "
-            "profile, I think you'd be a great fit. Are you open to a quick chat this week? Book a slot on my calendar: "
-            "https://calendly.example/talent\n\nCheers,\nRecruiting team\n", None, {})
-
-
-MARKETING = [newsletter, flash_sale, product_launch, feature_announcement, webinar, cold_outreach, cold_followup,
-             cold_agency, abandoned_cart, we_miss_you, black_friday, referral, survey, conference, catalog, loyalty,
-             partner_offer, app_promo, free_shipping, new_arrivals, blog_digest, upgrade_pitch, case_study, birthday,
-             price_drop, last_chance, cold_recruiter]
-
-
-def render(b, p, subject, text, html, extra, index, personal=False):
-    import datetime
-    from email.header import Header
-    to = p.lower().replace(" ", ".").replace("á", "a") + "@customer.example"
-    if personal:  # cold outreach comes from a person, not a no-reply address
-        who = rng.choice(PEOPLE)
-        sender = email.utils.formataddr((who, who.split()[0].lower().replace("á", "a") + "@" + b["domain"]), "utf-8")
+sys.path.insert(0, os.path.join(HERE, "gen"))
+
+import de, en, es, fr, ja, pt  # noqa: E402
+import render  # noqa: E402
+import templates  # noqa: E402
+from senders import Platform, notification_headers  # noqa: E402
+from world import (LABELS, BRANDS, TEST_BRANDS, TEST_OUTREACH, CITIES, CURRENCY, FIRST, LAST, MONTHS, OUTREACH_COMPANIES, ROMAJI, STREETS)  # noqa: E402
+
+WORDING = {"en": en.P, "de": de.P, "fr": fr.P, "es": es.P, "pt": pt.P, "ja": ja.P}
+OUTREACH_LANG = {"growthlane": "en", "pipelinelabs": "en", "scalewise": "en", "onboardly": "en", "costcutter": "en",
+                 "hirely": "en", "vertriebswerk": "de", "kundenglueck": "de", "prospectia": "fr", "croissanceplus": "fr",
+                 "ventaspro": "es", "clientesya": "es", "vendemais": "pt", "nuvemcerta": "pt", "salesboost": "ja",
+                 "cloudconsul": "ja", "leadforge": "en", "datadrift": "en", "brightfunnel": "en", "auditeo": "fr",
+                 "reachly": "en", "nordlicht-consulting": "de", "agenceboost": "fr", "crecedigital": "es"}
+MAILBOXES = ["mail.example", "post.test", "inbox.example", "webmail.test", "correo.example", "caixa.example", "posteo.test", "nifty.example"]
+N_MESSAGES = 620
+HELD_OUT = 0.2
+
+
+MISSING = collections.Counter()
+
+
+def ascii_local(s):
+    """A mailbox name from a person's name: accents dropped, lower case, letters, digits, dots."""
+    s = unicodedata.normalize("NFKD", s.replace("ß", "ss").replace("ı", "i"))
+    return "".join(c for c in s.lower() if c.isascii() and (c.isalnum() or c == "."))
+
+
+class Values(dict):
+    """Placeholder values; a placeholder a template forgot to fill is counted, not fatal."""
+
+    def __missing__(self, key):
+        MISSING[(key, self.get("_template", "?"))] += 1
+        return ""
+
+
+class Brand:
+    def __init__(self, rng, name, domain, lang, kind):
+        self.name, self.domain, self.lang, self.kind = name, domain, lang, kind
+        self.slug = domain.split(".")[0] if not domain.startswith(("forum.", "community.")) else domain.split(".")[1]
+        self.currency = rng.choice(CURRENCY[lang])
+        self.address = rng.choice(STREETS[lang]).format(n=rng.randint(1, 200), city=rng.choice(CITIES[lang]))
+        tx_platforms = {
+            "forum": ["inhouse"], "codehost": ["inhouse"], "social": ["inhouse", "ses"],
+            "fintech": ["inhouse", "ses", "postmark", "inhouse"], "saas": ["postmark", "ses", "sendgrid", "mailgun", "inhouse"],
+        }.get(kind, ["sendgrid", "ses", "postmark", "mailgun", "inhouse", "klaviyo", "sendgrid"])
+        self.tx_platform = rng.choice(tx_platforms)
+        self.tx_tracking = rng.random() < (0.5 if self.tx_platform in ("sendgrid", "klaviyo", "mailgun") else 0.2)
+        self.tx_pixel = rng.random() < (0.5 if self.tx_platform in ("sendgrid", "klaviyo", "mailgun", "ses") else 0.15)
+        self.tx_list_headers = rng.random() < 0.2
+        self.mk_platform = rng.choice(["mailchimp", "mailchimp", "sendgrid", "hubspot", "brevo", "klaviyo", "phpmailer",
+                                       "phpmailer", "inhouse", "ses", "mailgun"])
+        php = self.mk_platform == "phpmailer"
+        self.mk_tracking = rng.random() < (0.25 if php else 0.85)
+        self.mk_pixel = rng.random() < (0.3 if php else 0.8)
+        self.mk_list_headers = rng.random() < (0.1 if php else 0.6 if self.mk_platform == "inhouse" else 0.92)
+        self.mk_unsub_link = rng.random() < (0.6 if php else 0.95)
+        sub = rng.choice(["", "", "mail.", "email.", "notify.", "em.", "e."])
+        self.tx_from = (rng.choice([name, name, f"{name} Support", f"{name} Accounts", f"{name} Team"]),
+                        f"{rng.choice(['no-reply', 'noreply', 'notifications', 'hello', 'support', 'team', 'info', 'do-not-reply', 'account', 'service'])}@{sub}{domain}")
+        if kind == "forum":
+            self.tx_from = (name, f"{rng.choice(['noreply', 'notifications', 'forum'])}@{domain}")
+        msub = rng.choice(["", "", "news.", "email.", "mail.", "e.", "m.", "info."])
+        self.mk_from = (rng.choice([name, name, f"{name} News", f"The {name} Team" if lang == "en" else name]),
+                        f"{rng.choice(['news', 'newsletter', 'hello', 'info', 'marketing', 'offers', 'no-reply', 'team', 'updates', 'hi', 'noreply', 'contact'])}@{msub}{domain}")
+
+
+class Msg:
+    def __init__(self, rng, brand, template, label):
+        self.rng, self.brand_obj, self.template, self.label = rng, brand, template, label
+        self.lang, self.domain, self.slug = brand.lang, brand.domain, brand.slug
+        self.kind_of_brand = brand.kind
+        self.brand = brand.name
+        self.P = WORDING[self.lang]
+        self.L = LABELS[self.lang]
+        self.blocks, self.footer, self.attach, self.extra = [], [], [], {}
+        self.subject = self.preheader = self.tag = self.hero = self.view_online = self.pixel = None
+        self.button_style = None
+        self.from_ = None
+        self.notify_style = None
+        self.platform_name = None
+        self.prefer = {"text": 0.25, "alt": 0.5, "html": 0.25} if label == "transactional" else {"text": 0.05, "alt": 0.55, "html": 0.4}
+        self.layout_choice = None
+        self.account_host = rng.choice([brand.domain, f"accounts.{brand.domain}", f"app.{brand.domain}", f"id.{brand.domain}"])
+        self.static_host = rng.choice([f"static.{brand.domain}", f"cdn.{brand.domain}", f"img.{brand.domain}", "images.cdn-mail.example"])
+        first, last = rng.choice(FIRST[self.lang]), rng.choice(LAST[self.lang])
+        rdomain = rng.choice(MAILBOXES)
+        local = f"{ROMAJI.get(first, first)}.{ROMAJI.get(last, last)}" if rng.random() < 0.6 else f"{ROMAJI.get(first, first)}{rng.randint(1, 99)}"
+        local = ascii_local(local)
+        self.recipient = f"{local}@{rdomain}"
+        date = datetime.datetime(2025, 1, 1) + datetime.timedelta(minutes=rng.randint(0, 60 * 24 * 680))
+        self.when = date
+        month = MONTHS[self.lang][date.month - 1]
+        self.v = Values({
+            "first": first, "last": last, "email": self.recipient, "brand": brand.name, "address": brand.address,
+            "city": rng.choice(CITIES[self.lang]), "date": self.fmt_date(date + datetime.timedelta(days=rng.randint(-3, 20))),
+            "time": f"{rng.randint(7, 21):02d}:{rng.choice(['00', '15', '30', '45'])}", "month": f"{month} {date.year}" if self.lang != "ja" else f"{date.year}年{month}",
+            "order": self.order_number(), "inv": f"{rng.choice(['INV', 'F', 'RE', 'FA', 'NF'])}-{date.year}-{rng.randint(1, 99999):05d}",
+            "tracking": rng.choice([f"1Z{self.tok(6).upper()}{rng.randint(10 ** 9, 10 ** 10)}", f"JD{rng.randint(10 ** 15, 10 ** 16)}",
+                                    f"{rng.randint(10 ** 11, 10 ** 12)}", f"LX{rng.randint(10 ** 8, 10 ** 9)}PT"]),
+            "ref": rng.choice([self.tok(6).upper(), f"{rng.randint(10 ** 5, 10 ** 7)}", f"BK-{rng.randint(1000, 99999)}"]),
+            "amount": self.money(rng.uniform(5, 500)), "recipient_domain": rdomain,
+        })
+        self.v["email"] = self.recipient
+        self.v["_template"] = template
+        self.unsub_link = None
+        self.platform = None
+
+    # -- helpers used by the templates
+    def t(self, key):
+        return self.rng.choice(self.P[key]).format_map(self.v)
+
+    def tok(self, n):
+        return "".join(self.rng.choice("abcdefghijkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789") for _ in range(n))
+
+    def fmt_date(self, d):
+        if self.lang == "en":
+            return d.strftime(self.rng.choice(["%B %d, %Y", "%d %b %Y", "%m/%d/%Y", "%a, %b %d"]))
+        if self.lang == "ja":
+            return f"{d.year}年{d.month}月{d.day}日"
+        return self.rng.choice([f"{d.day:02d}.{d.month:02d}.{d.year}" if self.lang == "de" else f"{d.day:02d}/{d.month:02d}/{d.year}",
+                                f"{d.day} {MONTHS[self.lang][d.month - 1]} {d.year}" if self.lang != "de" else f"{d.day}. {MONTHS['de'][d.month - 1]} {d.year}"])
+
+    def money(self, x):
+        whole, cents = int(x), int(round((x - int(x)) * 100)) % 100
+        if self.lang == "ja":
+            return self.brand_obj.currency.format(f"{int(x * 100):,}")
+        if self.lang == "en":
+            s = f"{whole:,}.{cents:02d}"
+        else:
+            s = f"{whole:,}".replace(",", ".") + f",{cents:02d}"
+        return self.brand_obj.currency.format(s)
+
+    def order_number(self):
+        r = self.rng
+        return r.choice([f"{r.randint(10 ** 5, 10 ** 7)}", f"{r.randint(100, 999)}-{r.randint(10 ** 6, 10 ** 7)}-{r.randint(10 ** 6, 10 ** 7)}",
+                         f"{self.tok(2).upper()}{r.randint(10 ** 5, 10 ** 6)}", f"W{r.randint(10 ** 8, 10 ** 9)}"])
+
+    def promo(self):
+        return self.rng.choice(["SAVE", "WELCOME", "HELLO", "VIP", "SUMMER", "EXTRA", "BF"]) + str(self.rng.choice([10, 15, 20, 25, 30]))
+
+    def person(self):
+        first, last = self.rng.choice(FIRST[self.lang]), self.rng.choice(LAST[self.lang])
+        local = f"{ROMAJI.get(first, first)}.{ROMAJI.get(last, last)}" if self.rng.random() < 0.5 else ROMAJI.get(first, first)
+        local = ascii_local(local)
+        name = f"{last} {first}" if self.lang == "ja" else f"{first} {last}"
+        return name, local
+
+    def username(self, full=False):
+        first, last = self.rng.choice(FIRST[self.lang]), self.rng.choice(LAST[self.lang])
+        if full:
+            return f"{last} {first}" if self.lang == "ja" else f"{first} {last}"
+        return self.rng.choice([ROMAJI.get(first, first), f"{ROMAJI.get(first, first)}_{self.rng.randint(1, 99)}", ROMAJI.get(last, last)]).lower()
+
+    def phone(self):
+        return self.rng.choice([f"+1 415 {self.rng.randint(100, 999)} {self.rng.randint(1000, 9999)}",
+                                f"+49 30 {self.rng.randint(1000, 9999)} {self.rng.randint(100, 999)}",
+                                f"+33 1 {self.rng.randint(10, 99)} {self.rng.randint(10, 99)} {self.rng.randint(10, 99)} {self.rng.randint(10, 99)}",
+                                f"+55 11 9{self.rng.randint(1000, 9999)}-{self.rng.randint(1000, 9999)}",
+                                f"03-{self.rng.randint(1000, 9999)}-{self.rng.randint(1000, 9999)}"])
+
+    def slug_carrier(self):
+        return "".join(c for c in self.v.get("carrier", "carrier").lower() if c.isalnum()) or "carrier"
+
+    def image(self, path):
+        return f"https://{self.static_host}{path}"
+
+    def link(self, path, host=None, utm=None, track=True):
+        url = f"https://{host or self.rng.choice([self.domain, 'www.' + self.domain])}{path}"
+        if utm is None:
+            utm = self.label == "transactional" and self.rng.random() < 0.1
+        if utm and self.rng.random() < 0.65:
+            sep = "&" if "?" in url else "?"
+            medium = "email"
+            campaign = self.rng.choice(["weekly", "spring_sale", "launch", "nurture", "bf2025", "txn", "winback"])
+            url += f"{sep}utm_source={self.rng.choice(['newsletter', 'email', 'crm', 'transactional'])}&utm_medium={medium}&utm_campaign={campaign}"
+        if track and self.platform is not None:
+            return self.platform.wrap(url)
+        return url
+
+
+def choose_platform(rng, m):
+    b = m.brand_obj
+    if m.template == "optin":
+        # A subscription confirmation leaves through the newsletter's platform and address.
+        m.from_ = b.mk_from
+        return Platform(b.mk_platform, rng, b.domain, b.slug, b.mk_tracking, b.mk_pixel, rng.random() < 0.3)
+    if m.template in ("outreach", "followup"):
+        name = m.platform_name
+        return Platform(name, rng, b.domain, b.slug, track_clicks=name == "outreach" and rng.random() < 0.7,
+                        open_pixel=name == "outreach" and rng.random() < 0.8, list_headers=name == "outreach" and rng.random() < 0.25)
+    if m.label == "marketing":
+        return Platform(b.mk_platform, rng, b.domain, b.slug, b.mk_tracking, b.mk_pixel, b.mk_list_headers)
+    if b.kind in ("forum", "codehost", "social"):
+        return Platform("inhouse", rng, b.domain, b.slug, False, False, False)
+    return Platform(b.tx_platform, rng, b.domain, b.slug, b.tx_tracking, b.tx_pixel, b.tx_list_headers)
+
+
+def build(rng, brand, template, label):
+    m = Msg(rng, brand, template, label)
+    if template in ("outreach", "followup"):
+        # Typed in a mailbox by a person, or sent by a sequencing tool through one.
+        m.platform_name = rng.choice(["gmail", "outlook", "apple", "thunderbird", "outreach", "outreach", "gmail"])
+    m.platform = choose_platform(rng, m)
+    if label == "marketing" and template not in ("outreach", "followup") and brand.mk_unsub_link:
+        # Platforms keep their unsubscribe links recognisable (most do not click-track them).
+        m.unsub_link = m.link(rng.choice([f"/unsubscribe?e={m.tok(16)}", f"/unsubscribe/{m.tok(24)}", f"/u/{m.tok(20)}",
+                                          f"/email/optout?id={m.tok(12)}", f"/lists/unsubscribe?u={m.tok(10)}"]),
+                              host=m.platform.unsub_host() if m.platform.list_headers else None, track=rng.random() < 0.2)
+    getattr(templates, template)(m)
+    if m.pixel is None and not (label == "transactional" and m.kind_of_brand in ("forum", "codehost", "social")):
+        m.pixel = m.platform.pixel()
+    if m.preheader is None and label == "transactional" and m.blocks and rng.random() < 0.3:
+        # Many transactional templates carry a hidden preheader too.
+        m.preheader = next((b[1] for b in m.blocks if b[0] == "p"), None)
+    return m
+
+
+def structure(rng, m):
+    r, acc = rng.random(), 0
+    for k in ("text", "alt", "html"):
+        acc += m.prefer.get(k, 0)
+        if r < acc:
+            return k
+    return "alt"
+
+
+def mime(rng, m):
+    st = structure(rng, m)
+    layout = rng.choice(m.layout_choice) if m.layout_choice else (
+        rng.choice(["simple", "table", "table", "table", "rich"]) if m.label == "transactional" else rng.choice(["table", "rich", "rich", "simple"]))
+    if m.platform.name in ("gmail", "outlook", "apple", "thunderbird", "outreach"):
+        layout = "simple"
+    if m.platform.name == "phpmailer":
+        layout = rng.choice(["table", "simple", "rich"])
+    c = Content(m)
+    text = render.text_body(rng, c)
+    html = render.html_body(rng, c, layout) if st != "text" else None
+    if m.platform.name == "gmail" and html:
+        html = '<div dir="ltr">' + render.esc(text).replace("\n", "<br>") + "</div>\n"
+
+    msg = email.message.EmailMessage()
+    name, addr = m.from_ or (m.brand_obj.mk_from if m.label == "marketing" else m.brand_obj.tx_from)
+    msg["From"] = email.utils.formataddr((name, addr))
+    to_name = f"{m.v['first']} {m.v['last']}" if rng.random() < 0.6 else ""
+    msg["To"] = email.utils.formataddr((to_name, m.recipient)) if to_name else m.recipient
+    msg["Subject"] = m.subject
+    tz = {"en": -5, "de": 1, "fr": 1, "es": 1, "pt": -3, "ja": 9}[m.lang] if rng.random() < 0.7 else 0
+    msg["Date"] = email.utils.format_datetime(m.when.replace(tzinfo=datetime.timezone(datetime.timedelta(hours=tz))))
+    msg["Message-ID"] = m.platform.message_id(addr.split("@")[1])
+    msg["MIME-Version"] = "1.0"
+    if rng.random() < 0.15 and m.template not in ("outreach", "followup"):
+        msg["Reply-To"] = email.utils.formataddr((m.brand, f"{rng.choice(['support', 'help', 'reply', 'care'])}@{m.domain}"))
+    if "in_reply_to" in m.extra:
+        msg["In-Reply-To"] = m.extra["in_reply_to"]
+        msg["References"] = m.extra["in_reply_to"]
+    for k, v in m.platform.headers(m):
+        msg[k] = v
+    if m.notify_style:
+        for k, v in notification_headers(rng, m.notify_style, m, m.extra.get("thread", rng.randint(100, 9999))):
+            if k not in msg:
+                msg[k] = v
+    if m.label == "transactional" and m.notify_style is None and rng.random() < 0.15:
+        msg["Auto-Submitted"] = "auto-generated"
+    if m.label == "transactional" and rng.random() < 0.1:
+        msg["X-Auto-Response-Suppress"] = "OOF, AutoReply"
+    if rng.random() < 0.05:
+        msg["X-Priority"] = "3"
+
+    charset = "iso-2022-jp" if m.lang == "ja" and st == "text" and rng.random() < 0.4 else "utf-8"
+    if charset != "utf-8":
+        try:
+            text.encode("iso2022_jp")
+        except UnicodeEncodeError:
+            charset = "utf-8"
+    cte = rng.choice(["quoted-printable", "quoted-printable", "base64", "8bit"]) if charset == "utf-8" else None
+    if cte == "8bit" and any(len(line) > 900 for line in (text + (html or "")).split("\n")):
+        cte = "quoted-printable"
+    kw = {"cte": cte} if cte else {}
+    if st == "text":
+        msg.set_content(text, charset=charset, **kw)
+    elif st == "html":
+        msg.set_content(html, subtype="html", charset="utf-8", **kw)
     else:
-        sender = email.utils.formataddr((b["name"], "no-reply@" + b["domain"]))
-    when = datetime.datetime(2026, 11, 20 + index % 3, rng.randint(6, 22), rng.randint(0, 59), tzinfo=datetime.timezone.utc)
-    headers = [
-        ("From", sender), ("To", email.utils.formataddr((p, to), "utf-8")),
-        ("Subject", Header(subject, "utf-8").encode() if any(ord(c) > 127 for c in subject) else subject),
-        ("Date", email.utils.format_datetime(when)),
-        ("Message-ID", f"<{token(20)}@{b['domain']}>"), ("MIME-Version", "1.0"),
-    ] + list(extra.items())
-    out = [f"{k}: {v}" for k, v in headers]
-    if html is not None:
-        html = html.replace("><", ">\n<")  # keep lines far below the 998-octet limit
-    if html is None:
-        out += ["Content-Type: text/plain; charset=utf-8", "Content-Transfer-Encoding: 8bit", "", text]
-    else:
-        bnd = f"=_{token(16)}"
-        out += [f"Content-Type: multipart/alternative; boundary=\"{bnd}\"", "",
-                f"--{bnd}", "Content-Type: text/plain; charset=utf-8", "Content-Transfer-Encoding: 8bit", "", text,
-                f"--{bnd}", "Content-Type: text/html; charset=utf-8", "Content-Transfer-Encoding: 8bit", "", html,
-                f"--{bnd}--", ""]
-    return "\r\n".join(line for block in out for line in block.split("\n")).encode()
+        msg.set_content(text, charset="utf-8", **kw)
+        msg.add_alternative(html, subtype="html", charset="utf-8", **kw)
+    for fname, ctype, data in m.attach:
+        maintype, subtype = ctype.split("/")
+        if maintype == "text":
+            msg.add_attachment(data.decode(), subtype=subtype, filename=fname)
+        else:
+            msg.add_attachment(data, maintype=maintype, subtype=subtype, filename=fname)
+    return msg.as_bytes(policy=email.policy.SMTP)
+
+
+class Content:
+    """What render.py needs of a message."""
+
+    def __init__(self, m):
+        self.blocks, self.footer = m.blocks, m.footer
+        self.subject, self.preheader, self.hero, self.view_online = m.subject, m.preheader, m.hero, m.view_online
+        self.pixel, self.button_style, self.brand, self.domain, self.lang = m.pixel, m.button_style, m.brand, m.domain, m.lang
+        self.static_host = m.static_host
+
+
+def eligible(kinds, brands, template):
+    keys = templates.KEYS[template]
+    return [b for b in brands if (kinds is None or b.kind in kinds) and all(k in WORDING[b.lang] for k in keys)]
 
 
 def main():
-    for label, templates in (("transactional", TRANSACTIONAL), ("marketing", MARKETING)):
-        d = os.path.join(HERE, label)
-        shutil.rmtree(d, ignore_errors=True)
-        os.makedirs(d)
-        n = 0
-        for t in templates:
-            for i, b in enumerate(BRANDS):
-                p = PEOPLE[(n + i) % len(PEOPLE)]
-                subject, text, html, extra = t(b, p)
-                n += 1
-                with open(os.path.join(d, f"{n:03d}-{t.__name__}.eml"), "wb") as f:
-                    f.write(render(b, p, subject, text, html, extra, n, t.__name__.startswith("cold")))
-        print(label, n)
+    random.seed(1)  # the email package draws MIME boundaries from the global generator
+    rng = random.Random(20260516)
+    brands = [Brand(rng, *b) for b in BRANDS]
+    for name, domain in OUTREACH_COMPANIES:
+        slug = domain.split(".")[0]
+        brands.append(Brand(rng, name, domain, OUTREACH_LANG[slug], "outreach"))
+    plan = [(t, "transactional", w, k) for t, (w, k) in templates.TRANSACTIONAL.items()]
+    plan += [(t, "marketing", w, k) for t, (w, k) in templates.MARKETING.items()]
+    weights = [p[2] for p in plan]
+    messages = []
+    while len(messages) < N_MESSAGES:
+        template, label, _w, kinds = rng.choices(plan, weights)[0]
+        candidates = eligible(kinds, brands, template)
+        if not candidates:
+            continue
+        brand = rng.choice(candidates)
+        m = build(rng, brand, template, label)
+        messages.append((m, mime(rng, m)))
+
+    # Held-out: other senders (TEST_BRANDS, TEST_OUTREACH), with a generator of their own so
+    # the training messages above stay the same whatever is held out.
+    test_rng = random.Random(20261207)
+    test_brands = [Brand(test_rng, *b) for b in TEST_BRANDS]
+    test_brands += [Brand(test_rng, name, domain, lang, "outreach") for name, domain, lang in TEST_OUTREACH]
+    held = {b.domain for b in test_brands}
+    n_test = round(N_MESSAGES * HELD_OUT / (1 - HELD_OUT))
+    tested = []
+    while len(tested) < n_test:
+        template, label, _w, kinds = test_rng.choices(plan, weights)[0]
+        candidates = eligible(kinds, test_brands, template)
+        if not candidates:
+            continue
+        m = build(test_rng, test_rng.choice(candidates), template, label)
+        tested.append((m, mime(test_rng, m)))
+    messages += tested
+
+    for sub in ("train", "heldout"):
+        shutil.rmtree(os.path.join(HERE, sub), ignore_errors=True)
+        os.makedirs(os.path.join(HERE, sub))
+    rows = []
+    seq = collections.Counter()
+    for m, raw in messages:
+        split = "heldout" if m.domain in held else "train"
+        seq[(m.template, m.lang)] += 1
+        name = f"{m.template}-{m.lang}-{seq[(m.template, m.lang)]:02d}.eml"
+        with open(os.path.join(HERE, split, name), "wb") as f:
+            f.write(raw)
+        rows.append((f"{split}/{name}", m.label))
+    rows.sort()
+    with open(os.path.join(HERE, "labels.csv"), "w", newline="") as f:
+        w = csv.writer(f, lineterminator="\n")
+        w.writerow(["file", "label"])
+        w.writerows(rows)
+    summary = collections.Counter((r[0].split("/")[0], r[1]) for r in rows)
+    langs = collections.Counter((r[0].split("/")[0], r[0].split("-")[1]) for r in rows)
+    print(f"{len(rows)} messages: {dict(summary)}")
+    print(f"languages: {dict(sorted(langs.items()))}")
+    print(f"held-out senders: {', '.join(sorted(held))}")
+    if MISSING:
+        print(f"placeholders left empty: {dict(MISSING)}")
 
 
 if __name__ == "__main__":

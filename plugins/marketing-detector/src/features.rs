@@ -1,0 +1,708 @@
+//! What the detector measures in a message: [`FEATURES`], one number each, extracted by
+//! [`extract`] from what the host hands the data hook ([`Input`]). The same code gives the
+//! fitter its vectors: with `features_header = true` the plugin writes them into
+//! `X-Sluice-Marketing-Features`, which `sluice replay --json` reports for a whole corpus
+//! (fit/fit.py), so weights are fitted on exactly what the plugin computes in the relay.
+//!
+//! Almost nothing here depends on the language of the message: headers, the sender's
+//! address, the structure of the HTML, links, numbers, prices, percentages, codes and
+//! identifiers. Words are read in one place only, a short list of how "unsubscribe" is
+//! written in a few languages (`unsubscribe-text`); links that unsubscribe are recognised
+//! by their URLs.
+
+use crate::html;
+
+/// The features, in the order of the vector; the weights (weights.rs) follow this order.
+/// Counts are taken as ln(1 + n); flags are 0 or 1.
+pub const FEATURES: [&str; 41] = [
+    // -- headers: list and bulk markers (weak: notifications carry them too)
+    "list-unsubscribe",      // List-Unsubscribe
+    "one-click-unsubscribe", // List-Unsubscribe-Post (RFC 8058), required of bulk senders
+    "list-id",               // List-Id
+    "precedence-bulk",       // Precedence: bulk or junk
+    "precedence-list",       // Precedence: list
+    // -- headers: notification and conversation markers
+    "auto-submitted", // Auto-Submitted other than "no" (RFC 3834): made by a system
+    "thread",         // In-Reply-To or References: part of a conversation
+    "reply-subject",  // Subject starts with Re:, AW:, Fwd:, TR:, RES:, …
+    // -- the sender's address
+    "sender-noreply",      // no-reply, donotreply, …
+    "sender-system",       // notifications@, alerts@, security@, billing@, orders@, support@, …
+    "sender-promo",        // news@, newsletter@, marketing@, offers@, deals@, updates@, …
+    "sender-promo-domain", // news., e., m., info., marketing., promo. subdomains
+    "sender-personal",     // a person's mailbox (first.last@, or one name: jane@)
+    // -- subject
+    "subject-code",    // a 4–8 digit code (not a year)
+    "subject-percent", // a percentage
+    "subject-exclaim", // ! or ！
+    "subject-emoji",   // a pictograph
+    "subject-caps",    // a word of four or more capitals
+    // -- body: size and structure
+    "has-html",
+    "text-size",        // ln(1 + visible characters / 100)
+    "link-density",     // ln(1 + distinct links per 1,000 characters of text)
+    "link-hosts",       // ln(1 + distinct hosts linked)
+    "image-density",    // ln(1 + images (not pixels) per 1,000 characters of text)
+    "large-images",     // ln(1 + images 200 pixels wide or more: products, banners)
+    "tracking-pixel",   // a 1x1, hidden or open-tracking image
+    "click-tracking",   // share of links through a redirect (a URL inside a URL, long opaque paths)
+    "utm",              // utm_ campaign parameters
+    "buttons",          // ln(1 + links drawn as buttons)
+    "unsubscribe-link", // a link whose URL unsubscribes or manages preferences
+    "unsubscribe-text", // "unsubscribe" in one of a few languages
+    "settings-link",    // a link to notification or account settings
+    "social-links",     // two or more links to social networks (a footer of icons)
+    "hidden-text",      // a hidden preheader
+    // -- body: numbers
+    "prices",      // ln(1 + amounts of money)
+    "percentages", // ln(1 + percentages)
+    "identifiers", // ln(1 + order, invoice, tracking and reference numbers, and codes)
+    "questions",   // ln(1 + question marks): a pitch asks, a notice tells
+    "promo-code",  // a coupon code: capitals then one to three digits (SAVE20, BF25)
+    "token-links", // ln(1 + links to the sender's own site carrying a personal token)
+    "document",    // a PDF or calendar attachment (an invoice, a ticket, an invitation)
+    // -- together
+    "bulk-without-notice", // a way to unsubscribe, and nothing of a notice (see `NOTICE`)
+];
+
+/// The message as the data hook reads it from the host.
+#[derive(Debug, Default, Clone)]
+pub struct Input {
+    /// The From header's raw value.
+    pub from: String,
+    pub subject: String,
+    /// The text body (the host converts an HTML-only message to text).
+    pub text: String,
+    /// The HTML body, or empty.
+    pub html: String,
+    pub links: Vec<String>,
+    /// Attachments' names and content types.
+    pub attachments: Vec<(String, String)>,
+    pub list_unsubscribe: bool,
+    pub list_unsubscribe_post: bool,
+    pub list_id: bool,
+    /// Precedence, lower case.
+    pub precedence: String,
+    /// Auto-Submitted, lower case.
+    pub auto_submitted: String,
+    pub in_reply_to: bool,
+}
+
+/// The feature vector of a message, in the order of [`FEATURES`].
+pub fn extract(m: &Input) -> [f32; FEATURES.len()] {
+    let flag = |b: bool| if b { 1.0 } else { 0.0 };
+    let ln = |n: usize| (1.0 + n as f32).ln();
+    let prose = without_urls(&m.text);
+    let chars = prose.chars().filter(|c| !c.is_whitespace()).count();
+    let per_k = |n: usize| n as f32 / (chars as f32 / 1000.0 + 1.0);
+    let markup = html::scan(&m.html);
+    let sender = Sender::parse(&m.from);
+    let lower_links: Vec<String> = m.links.iter().map(|l| l.to_ascii_lowercase()).collect();
+    let hosts: std::collections::BTreeSet<&str> = lower_links.iter().map(|l| host(l)).collect();
+    let tracked = lower_links.iter().filter(|l| redirects(l)).count();
+    let social = lower_links
+        .iter()
+        .filter(|l| {
+            let h = host(l);
+            let labels: Vec<&str> = h.split('.').collect();
+            labels.len() >= 2 && SOCIAL.contains(&labels[labels.len() - 2])
+        })
+        .count();
+    let lower_prose = prose.to_lowercase();
+    let subject = m.subject.trim();
+    let lower_subject = subject.to_lowercase();
+    let mut v = [
+        flag(m.list_unsubscribe),
+        flag(m.list_unsubscribe_post),
+        flag(m.list_id),
+        flag(matches!(m.precedence.trim(), "bulk" | "junk")),
+        flag(m.precedence.trim() == "list"),
+        flag(!m.auto_submitted.trim().is_empty() && m.auto_submitted.trim() != "no"),
+        flag(m.in_reply_to),
+        flag(REPLY_PREFIXES.iter().any(|p| lower_subject.starts_with(p))),
+        flag(sender.is_noreply()),
+        flag(sender.has_role(SYSTEM)),
+        flag(sender.has_role(PROMO)),
+        flag(PROMO_SUBDOMAINS.contains(&sender.domain.split('.').next().unwrap_or(""))),
+        flag(sender.is_personal()),
+        flag(has_code(subject)),
+        flag(percentages(subject) > 0),
+        flag(subject.contains(['!', '！'])),
+        flag(subject.chars().any(is_pictograph)),
+        flag(
+            subject
+                .split(|c: char| !c.is_ascii_alphabetic())
+                .any(|w| w.len() >= 4 && w.chars().all(|c| c.is_ascii_uppercase())),
+        ),
+        flag(!m.html.is_empty()),
+        (1.0 + chars as f32 / 100.0).ln(),
+        (1.0 + per_k(m.links.len())).ln(),
+        ln(hosts.len()),
+        (1.0 + per_k(markup.images)).ln(),
+        ln(markup.large_images),
+        flag(markup.pixels > 0),
+        if m.links.is_empty() {
+            0.0
+        } else {
+            tracked as f32 / m.links.len() as f32
+        },
+        flag(lower_links.iter().any(|l| l.contains("utm_"))),
+        ln(markup.buttons),
+        flag(
+            lower_links
+                .iter()
+                .any(|l| UNSUBSCRIBE_URL.iter().any(|u| l.contains(u))),
+        ),
+        flag(UNSUBSCRIBE_WORDS.iter().any(|w| lower_prose.contains(w))),
+        flag(
+            lower_links
+                .iter()
+                .any(|l| l.contains("settings") || l.contains("notification")),
+        ),
+        flag(social >= 2),
+        flag(markup.hidden_text),
+        ln(prices(&prose)),
+        ln(percentages(&prose)),
+        ln(identifiers(&prose) + usize::from(code_line(&m.text))),
+        ln(prose.matches(['?', '？', '¿']).count()),
+        flag(has_promo_code(&prose) || has_promo_code(subject)),
+        ln(lower_links
+            .iter()
+            .filter(|l| token_link(l, &sender.domain))
+            .count()),
+        flag(m.attachments.iter().any(|(name, ctype)| {
+            let name = name.to_ascii_lowercase();
+            ctype.contains("pdf")
+                || ctype.contains("calendar")
+                || name.ends_with(".pdf")
+                || name.ends_with(".ics")
+        })),
+        0.0,
+    ];
+    let at = |name: &str| v[FEATURES.iter().position(|f| *f == name).expect("a feature")];
+    let unsubscribable = ["list-unsubscribe", "unsubscribe-link", "unsubscribe-text"]
+        .iter()
+        .any(|f| at(f) > 0.0);
+    let notice = NOTICE.iter().any(|f| at(f) > 0.0);
+    v[FEATURES.len() - 1] = flag(unsubscribable && !notice);
+    v
+}
+
+/// What marks a notice: mail about the recipient's own account, order or conversation. List
+/// headers and unsubscribe links are weak evidence of a mailing on their own; with none of
+/// these they are stronger (`bulk-without-notice`).
+const NOTICE: &[&str] = &[
+    "auto-submitted",
+    "settings-link",
+    "identifiers",
+    "token-links",
+    "subject-code",
+    "document",
+    "sender-system",
+];
+
+const REPLY_PREFIXES: &[&str] = &[
+    "re:", "re :", "aw:", "fwd:", "fw:", "tr:", "wg:", "res:", "rv:", "enc:", "sv:", "vs:",
+];
+const NOREPLY: &[&str] = &[
+    "noreply",
+    "no-reply",
+    "no_reply",
+    "donotreply",
+    "do-not-reply",
+    "do_not_reply",
+    "nepasrepondre",
+    "naoresponda",
+    "nao-responda",
+];
+const SYSTEM: &[&str] = &[
+    "notif",
+    "notify",
+    "alert",
+    "security",
+    "account",
+    "billing",
+    "receipt",
+    "order",
+    "support",
+    "service",
+    "mailer",
+    "system",
+    "forum",
+    "invoice",
+    "booking",
+    "reservation",
+    "ticket",
+    "shipping",
+    "delivery",
+    "verify",
+    "auth",
+    "admin",
+    "postmaster",
+    "bounce",
+];
+const PROMO: &[&str] = &[
+    "news",
+    "marketing",
+    "offer",
+    "deal",
+    "promo",
+    "sale",
+    "update",
+    "campaign",
+    "special",
+    "event",
+    "reward",
+];
+/// Role words that say nothing either way, but are not a person.
+const GENERIC: &[&str] = &[
+    "hello", "hi", "info", "team", "contact", "mail", "email", "office", "sales",
+];
+const PROMO_SUBDOMAINS: &[&str] = &[
+    "news",
+    "newsletter",
+    "e",
+    "m",
+    "em",
+    "info",
+    "marketing",
+    "promo",
+    "offers",
+    "mkt",
+    "campaign",
+    "campaigns",
+    "go",
+];
+const SOCIAL: &[&str] = &[
+    "facebook",
+    "instagram",
+    "twitter",
+    "x",
+    "linkedin",
+    "youtube",
+    "tiktok",
+    "pinterest",
+    "threads",
+];
+const UNSUBSCRIBE_URL: &[&str] = &[
+    "unsub",
+    "optout",
+    "opt-out",
+    "opt_out",
+    "preferences",
+    "abmeld",
+    "desinscri",
+    "desabon",
+    "descadastr",
+];
+const UNSUBSCRIBE_WORDS: &[&str] = &[
+    "unsubscribe",
+    "opt out",
+    "opt-out",
+    "abmelden",
+    "abbestellen",
+    "désabonner",
+    "désinscri",
+    "desinscri",
+    "darse de baja",
+    "darte de baja",
+    "cancelar suscripción",
+    "cancelar la suscripción",
+    "cancelar inscrição",
+    "descadastr",
+    "配信停止",
+    "登録解除",
+    "disiscriviti",
+    "afmelden",
+];
+
+/// The From header's address.
+struct Sender {
+    local: String,
+    domain: String,
+}
+
+impl Sender {
+    fn parse(from: &str) -> Sender {
+        let address = match (from.rfind('<'), from.rfind('>')) {
+            (Some(l), Some(r)) if l < r => &from[l + 1..r],
+            _ => from,
+        };
+        let address = address.trim().to_ascii_lowercase();
+        let (local, domain) = address.rsplit_once('@').unwrap_or((&address, ""));
+        Sender {
+            local: local.to_owned(),
+            domain: domain.to_owned(),
+        }
+    }
+
+    /// The words of the local part (`do-not-reply` → do, not, reply).
+    fn words(&self) -> impl Iterator<Item = &str> {
+        self.local
+            .split(|c: char| !c.is_ascii_alphabetic())
+            .filter(|w| !w.is_empty())
+    }
+
+    /// A role word is in the local part: a stem as the start of a word (`offers` for offer),
+    /// a stem of three letters or fewer as a whole word (`hi`, not `sophia`).
+    fn has_role(&self, stems: &[&str]) -> bool {
+        stems.iter().any(|stem| {
+            self.words().any(|w| {
+                if stem.len() <= 3 {
+                    w == *stem
+                } else {
+                    w.starts_with(stem)
+                }
+            })
+        })
+    }
+
+    /// `noreply`, `do-not-reply`, … anywhere in the local part.
+    fn is_noreply(&self) -> bool {
+        NOREPLY.iter().any(|n| self.local.contains(n))
+    }
+
+    /// `jane.doe@`, `jane_doe@` or `jane@`: a person's mailbox, not a role's.
+    fn is_personal(&self) -> bool {
+        if self.is_noreply()
+            || [SYSTEM, PROMO, GENERIC]
+                .iter()
+                .any(|list| self.has_role(list))
+        {
+            return false;
+        }
+        let parts: Vec<&str> = self.local.split(['.', '_', '-']).collect();
+        let alphabetic = |p: &&str| p.len() >= 2 && p.chars().all(|c| c.is_ascii_alphabetic());
+        match parts.as_slice() {
+            [one] => alphabetic(one) && (3..=15).contains(&one.len()),
+            [a, b] => alphabetic(a) && alphabetic(b),
+            _ => false,
+        }
+    }
+}
+
+/// The host of a lower-cased URL.
+fn host(url: &str) -> &str {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let end = rest.find(['/', '?', '#', ':']).unwrap_or(rest.len());
+    &rest[..end]
+}
+
+/// A link through a click-tracking redirect: a URL inside the URL, or a long opaque token.
+fn redirects(url: &str) -> bool {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    if rest.contains("%3a%2f%2f") || rest.contains("=http") || rest.contains("/http") {
+        return true;
+    }
+    let opaque = |s: &str, n: usize| {
+        s.len() >= n
+            && s.chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '+' | '=' | '.'))
+    };
+    let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
+    path.split('/').skip(1).any(|seg| opaque(seg, 40))
+        || query
+            .split('&')
+            .any(|kv| opaque(kv.split_once('=').map_or(kv, |x| x.1), 60))
+}
+
+/// A link to the sender's own site (its registrable domain) with a personal token in the
+/// path or query — a reset, sign-in, order or booking link — that is not an unsubscribe link.
+fn token_link(url: &str, sender_domain: &str) -> bool {
+    let site = registrable(sender_domain);
+    if site.is_empty() || registrable(host(url)) != site || redirects(url) {
+        return false;
+    }
+    if UNSUBSCRIBE_URL.iter().any(|u| url.contains(u)) {
+        return false;
+    }
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let token = |s: &str| {
+        s.len() >= 16
+            && s.chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_'))
+            && s.chars().any(|c| c.is_ascii_digit())
+    };
+    rest.split(['/', '?', '&', '=', '#']).skip(1).any(token)
+}
+
+/// The last two labels of a host (`mail.shop.example` → `shop.example`).
+fn registrable(host: &str) -> &str {
+    let mut dots = host.rmatch_indices('.');
+    match (dots.next(), dots.next()) {
+        (Some(_), Some((at, _))) => &host[at + 1..],
+        _ => host,
+    }
+}
+
+/// A coupon code: three or more capitals followed by one to three digits, as a word.
+fn has_promo_code(text: &str) -> bool {
+    text.split(|c: char| !c.is_ascii_alphanumeric()).any(|w| {
+        let letters = w.chars().take_while(char::is_ascii_uppercase).count();
+        let digits = w.len() - letters;
+        letters >= 3
+            && (1..=3).contains(&digits)
+            && w[letters..].chars().all(|c| c.is_ascii_digit())
+    })
+}
+
+/// The text with every URL taken out (their digits, ? and % are not prose).
+fn without_urls(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for (i, token) in text.split_inclusive(char::is_whitespace).enumerate() {
+        let t = token.trim_start_matches(['<', '(', '[']);
+        if t.starts_with("http://") || t.starts_with("https://") || t.starts_with("www.") {
+            if token.ends_with(char::is_whitespace) {
+                out.push(' ');
+            }
+            continue;
+        }
+        let _ = i;
+        out.push_str(token);
+    }
+    out
+}
+
+fn is_digit(c: char) -> bool {
+    c.is_ascii_digit() || ('０'..='９').contains(&c)
+}
+
+/// Percentages: a number, perhaps a space, then % (or ％).
+fn percentages(text: &str) -> usize {
+    let chars: Vec<char> = text.chars().collect();
+    (0..chars.len())
+        .filter(|&i| matches!(chars[i], '%' | '％'))
+        .filter(|&i| {
+            let mut j = i;
+            while j > 0 && matches!(chars[j - 1], ' ' | '\u{a0}' | '\u{202f}') && i - j < 2 {
+                j -= 1;
+            }
+            j > 0 && is_digit(chars[j - 1])
+        })
+        .count()
+}
+
+/// Amounts of money: a currency sign or code next to a number, on either side.
+fn prices(text: &str) -> usize {
+    const SIGNS: &[char] = &['$', '€', '£', '¥', '￥', '円', '₹', '₩'];
+    const CODES: &[&str] = &[
+        "USD", "EUR", "GBP", "CHF", "JPY", "BRL", "MXN", "CAD", "AUD",
+    ];
+    let chars: Vec<char> = text.chars().collect();
+    let near_digit = |from: usize, step: isize| {
+        let mut i = from as isize;
+        for _ in 0..3 {
+            i += step;
+            if i < 0 || i as usize >= chars.len() {
+                return false;
+            }
+            let c = chars[i as usize];
+            if is_digit(c) {
+                return true;
+            }
+            if !matches!(c, ' ' | '\u{a0}' | '\u{202f}') {
+                return false;
+            }
+        }
+        false
+    };
+    let mut n = 0;
+    for (i, &c) in chars.iter().enumerate() {
+        if SIGNS.contains(&c) && (near_digit(i, 1) || near_digit(i, -1)) {
+            n += 1;
+        }
+    }
+    for code in CODES {
+        for (at, _) in text.match_indices(code) {
+            let before = text[..at].chars().next_back();
+            let after = text[at + code.len()..].chars().next();
+            let word = !before.is_some_and(|c| c.is_alphabetic())
+                && !after.is_some_and(|c| c.is_alphabetic());
+            let idx = text[..at].chars().count();
+            if word && (near_digit(idx + code.chars().count() - 1, 1) || near_digit(idx, -1)) {
+                n += 1;
+            }
+        }
+    }
+    n
+}
+
+/// Order, invoice, tracking and reference numbers: tokens mixing letters and at least four
+/// digits, `#` and four digits, or seven digits and more.
+fn identifiers(text: &str) -> usize {
+    let mut seen = std::collections::BTreeSet::new();
+    for token in text.split(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '#' | '_')))
+    {
+        let token = token.trim_matches(['-', '_']);
+        let digits = token.chars().filter(char::is_ascii_digit).count();
+        let letters = token.chars().filter(char::is_ascii_alphabetic).count();
+        let id = (token.starts_with('#') && digits >= 4)
+            || (letters > 0 && digits >= 4 && token.len() >= 6 && token.len() <= 40)
+            // Seven digits and more, but not a date (2026-05-01).
+            || (letters == 0 && (7..=24).contains(&digits) && (!token.contains('-') || digits >= 10));
+        if id {
+            seen.insert(token);
+        }
+    }
+    seen.len()
+}
+
+/// A one-time code in the subject: a run of 4–8 digits that is not a year.
+fn has_code(subject: &str) -> bool {
+    subject.split(|c: char| !c.is_ascii_digit()).any(|run| {
+        (4..=8).contains(&run.len())
+            && !(run.len() == 4 && (run.starts_with("19") || run.starts_with("20")))
+    })
+}
+
+/// A line of the text that is only a code: 4–8 digits, perhaps split by a space.
+fn code_line(text: &str) -> bool {
+    text.lines().any(|l| {
+        let l = l.trim();
+        let digits = l.chars().filter(char::is_ascii_digit).count();
+        (4..=8).contains(&digits)
+            && l.chars().all(|c| c.is_ascii_digit() || c == ' ')
+            && l.matches(' ').count() <= 1
+    })
+}
+
+/// Emoji and other pictographs.
+fn is_pictograph(c: char) -> bool {
+    matches!(c as u32, 0x1F300..=0x1FAFF | 0x2600..=0x27BF | 0x2300..=0x23FF | 0x2B00..=0x2BFF)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn value(v: &[f32; FEATURES.len()], name: &str) -> f32 {
+        v[FEATURES.iter().position(|f| *f == name).unwrap()]
+    }
+
+    #[test]
+    fn numbers_in_any_language() {
+        assert_eq!(
+            percentages("-30 % sur tout, 20%OFF, 最大50％オフ, 100 and 5 %"),
+            4
+        );
+        assert_eq!(
+            prices("$12.00, 12,34 €, R$ 9,90, ¥1,200, 3.480円, 45 EUR, EURO 5, US$9"),
+            7
+        );
+        assert_eq!(prices("no money here: 12 apples, $ alone"), 0);
+        assert_eq!(
+            identifiers("Order #123456, invoice INV-2026-00042, parcel 1Z999AA10123456784, 75008 Paris, 2026-05-01, SAVE20"),
+            3
+        );
+        assert!(has_code("482913 is your code") && !has_code("Your March 2026 statement"));
+        assert!(code_line("Your code:\n\n   482 913\n") && !code_line("Call 0800 123 456 789"));
+        assert!(has_promo_code("use SAVE20 at checkout") && has_promo_code("コードSALE25で"));
+        assert!(!has_promo_code(
+            "order XV915511, INV-2026-00042, COVID19X, ABC1234"
+        ));
+        assert!(token_link(
+            "https://accounts.shop.test/reset?token=k3j4h5g6f7d8s9a0",
+            "mail.shop.test"
+        ));
+        assert!(!token_link(
+            "https://shop.test/unsubscribe/k3j4h5g6f7d8s9a0",
+            "shop.test"
+        ));
+        assert!(!token_link(
+            "https://other.test/reset?token=k3j4h5g6f7d8s9a0",
+            "shop.test"
+        ));
+        assert!(!token_link(
+            "https://shop.test/blog/spring-collection-lookbook",
+            "shop.test"
+        ));
+    }
+
+    #[test]
+    fn senders_by_role_or_person() {
+        let s = |f: &str| Sender::parse(f);
+        assert!(s("Acme <no-reply@mail.acme.test>").is_noreply());
+        assert!(s("\"Acme\" <notifications@acme.test>").has_role(SYSTEM));
+        assert!(s("news@e.acme.test").has_role(PROMO));
+        assert!(s("Kwame Clarke <kwame.clarke@pipeline.test>").is_personal());
+        assert!(s("Kwame Clarke <kwame@pipeline.test>").is_personal());
+        assert!(
+            s("Sophia <sophia@pipeline.test>").is_personal(),
+            "hi is a word, not a substring"
+        );
+        assert!(s("=?utf-8?b?5Yqg6Jek?= <sakura@sales.test>").is_personal());
+        assert!(
+            s("Shop <offers@shop.test>").has_role(PROMO)
+                && !s("Shop <offers@shop.test>").is_personal()
+        );
+        assert!(!s("Acme Team <hello@acme.test>").is_personal());
+        assert!(!s("Maria (Acme Support) <support@acme.test>").is_personal());
+        assert!(!s("x <a1b2c3@acme.test>").is_personal());
+    }
+
+    #[test]
+    fn links_through_redirects_and_urls_out_of_prose() {
+        assert!(redirects("https://u1.ct.sendgrid.test/ls/click?upn=abcdefghijabcdefghijabcdefghijabcdefghijabcdefghijabcdefghij12345"));
+        assert!(redirects(
+            "https://x.r.aws.test/l0/https%3a%2f%2fshop.test%2fsale/1/abc"
+        ));
+        assert!(!redirects("https://shop.test/orders/123456?k=abcdef"));
+        assert_eq!(
+            without_urls("Pay 12% at https://x.test/?a=50%25&b=1 now"),
+            "Pay 12% at  now"
+        );
+    }
+
+    #[test]
+    fn a_newsletter_and_a_code() {
+        let news = Input {
+            from: "Shop News <news@news.shop.test>".into(),
+            subject: "SALE: 40% off everything!".into(),
+            text: "Everything 40% off. Was 50,00 €, now 30,00 €. Unsubscribe: https://shop.test/unsubscribe?e=1".into(),
+            html: r#"<div style="display:none">Preheader</div><img src="a.jpg"><img src="b.jpg"><a style="background:#000;padding:9px" href="x">Shop</a><img src="https://t.test/open/1" width="1" height="1">"#.into(),
+            links: vec!["https://shop.test/?utm_source=news".into(), "https://shop.test/unsubscribe?e=1".into(),
+                        "https://facebook.test/shop".into(), "https://instagram.test/shop".into()],
+            list_unsubscribe: true,
+            precedence: "bulk".into(),
+            ..Input::default()
+        };
+        let v = extract(&news);
+        for f in [
+            "list-unsubscribe",
+            "bulk-without-notice",
+            "precedence-bulk",
+            "sender-promo",
+            "sender-promo-domain",
+            "subject-percent",
+            "subject-exclaim",
+            "subject-caps",
+            "has-html",
+            "tracking-pixel",
+            "utm",
+            "unsubscribe-link",
+            "unsubscribe-text",
+            "social-links",
+            "hidden-text",
+        ] {
+            assert_eq!(value(&v, f), 1.0, "{f}");
+        }
+        assert!(
+            value(&v, "prices") > 1.0
+                && value(&v, "image-density") > 1.0
+                && value(&v, "buttons") > 0.5
+        );
+        let otp = Input {
+            from: "Acme <no-reply@acme.test>".into(),
+            subject: "482913 is your Acme code".into(),
+            text: "Your code is\n\n482913\n\nIt expires in 10 minutes.".into(),
+            auto_submitted: "auto-generated".into(),
+            ..Input::default()
+        };
+        let v = extract(&otp);
+        for f in ["sender-noreply", "subject-code", "auto-submitted"] {
+            assert_eq!(value(&v, f), 1.0, "{f}");
+        }
+        assert!(value(&v, "identifiers") > 0.5);
+        assert_eq!(value(&v, "link-density"), 0.0);
+    }
+}

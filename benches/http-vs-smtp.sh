@@ -28,6 +28,7 @@ work=$(mktemp -d /tmp/sluice-bench-http.XXXXXX)
 pids=()
 cleanup() {
     for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+    [ -n "${sink_pid:-}" ] && kill "$sink_pid" 2>/dev/null || true
     rm -rf "$work"
 }
 trap cleanup EXIT
@@ -72,19 +73,28 @@ sluice_pid=$!; pids+=("$sluice_pid")
 wait_port "$SLUICE"
 wait_port "$API"
 
-# smtp_load → "accepted/s delivered/s"
+# On a sink that never counts everything: say what the relay logged.
+sink_or_log() { wait_sink "$1" || { tail -20 "$work/sluice/log" >&2; df -h "$work" >&2; exit 1; }; }
+
+# Each load runs in this shell (not a subshell: the sink it restarts must be the one
+# cleaned up) and sets $accepted and $delivered in msg/s.
+rates() {
+    accepted=$(python3 -c "print(f'{$N/($2-$1):.0f}')")
+    delivered=$(python3 -c "print(f'{$N/($3-$1):.0f}')")
+}
+
 smtp_load() {
     local t0 t1 t2
     start_sink
     t0=$(now)
     smtp-source -d -s "$SESSIONS" -l "$SIZE" -m "$N" -f bench@example.com -t sink@dest.test "127.0.0.1:$SLUICE"
     t1=$(now)
-    wait_sink "$N"
+    sink_or_log "$N"
     t2=$(now)
-    python3 -c "print(f'{$N/($t1-$t0):.0f} {$N/($t2-$t0):.0f}')"
+    rates "$t0" "$t1" "$t2"
 }
 
-# http_load FILE CONTENT_TYPE PATH → "accepted/s delivered/s"
+# http_load FILE CONTENT_TYPE PATH
 http_load() {
     local t0 t1 t2
     start_sink
@@ -95,19 +105,21 @@ http_load() {
     if grep -qE "^(Non-2xx responses|Failed requests: +[1-9])" "$work/ab.out"; then
         cat "$work/ab.out" >&2; echo "some requests were not answered 202" >&2; exit 1
     fi
-    wait_sink "$N"
+    sink_or_log "$N"
     t2=$(now)
-    python3 -c "print(f'{$N/($t1-$t0):.0f} {$N/($t2-$t0):.0f}')"
+    rates "$t0" "$t1" "$t2"
 }
 
 echo "== SMTP (smtp-source -d, $SESSIONS sessions)"
-read -r smtp_a smtp_d < <(smtp_load)
+smtp_load; smtp_a=$accepted; smtp_d=$delivered
 echo "== HTTP raw (ab -k, $SESSIONS connections, message/rfc822)"
-read -r raw_a raw_d < <(http_load "$work/message.eml" message/rfc822 "/v1/messages?from=bench%40example.com&to=sink%40dest.test")
+http_load "$work/message.eml" message/rfc822 "/v1/messages?from=bench%40example.com&to=sink%40dest.test"
+raw_a=$accepted; raw_d=$delivered
 echo "== HTTP JSON (ab -k, $SESSIONS connections, built into MIME)"
-read -r json_a json_d < <(http_load "$work/message.json" application/json /v1/messages)
+http_load "$work/message.json" application/json /v1/messages
+json_a=$accepted; json_d=$delivered
 echo "== SMTP again"
-read -r smtp2_a smtp2_d < <(smtp_load)
+smtp_load; smtp2_a=$accepted; smtp2_d=$delivered
 cpu=$(awk '{print ($14+$15)/100}' "/proc/$sluice_pid/stat")
 peak_rss=$(awk '/VmHWM/ {print $2}' "/proc/$sluice_pid/status")
 kill "$sluice_pid"; wait "$sluice_pid" 2>/dev/null || true

@@ -602,7 +602,7 @@ fn a_tag_max_age_expires_only_tagged_mail() {
             "[delivery.max_age_by_tag]\nmarketing = \"2s\"\n",
         )
     });
-    let corpus = sluice_e2e::workspace().join("plugins/marketing-detector/corpus");
+    let corpus = sluice_e2e::workspace().join("plugins/marketing-detector/corpus/v1");
     let mut c = Chat::authed(relay.port);
     for (rcpt, file) in [
         ("news@dest.test", "marketing/004-flash_sale.eml"),

@@ -21,6 +21,19 @@ scopes = ["send", "events", "suppressions"]
 sha256 = "2d224a799f247cfb8a231eeeedf3c315fca9b6c164d7552b8b5a7c4466a4facb"
 "#;
 
+/// `config` with the demo tenant's `[[tenant.api_key]]` table only in its first tenant.
+fn keep_first_demo_key(config: &str) -> String {
+    let start = DEMO_TENANT.find("[[tenant.api_key]]").expect("the demo key table");
+    let table = &DEMO_TENANT[start..];
+    match config.find(table) {
+        Some(first) => {
+            let after = first + table.len();
+            format!("{}{}", &config[..after], config[after..].replace(table, ""))
+        }
+        None => config.to_owned(),
+    }
+}
+
 /// The demo tenant's application API key (every scope), as `[[tenant.api_key]]` in
 /// [`DEMO_TENANT`].
 pub const DEMO_API_KEY: &str = "sluice-test-api-key";
@@ -193,6 +206,9 @@ impl Relay {
             cfg.tenants,
             cfg.plugins,
         );
+        // Tests that copy DEMO_TENANT for several tenants copy its API key too: a key
+        // belongs to one tenant, so only the first copy keeps it.
+        let config = keep_first_demo_key(&config);
         let config_path = root.join("sluice.toml");
         std::fs::write(&config_path, config).expect("write config");
         let mut relay = Relay {

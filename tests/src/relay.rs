@@ -23,7 +23,9 @@ sha256 = "2d224a799f247cfb8a231eeeedf3c315fca9b6c164d7552b8b5a7c4466a4facb"
 
 /// `config` with the demo tenant's `[[tenant.api_key]]` table only in its first tenant.
 fn keep_first_demo_key(config: &str) -> String {
-    let start = DEMO_TENANT.find("[[tenant.api_key]]").expect("the demo key table");
+    let start = DEMO_TENANT
+        .find("[[tenant.api_key]]")
+        .expect("the demo key table");
     let table = &DEMO_TENANT[start..];
     match config.find(table) {
         Some(first) => {

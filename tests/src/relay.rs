@@ -266,8 +266,9 @@ impl Relay {
         self.child = Some(child);
         let port = self.port;
         // Generous: a relay compiles its plugins before it listens (the Python one takes seconds,
-        // more on a busy machine); the compile cache makes later starts fast.
-        let up = wait_for(Duration::from_secs(120), || {
+        // minutes for the JavaScript one on a busy 2-core machine); the compile cache makes
+        // later starts fast.
+        let up = wait_for(Duration::from_secs(300), || {
             TcpStream::connect(("127.0.0.1", port)).ok()
         });
         assert!(

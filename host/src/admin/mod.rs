@@ -115,14 +115,7 @@ impl<const ADMIN: bool> FromRequestParts<Arc<Relay>> for Authorized<ADMIN> {
 
 /// Checks the bearer token against the tokens of the generation in force.
 fn authorize(relay: &Relay, headers: &HeaderMap, needed: AdminScope) -> Result<(), Problem> {
-    let token = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim)
-        .filter(|t| !t.is_empty())
-        .ok_or_else(|| Problem::unauthorized("send Authorization: Bearer TOKEN"))?;
-    let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+    let digest = bearer_digest(headers, "TOKEN")?;
     let config = relay.current().config.clone();
     let held = config
         .admin
@@ -140,6 +133,19 @@ fn authorize(relay: &Relay, headers: &HeaderMap, needed: AdminScope) -> Result<(
     Ok(())
 }
 
+/// The SHA-256 of the request's `Authorization: Bearer …` credential (the config keeps only
+/// digests); 401 naming `what` to send when there is none. Shared with the application API.
+pub fn bearer_digest(headers: &HeaderMap, what: &str) -> Result<[u8; 32], Problem> {
+    let token = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| Problem::unauthorized(format!("send Authorization: Bearer {what}")))?;
+    Ok(Sha256::digest(token.as_bytes()).into())
+}
+
 /// Compares digests in time independent of where they differ.
 pub fn same_digest(a: &[u8; 32], b: &[u8; 32]) -> bool {
     a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
@@ -150,12 +156,17 @@ pub fn same_digest(a: &[u8; 32], b: &[u8; 32]) -> bool {
 pub const OPENAPI: &str = include_str!("openapi.json");
 
 async fn openapi() -> Response {
+    json_document(OPENAPI)
+}
+
+/// A static JSON document (an API's OpenAPI description) as the answer.
+pub fn json_document(text: &'static str) -> Response {
     (
         [(
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/json"),
         )],
-        OPENAPI,
+        text,
     )
         .into_response()
 }

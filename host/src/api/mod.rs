@@ -26,12 +26,11 @@ use crate::config::resolved::{ApiKey, ApiScope, Tenant};
 use crate::server::Relay;
 use axum::extract::{DefaultBodyLimit, FromRequestParts};
 use axum::http::request::Parts;
-use axum::http::{header, HeaderMap, HeaderValue};
-use axum::response::{IntoResponse, Response};
+use axum::http::HeaderMap;
+use axum::response::Response;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::json;
-use sha2::{Digest, Sha256};
 use std::sync::Arc;
 use tokio::net::TcpListener;
 
@@ -133,14 +132,7 @@ impl<const S: u8> FromRequestParts<Arc<Relay>> for Caller<S> {
 
 /// Finds the tenant whose key the bearer token is.
 fn identify(relay: &Relay, headers: &HeaderMap) -> Result<(Arc<Tenant>, ApiKey), Problem> {
-    let token = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim)
-        .filter(|t| !t.is_empty())
-        .ok_or_else(|| Problem::unauthorized("send Authorization: Bearer KEY"))?;
-    let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+    let digest = crate::admin::bearer_digest(headers, "KEY")?;
     let config = relay.current().config.clone();
     config
         .tenants
@@ -160,14 +152,7 @@ fn identify(relay: &Relay, headers: &HeaderMap) -> Result<(Arc<Tenant>, ApiKey),
 pub const OPENAPI: &str = include_str!("openapi.json");
 
 async fn openapi() -> Response {
-    (
-        [(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        )],
-        OPENAPI,
-    )
-        .into_response()
+    crate::admin::json_document(OPENAPI)
 }
 
 async fn key(caller: Caller<ANY>) -> Json<serde_json::Value> {

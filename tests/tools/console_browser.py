@@ -105,10 +105,19 @@ class NoRedirect(urllib.request.HTTPRedirectHandler):
         return None
 
 
+def login_form(url):
+    """The login form's CSRF token and the cookie that goes with it."""
+    status, headers, body = http("GET", url + "/login")
+    check(status == 200, f"the login page answered {status}")
+    csrf = body.split('name="csrf" value="')[1].split('"')[0]
+    return csrf, headers["Set-Cookie"].split(";")[0]
+
+
 def session_cookie(url, token):
-    status, headers, _ = http("POST", url + "/login", fields={"token": token})
+    csrf, cookie = login_form(url)
+    status, headers, _ = http("POST", url + "/login", cookie=cookie, fields={"token": token, "csrf": csrf})
     check(status == 303, f"login answered {status}")
-    cookie = headers["Set-Cookie"]
+    cookie = [c for c in headers.get_all("Set-Cookie") if c.startswith("sluice_console=")][0]
     for part in ("HttpOnly", "SameSite=Strict", "Path=/console"):
         check(part in cookie, f"the session cookie lacks {part}: {cookie}")
     return cookie.split(";")[0]

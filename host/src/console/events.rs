@@ -144,7 +144,7 @@ fn nonce() -> String {
 }
 
 /// `GET /console/events`: the newest events, then the new ones as they come.
-pub async fn page_of_events(
+pub async fn tail(
     viewer: Viewer,
     State(c): State<Console>,
     Query(q): Query<HashMap<String, String>>,
@@ -207,7 +207,7 @@ pub async fn page_of_events(
     };
     let mut response = layout::page(&c, &viewer, "Events", "/console/events", body);
     let policy = format!(
-        "{} script-src 'nonce-{nonce}'; connect-src 'self'",
+        "{}; script-src 'nonce-{nonce}'; connect-src 'self'",
         super::CSP
     );
     if let Ok(v) = HeaderValue::from_str(&policy) {

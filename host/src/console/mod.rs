@@ -77,7 +77,7 @@ pub fn router<S>(relay: Arc<Relay>) -> Router<S> {
             "/suppressions",
             get(suppressions::list).post(suppressions::act),
         )
-        .route("/events", get(events::page_of_events))
+        .route("/events", get(events::tail))
         .route("/events/feed", get(events::feed))
         .route("/static/console.css", get(stylesheet))
         .fallback(|| async { layout::error(StatusCode::NOT_FOUND, "No such page.") })

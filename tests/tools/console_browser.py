@@ -24,6 +24,7 @@ import urllib.request
 
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
+from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import Select, WebDriverWait
@@ -80,10 +81,25 @@ class Console:
     def click(self, element):
         """Clicks what loads another page, and waits until the old one is gone."""
         element.click()
-        self.wait.until(EC.staleness_of(element))
+        self.wait.until(lambda _: gone(element))
 
     def quit(self):
         self.driver.quit()
+
+
+def gone(element):
+    """Whether `element` left the document. Chromium may say so with a stale reference or,
+    while the next page replaces it, with "Node with given id does not belong to the
+    document"."""
+    try:
+        element.is_enabled()
+        return False
+    except StaleElementReferenceException:
+        return True
+    except WebDriverException as e:
+        if "does not belong to the document" in str(e):
+            return True
+        raise
 
 
 def http(method, url, cookie=None, fields=None):

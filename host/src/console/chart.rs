@@ -66,6 +66,9 @@ pub fn lines(title: &str, lines: &[Line<'_>], x_labels: &[(usize, String)]) -> M
     }
 }
 
+/// A bar's part: its series, where it starts and its width.
+type Segment<'a> = (&'a str, f64, f64);
+
 /// Horizontal stacked bars, one per row (its label, then a value per series of `names`, in
 /// order), sharing one scale.
 pub fn bars(title: &str, names: &[&str], rows: &[(String, Vec<u64>)]) -> Markup {
@@ -74,8 +77,8 @@ pub fn bars(title: &str, names: &[&str], rows: &[(String, Vec<u64>)]) -> Markup 
     let height = ROW * rows.len().max(1) as f64 + 4.0;
     let top = nice_max(rows.iter().map(|(_, v)| v.iter().sum()).max().unwrap_or(0));
     let scale = (WIDTH - LABEL - 60.0) / top as f64;
-    // Each row's segments (series, x, width) and where the row ends.
-    let laid: Vec<(Vec<(&str, f64, f64)>, f64)> = rows
+    // Each row's segments and where the row ends.
+    let laid: Vec<(Vec<Segment>, f64)> = rows
         .iter()
         .map(|(_, values)| {
             let mut x = LABEL;

@@ -127,6 +127,7 @@ pub async fn list(
             " ([suppressions] max_per_tenant) · " (entries.len()) " shown"
         }
         @if viewer.admin {
+            h2 { "Add an address" }
             form #add.filters method="post" action="/console/suppressions" {
                 input type="hidden" name="csrf" value=(viewer.csrf);
                 input type="hidden" name="action" value="add";
@@ -143,6 +144,7 @@ pub async fn list(
             }
         }
         @if !entries.is_empty() {
+            @if viewer.admin { h2 { "Entries" } }
             table #suppressions.list {
                 thead { tr { th { "address" } th { "reason" } th { "since" } th { "expires" } th { "note" } th {} } }
                 tbody {

@@ -226,12 +226,6 @@ pub async fn page(viewer: Viewer, State(c): State<Console>) -> Response {
                             th { "accepted since start" }
                             td { (m.messages_accepted.with_label_values(&[t.name.as_str()]).get()) " message(s)" }
                         }
-                        @if !chain.is_empty() {
-                            tr {
-                                th { "plugin counters" }
-                                td { "each plugin's live counters against its max_counters: the counters column above" }
-                            }
-                        }
                     }
                 }
             }

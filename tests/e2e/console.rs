@@ -587,3 +587,71 @@ fn an_operator_suppresses_an_address_follows_the_event_tail_and_compares_a_shado
         assert!(shots.join(format!("{page}.png")).exists(), "{page}.png");
     }
 }
+
+/// One HTTP/1.1 exchange with an admin listener that speaks TLS (openssl s_client, checking
+/// nothing but the protocol): the whole answer.
+fn over_tls(port: u16, request: &str) -> String {
+    use std::io::Write;
+    let out = Command::new("openssl")
+        .args(["s_client", "-quiet", "-connect"])
+        .arg(format!("127.0.0.1:{port}"))
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .and_then(|mut child| {
+            child.stdin.take().unwrap().write_all(request.as_bytes())?;
+            child.wait_with_output()
+        })
+        .expect("run openssl s_client");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn over_tls_the_console_cookies_are_secure() {
+    let relay = Relay::start(RelayConfig {
+        admin: "tls = true".into(),
+        ..RelayConfig::default()
+    });
+    let form = over_tls(
+        relay.admin_port,
+        "GET /console/login HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    );
+    let cookie_line = |answer: &str, name: &str| {
+        answer
+            .lines()
+            .find(|l| {
+                l.to_ascii_lowercase()
+                    .starts_with(&format!("set-cookie: {name}="))
+            })
+            .unwrap_or_else(|| panic!("no {name} cookie: {answer}"))
+            .to_owned()
+    };
+    let login_cookie = cookie_line(&form, "sluice_console_login");
+    for part in ["HttpOnly", "SameSite=Strict", "Secure", "Path=/console"] {
+        assert!(login_cookie.contains(part), "{login_cookie}");
+    }
+    let csrf = form
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("the form's CSRF token");
+    let body = format!("token={ADMIN_TOKEN}&csrf={csrf}");
+    let pair = login_cookie["set-cookie: ".len()..]
+        .split(';')
+        .next()
+        .unwrap();
+    let answer = over_tls(
+        relay.admin_port,
+        &format!(
+            "POST /console/login HTTP/1.1\r\nHost: x\r\nConnection: close\r\nCookie: {pair}\r\n\
+             Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        ),
+    );
+    assert!(answer.starts_with("HTTP/1.1 303"), "{answer}");
+    let session = cookie_line(&answer, "sluice_console");
+    for part in ["HttpOnly", "SameSite=Strict", "Secure", "Path=/console"] {
+        assert!(session.contains(part), "{session}");
+    }
+}

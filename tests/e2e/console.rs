@@ -465,6 +465,14 @@ fn an_operator_suppresses_an_address_follows_the_event_tail_and_compares_a_shado
             .starts_with("Following"),
         "{seen}"
     );
+    let queue_id = seen["tail_queue_id"].as_str().unwrap();
+    assert!(
+        seen["tail_link"]
+            .as_str()
+            .unwrap()
+            .ends_with(&format!("/console/queue/{queue_id}")),
+        "{seen}"
+    );
 
     // The suppression added in the page was refused at RCPT; removed, it was taken again.
     assert!(

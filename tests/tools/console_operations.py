@@ -92,6 +92,7 @@ def main():
         row = c.wait.until(EC.presence_of_element_located((
             By.XPATH, f"//tbody[@id='events-body']/tr[td[2]='accepted' and td[4]='{queue_id}']")))
         seen["tail_new"] = [td.text for td in row.find_elements(By.TAG_NAME, "td")]
+        seen["tail_link"] = row.find_element(By.CSS_SELECTOR, "a.id").get_attribute("href")
         seen["tail_state"] = c.text("#tail-state")
         seen["tail_pwned"] = pwned(c)
         c.shot("events")

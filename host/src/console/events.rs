@@ -34,6 +34,8 @@ pub const MAX_DETAIL: usize = 300;
 
 /// Fields shown in columns of their own; the rest make the detail.
 const COLUMNS: [&str; 5] = ["time", "event", "tenant", "queue_id", "rcpt"];
+/// The column of the queue id, shown as a link to the message.
+const QUEUE_ID: usize = 3;
 
 /// The tail's filters, from the query string.
 struct Filter {
@@ -193,11 +195,16 @@ pub async fn tail(
             thead { tr {
                 th { "time" } th { "event" } th { "tenant" } th { "queue id" } th { "recipient" } th { "detail" }
             } }
-            tbody #events-body data-next=(next) data-filter=(query) data-max-rows=(MAX_ROWS) {
+            tbody #events-body data-next=(next) data-filter=(query) data-max-rows=(MAX_ROWS) data-queue-column=(QUEUE_ID) {
                 @for r in &recent {
                     tr data-id=(r["id"].as_str().unwrap_or("")) {
-                        @for cell in r["cells"].as_array().into_iter().flatten() {
-                            td { (cell.as_str().unwrap_or("")) }
+                        @for (i, cell) in r["cells"].as_array().into_iter().flatten().enumerate() {
+                            @let text = cell.as_str().unwrap_or("");
+                            td {
+                                @if i == QUEUE_ID && super::queue::valid_id(text) {
+                                    a.id href=(format!("/console/queue/{text}")) { (text) }
+                                } @else { (text) }
+                            }
                         }
                     }
                 }
@@ -266,12 +273,21 @@ const TAIL_SCRIPT: &str = r#"
   var state = document.getElementById("tail-state");
   var next = body.dataset.next, filter = body.dataset.filter;
   var maxRows = parseInt(body.dataset.maxRows, 10);
+  var queueColumn = parseInt(body.dataset.queueColumn, 10);
   function add(e) {
     var tr = document.createElement("tr");
     tr.dataset.id = e.id;
-    e.cells.forEach(function (text) {
+    e.cells.forEach(function (text, i) {
       var td = document.createElement("td");
-      td.textContent = text;
+      if (i === queueColumn && /^[A-Za-z0-9]{1,64}$/.test(text)) {
+        var a = document.createElement("a");
+        a.className = "id";
+        a.href = "/console/queue/" + text;
+        a.textContent = text;
+        td.appendChild(a);
+      } else {
+        td.textContent = text;
+      }
       tr.appendChild(td);
     });
     body.insertBefore(tr, body.firstChild);

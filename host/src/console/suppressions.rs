@@ -233,3 +233,44 @@ pub async fn act(viewer: Viewer, State(c): State<Console>, body: Bytes) -> Respo
     };
     Redirect::to(&back).into_response()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn search(text: &str, after: Option<&str>) -> Search {
+        Search {
+            tenant: "t".into(),
+            text: text.into(),
+            reason: None,
+            after: after.map(str::to_owned),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_search_matches_any_part_a_page_at_a_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Suppressions::open(dir.path(), 1000).unwrap();
+        let entries = (0..120)
+            .map(|i| Entry::new(format!("user{i:03}@shop.test"), Reason::Manual, None))
+            .chain([Entry::new("other@else.test".into(), Reason::Manual, None)])
+            .collect();
+        s.add("t", entries, false).await.unwrap();
+        let (page, next) = find(&s, &search("p.t", None));
+        assert_eq!(
+            (page.len(), next.as_deref()),
+            (PAGE, Some("user049@shop.test"))
+        );
+        let (rest, _) = find(&s, &search("shop", next.as_deref()));
+        assert_eq!(rest.len(), PAGE);
+        assert_eq!(rest[0].address, "user050@shop.test");
+        let (found, next) = find(&s, &search("else", None));
+        assert_eq!((found.len(), next), (1, None));
+        let (all, _) = find(&s, &search("", None));
+        assert_eq!(all[0].address, "other@else.test");
+        assert_eq!(
+            search("a b", Some("x@y")).link(Some("z@w")),
+            "/console/suppressions?tenant=t&q=a+b&after=z%40w"
+        );
+    }
+}

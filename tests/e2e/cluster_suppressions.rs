@@ -185,3 +185,30 @@ fn changes_made_while_the_server_is_paused_are_sent_in_order_once_it_answers() {
     assert!(rcpt(&b, "flip@dest.test").starts_with("550 5.1.1"));
     assert!(rcpt(&b, "kept@dest.test").starts_with("250"));
 }
+
+#[test]
+fn a_tenants_cap_holds_across_nodes() {
+    let redis = Redis::start();
+    let sink = Sink::start(&[]);
+    let capped = || {
+        Relay::start(RelayConfig {
+            tables: format!(
+                "{}[suppressions]\nmax_per_tenant = 2\n",
+                redis.cluster_table("timeout = \"1s\"")
+            ),
+            ..RelayConfig::default().smarthost(sink.port, "")
+        })
+    };
+    let (a, b) = (capped(), capped());
+    assert_eq!(suppress(&a, "one@dest.test"), 201);
+    assert_eq!(suppress(&b, "two@dest.test"), 201);
+    // Each node's own list holds one entry; the shared one is full.
+    assert_eq!(suppress(&a, "three@dest.test"), 409);
+    assert_eq!(suppress(&b, "three@dest.test"), 409);
+    assert!(rcpt(&b, "three@dest.test").starts_with("250"));
+    // Replacing an entry takes no room; a removal through either node makes some.
+    assert_eq!(suppress(&b, "one@dest.test"), 200);
+    assert_eq!(unsuppress(&b, "one@dest.test"), 200);
+    assert_eq!(suppress(&a, "three@dest.test"), 201);
+    assert!(rcpt(&b, "three@dest.test").starts_with("550 5.1.1"));
+}

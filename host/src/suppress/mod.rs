@@ -325,40 +325,53 @@ impl Suppressions {
 
     /// Adds (or, with `replace`, replaces) entries of `tenant`'s list; returns once they are
     /// on disk (and, clustered, on the shared server or queued for it), with what each did:
-    /// the shared list's answer where the server gave one.
+    /// the shared list's answer where the server gave one. What the shared list refuses as
+    /// full is not written here either, so this node's list never holds more than the others
+    /// see.
     pub async fn add(
         &self,
         tenant: &str,
         entries: Vec<Entry>,
         replace: bool,
     ) -> Result<Vec<Applied>, StoreError> {
-        let changes: Vec<Change> = entries
-            .iter()
-            .map(|entry| Change::Add {
-                tenant: tenant.to_owned(),
-                entry: entry.clone(),
-                replace,
-            })
-            .collect();
-        let mut applied = self.store.apply(changes.clone()).await?;
-        let Some(shared) = &self.shared else {
-            return Ok(applied);
+        let change = |entry: &Entry| Change::Add {
+            tenant: tenant.to_owned(),
+            entry: entry.clone(),
+            replace,
         };
-        if shared.behind() {
-            shared.defer(changes);
-            return Ok(applied);
-        }
-        match shared
-            .add(tenant, &entries, replace, self.max_per_tenant())
-            .await
-        {
-            Ok(on_server) => applied = on_server,
-            Err((taken, e)) => {
-                tracing::warn!(tenant, error = %e, "suppressions kept on this node until the shared server answers");
-                shared.defer(changes.into_iter().skip(taken.len()));
-                applied[..taken.len()].copy_from_slice(&taken);
+        let Some(shared) = &self.shared else {
+            return self.store.apply(entries.iter().map(change).collect()).await;
+        };
+        let on_server = if shared.behind() {
+            Vec::new()
+        } else {
+            match shared
+                .add(tenant, &entries, replace, self.max_per_tenant())
+                .await
+            {
+                Ok(applied) => applied,
+                Err((taken, e)) => {
+                    tracing::warn!(tenant, error = %e, "suppressions kept on this node until the shared server answers");
+                    taken
+                }
             }
-        }
+        };
+        let sent = on_server.len();
+        let keep: Vec<usize> = (0..entries.len())
+            .filter(|&i| on_server.get(i) != Some(&Applied::Full))
+            .collect();
+        let here = self
+            .store
+            .apply(keep.iter().map(|&i| change(&entries[i])).collect())
+            .await?;
+        shared.defer(entries[sent..].iter().map(change));
+        let mut applied = on_server;
+        applied.extend(
+            keep.iter()
+                .zip(here)
+                .filter(|(&i, _)| i >= sent)
+                .map(|(_, a)| a),
+        );
         Ok(applied)
     }
 

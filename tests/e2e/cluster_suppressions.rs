@@ -133,6 +133,20 @@ fn without_the_server_local_and_tempfail_apply_at_once_and_changes_made_meanwhil
         "{:?}",
         started.elapsed()
     );
+    // The HTTP sending API refuses the recipient with the same reply, as temporary.
+    let body = br#"{"from":"app@example.com","to":["anyone@dest.test"],"subject":"s","text":"x"}"#;
+    let v = closed
+        .api(
+            "POST",
+            "/v1/messages",
+            Some(DEMO_API_KEY),
+            Some(("application/json", body)),
+        )
+        .json();
+    assert_eq!(v["refused"][0]["rcpt"], "anyone@dest.test", "{v}");
+    assert_eq!(v["refused"][0]["temporary"], true, "{v}");
+    let reply = v["refused"][0]["smtp_reply"].as_str().unwrap_or_default();
+    assert!(reply.starts_with("451 4.3.0"), "{v}");
     // Fail open: this node's own list still refuses what was added through it.
     let started = Instant::now();
     assert!(rcpt(&open, "before@dest.test").starts_with("550 5.1.1"));

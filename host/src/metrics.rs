@@ -57,6 +57,12 @@ pub struct Metrics {
     pub cluster_seconds: Histogram,
     /// 1 while the shared state server answers (or none is configured), 0 after a failure.
     pub cluster_up: IntGauge,
+    /// Suppression lookups the shared server could not answer, by what was done instead
+    /// (`local`: this node's list; `tempfail`: 451 4.3.0), per `cluster.suppressions_on_unavailable`.
+    pub suppression_fallbacks: IntCounterVec,
+    /// Suppression changes made on this node while the shared server was unavailable, not yet
+    /// sent to it.
+    pub suppression_pending: IntGauge,
 }
 
 static METRICS: LazyLock<Metrics> = LazyLock::new(Metrics::new);
@@ -224,6 +230,17 @@ impl Metrics {
             ),
             cluster_seconds,
             cluster_up,
+            suppression_fallbacks: counter(
+                &r,
+                "sluice_suppression_fallbacks_total",
+                "Suppression lookups the shared server could not answer, by fallback",
+                &["fallback"],
+            ),
+            suppression_pending: gauge(
+                &r,
+                "sluice_suppression_pending",
+                "Suppression changes not yet sent to the shared server",
+            ),
             registry: r,
         }
     }

@@ -15,6 +15,8 @@ mod bounces;
 mod cli;
 /// Several nodes sharing plugin counters through a real Redis server.
 mod cluster;
+/// Suppression lists shared by several nodes through a real Redis server.
+mod cluster_suppressions;
 /// Strict command arguments and MAIL/RCPT parameters.
 mod commands;
 /// The admin console in headless Chromium: login, overview, queue, quarantine, read-only.

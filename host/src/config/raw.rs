@@ -187,6 +187,12 @@ pub struct Cluster {
     /// alone, logged and counted in metrics; limits hold per node until it returns) or
     /// `tempfail` (the hook fails, so the plugin's `on_failure` applies — 451 4.3.0 by default).
     pub counters_on_unavailable: Unavailable,
+    /// What a suppression lookup (at RCPT and in the HTTP sending API) does when the server is
+    /// unavailable: `local` (check this node's own list — what was added or removed through
+    /// it — logged and counted in metrics) or `tempfail` (the recipient gets `451 4.3.0`, the
+    /// HTTP API the same reply per recipient). Additions and removals are taken either way:
+    /// kept on this node and sent to the server once it answers again.
+    pub suppressions_on_unavailable: Unavailable,
     /// Prefix of every key the relay writes, so several clusters can share one server.
     pub key_prefix: String,
 }
@@ -197,6 +203,7 @@ impl Default for Cluster {
             redis: None,
             timeout: HumanDuration(Duration::from_millis(100)),
             counters_on_unavailable: Unavailable::Local,
+            suppressions_on_unavailable: Unavailable::Local,
             key_prefix: "sluice:".into(),
         }
     }

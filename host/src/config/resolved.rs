@@ -100,6 +100,7 @@ pub struct ClusterConfig {
     pub redis: Option<String>,
     pub timeout: Duration,
     pub counters_on_unavailable: raw::Unavailable,
+    pub suppressions_on_unavailable: raw::Unavailable,
     pub key_prefix: String,
 }
 
@@ -894,6 +895,7 @@ impl Resolver<'_> {
             redis: c.redis,
             timeout: c.timeout.0,
             counters_on_unavailable: c.counters_on_unavailable,
+            suppressions_on_unavailable: c.suppressions_on_unavailable,
             key_prefix: c.key_prefix,
         })
     }

@@ -268,3 +268,98 @@ fn a_suspension_set_by_one_node_holds_the_other_nodes_messages() {
         sink.log()
     );
 }
+
+#[test]
+fn a_throttle_lowers_the_message_rate_for_its_duration() {
+    let port = free_port();
+    let dns = dns("127.0.0.35");
+    let sink = Sink::start_at("127.0.0.35", port, &[]);
+    let relay = relay(
+        &dns,
+        port,
+        "[[delivery.shaping.rule]]\nname = \"slow-down\"\ncode = 421\ntext = \"(?i)slow down\"\n\
+         action = \"throttle\"\nmessages_per_minute = 1\nduration = \"1m\"\n",
+        "",
+    );
+    sink.answer_every_rcpt(Some("421 4.7.28 Slow down please"));
+    send(&relay, "first@dest.test");
+    let action = wait_event(&relay, "shaping_action", json!({ "site": "mx:dest.test" }));
+    assert_eq!(action["action"], "throttle", "{action}");
+    let status = shaping_status(&relay);
+    assert_eq!(status[0]["action"], "throttle", "{status}");
+    assert_eq!(status[0]["messages_per_minute"], 1);
+
+    // Unthrottled, three messages would go at once; now one a minute does.
+    sink.answer_every_rcpt(None);
+    let ids: Vec<String> = (0..3)
+        .map(|i| send(&relay, &format!("r{i}@dest.test")))
+        .collect();
+    let held = ids
+        .iter()
+        .filter(|id| {
+            wait_for(Duration::from_secs(20), || {
+                relay.events().into_iter().find(|e| {
+                    e["queue_id"] == id.as_str()
+                        && (e["event"] == "delivered" || e["event"] == "shaping_held")
+                })
+            })
+            .unwrap_or_else(|| panic!("{id} neither delivered nor held: {}", relay.log()))["event"]
+                == "shaping_held"
+        })
+        .count();
+    assert!(held >= 2, "{}", relay.log());
+    send(&relay, "marker@other.test");
+    wait_event(&relay, "delivered", json!({ "rcpt": "marker@other.test" }));
+    let to_dest = sink
+        .messages()
+        .iter()
+        .filter(|m| m.rcpts[0].ends_with("@dest.test"))
+        .count();
+    assert!(to_dest <= 1, "{:?}", sink.log());
+}
+
+#[test]
+fn without_the_server_tempfail_holds_local_falls_back_and_sharing_resumes() {
+    let port = free_port();
+    let dns = dns("127.0.0.36");
+    let sink = Sink::start_at("127.0.0.36", port, &[]);
+    let mut redis = Redis::start();
+    let cluster = redis.cluster_table("timeout = \"1s\"");
+    let rules = format!("{SUSPEND_ON_421}duration = \"1m\"\n");
+    let closed = relay(
+        &dns,
+        port,
+        &format!("on_unavailable = \"tempfail\"\n{rules}"),
+        &cluster,
+    );
+    let open = relay(
+        &dns,
+        port,
+        &format!("on_unavailable = \"local\"\n{rules}"),
+        &cluster,
+    );
+    redis.kill();
+
+    // Fail closed: the message waits, untried, for the server.
+    let waiting = send(&closed, "waiting@dest.test");
+    let held = wait_event(&closed, "shaping_held", json!({ "queue_id": waiting }));
+    assert!(
+        held["reason"]
+            .as_str()
+            .unwrap()
+            .contains("shared state server is unavailable"),
+        "{held}"
+    );
+    // Fail open: this node's own state, which has no suspension.
+    let through = send(&open, "through@dest.test");
+    wait_event(&open, "delivered", json!({ "queue_id": through }));
+    assert!(
+        sink.rcpt_replies("waiting@dest.test").is_empty(),
+        "{:?}",
+        sink.log()
+    );
+
+    // The server returns: the held message goes.
+    redis.spawn();
+    wait_event(&closed, "delivered", json!({ "queue_id": waiting }));
+}

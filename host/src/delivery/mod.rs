@@ -165,16 +165,13 @@ impl Delivery {
         } else {
             Arc::new(Pools::new(&config.delivery.pools))
         };
-        let next = Deliverer::new(
-            config,
-            policies,
-            old.spool.clone(),
-            old.queue.clone(),
-            old.connections.clone(),
+        let kept = Kept {
+            connections: old.connections.clone(),
             pools,
-            old.suppressions.clone(),
-            old.shaping.clone(),
-        )?;
+            suppressions: old.suppressions.clone(),
+            shaping: old.shaping.clone(),
+        };
+        let next = Deliverer::new(config, policies, old.spool.clone(), old.queue.clone(), kept)?;
         Ok(Prepared(Arc::new(next)))
     }
 
@@ -192,6 +189,14 @@ impl Delivery {
     }
 }
 
+/// What a new delivery generation takes over from the one before (at start: made new).
+struct Kept {
+    connections: Arc<Connections>,
+    pools: Arc<Pools>,
+    suppressions: crate::suppress::Suppressions,
+    shaping: Arc<shaping::Shaping>,
+}
+
 /// A delivery generation made by [`Delivery::prepare`], not yet in service.
 pub struct Prepared(Arc<Deliverer>);
 
@@ -206,16 +211,13 @@ pub fn start(
     shutdown: watch::Receiver<bool>,
     suppressions: crate::suppress::Suppressions,
 ) -> anyhow::Result<(Delivery, JoinSet<()>)> {
-    let d = Deliverer::new(
-        config.clone(),
-        policies,
-        spool,
-        queue,
-        Arc::new(Connections::new(config.delivery.per_destination)),
-        Arc::new(Pools::new(&config.delivery.pools)),
+    let kept = Kept {
+        connections: Arc::new(Connections::new(config.delivery.per_destination)),
+        pools: Arc::new(Pools::new(&config.delivery.pools)),
         suppressions,
-        Arc::default(),
-    )?;
+        shaping: Arc::default(),
+    };
+    let d = Deliverer::new(config.clone(), policies, spool, queue, kept)?;
     let connections = d.connections.clone();
     let delivery = Delivery {
         current: Arc::new(RwLock::new(Arc::new(d))),
@@ -266,11 +268,14 @@ impl Deliverer {
         policies: Arc<Policies>,
         spool: Spool,
         queue: Queue,
-        connections: Arc<Connections>,
-        pools: Arc<Pools>,
-        suppressions: crate::suppress::Suppressions,
-        shaping: Arc<shaping::Shaping>,
+        kept: Kept,
     ) -> anyhow::Result<Deliverer> {
+        let Kept {
+            connections,
+            pools,
+            suppressions,
+            shaping,
+        } = kept;
         let ca_file = match &config.delivery.mode {
             DeliveryMode::Smarthost {
                 ca_file: Some(f), ..

@@ -363,3 +363,35 @@ fn without_the_server_tempfail_holds_local_falls_back_and_sharing_resumes() {
     redis.spawn();
     wait_event(&closed, "delivered", json!({ "queue_id": waiting }));
 }
+
+#[test]
+fn a_connection_cap_holds_across_nodes() {
+    let port = free_port();
+    let dns = dns("127.0.0.37");
+    // Each DATA takes the sink 3 s: node A's transaction is still open when B wants one.
+    let sink = Sink::start_at("127.0.0.37", port, &["--slow", "3"]);
+    let redis = Redis::start();
+    let cluster = redis.cluster_table("timeout = \"2s\"");
+    let shaping = "[delivery.shaping.default]\nconnections = 1\n";
+    let a = relay(&dns, port, shaping, &cluster);
+    let b = relay(&dns, port, shaping, &cluster);
+
+    let first = send(&a, "a@dest.test");
+    wait_for(Duration::from_secs(20), || {
+        (!sink.rcpt_replies("a@dest.test").is_empty()).then_some(())
+    })
+    .expect("node A's transaction reaches the sink");
+    let second = send(&b, "b@dest.test");
+    let held = wait_event(&b, "shaping_held", json!({ "queue_id": second }));
+    assert!(
+        held["reason"]
+            .as_str()
+            .unwrap()
+            .contains("mx:dest.test has its 1 connections at once (across nodes) in use"),
+        "{held}"
+    );
+    // The lease is given back after A's transaction: both arrive, one after the other.
+    wait_event(&a, "delivered", json!({ "queue_id": first }));
+    wait_event(&b, "delivered", json!({ "queue_id": second }));
+    assert_eq!(sink.messages().len(), 2);
+}

@@ -756,7 +756,8 @@ impl Default for Shaping {
 #[derive(Debug, Default, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct ShapingLimits {
-    /// Connections at once (unset: only `delivery.per_destination`, per destination domain).
+    /// Transactions at once (unset: only `delivery.per_destination`, per destination
+    /// domain), across nodes when clustered.
     pub connections: Option<usize>,
     /// Messages per minute, a sliding window; past it messages wait, untried (unset: none).
     pub messages_per_minute: Option<u64>,

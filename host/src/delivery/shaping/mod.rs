@@ -5,9 +5,10 @@
 //! names group domains by MX): one set of limits, one suspension. Any other destination is a
 //! site of its own (`mx:example.org`).
 //!
-//! **Limits.** Messages per minute (a sliding window) and connections at once per site. The
-//! rate is counted on the shared server with the counters' script when `[cluster] redis` is
-//! set, so it holds across nodes; the connection cap is this node's.
+//! **Limits.** Messages per minute (a sliding window) and connections at once per site. With
+//! `[cluster] redis` both hold across nodes: the rate is counted on the shared server with
+//! the counters' script, and each connection takes a lease there (`LEASE`) for as long as its
+//! transaction, so a node that finds them all taken holds the message back.
 //!
 //! **Rules and actions.** Every reply that did not deliver is matched against the rules
 //! (first match wins): `suspend` stops all attempts to the site for the rule's duration,
@@ -128,6 +129,28 @@ pub struct Shaping {
 
 /// How long a message waits when `on_unavailable = "tempfail"` and the server is away.
 const UNAVAILABLE_WAIT: Duration = Duration::from_secs(10);
+const UNAVAILABLE: &str = "the shared state server is unavailable and shaping waits for it (on_unavailable = \"tempfail\")";
+
+/// A shared connection lease outlives any transaction (five commands at `command_timeout`,
+/// 5 min by default, rarely take a second); a node that dies mid-transaction gives its
+/// leases back after this long.
+const LEASE_TTL: Duration = Duration::from_secs(15 * 60);
+/// How long a message waits when every shared connection of its site is in use.
+const LEASE_RETRY: Duration = Duration::from_secs(1);
+
+/// KEYS[1]: the site's leases, a sorted set of lease ids scored by expiry (server ms);
+/// ARGV: limit, lease id, lease ttl (ms). Returns 1 when the lease was taken, else 0.
+const LEASE: &str = r#"
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[1]) then
+  return 0
+end
+redis.call('ZADD', KEYS[1], now + tonumber(ARGV[3]), ARGV[2])
+redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[3]))
+return 1
+"#;
 
 impl Shaping {
     /// Whether `site` may be sent to now, and the slot to hold while sending.
@@ -142,10 +165,7 @@ impl Shaping {
             Ok(a) => a,
             Err(()) => {
                 held(site, "unavailable");
-                return Admission::Hold(
-                    UNAVAILABLE_WAIT,
-                    "the shared state server is unavailable and shaping waits for it (on_unavailable = \"tempfail\")".into(),
-                );
+                return Admission::Hold(UNAVAILABLE_WAIT, UNAVAILABLE.into());
             }
         };
         let mut limits = site.limits;
@@ -173,6 +193,16 @@ impl Shaping {
                 }
             }
         }
+        let lease = match limits.connections {
+            Some(n) => match self.lease(config, site, n).await {
+                Ok(lease) => lease,
+                Err((wait, reason)) => {
+                    held(site, "connections");
+                    return Admission::Hold(wait, reason);
+                }
+            },
+            None => None,
+        };
         if let Some(per_minute) = limits.messages_per_minute {
             if let Some(wait) = self.count(config, site, per_minute).await {
                 held(site, "rate");
@@ -185,7 +215,47 @@ impl Shaping {
                 );
             }
         }
-        Admission::Go(self.gate(&site.key).enter(limits.connections).await)
+        let mut slot = self.gate(&site.key).enter(limits.connections).await;
+        slot.lease = lease;
+        Admission::Go(slot)
+    }
+
+    /// One of the site's `limit` connections on the shared server, when there is one: `Err`
+    /// with how long to wait when all are taken (or the server is away and shaping must wait
+    /// for it). `Ok(None)` leaves the cap to this node's gate.
+    async fn lease(
+        &self,
+        config: &ShapingConfig,
+        site: &Site,
+        limit: usize,
+    ) -> Result<Option<Lease>, (Duration, String)> {
+        let Some(cluster) = crate::cluster::installed() else {
+            return Ok(None);
+        };
+        let key = cluster.counter_key("", "shaping-connections", &site.key, 0);
+        let id = format!("{:016x}", rand::random::<u64>());
+        let mut pipe = redis::pipe();
+        pipe.cmd("EVAL")
+            .arg(LEASE)
+            .arg(1)
+            .arg(&key)
+            .arg(limit)
+            .arg(&id)
+            .arg(LEASE_TTL.as_millis() as u64);
+        match cluster.query::<(i64,)>(&pipe).await {
+            Ok((1,)) => Ok(Some(Lease { key, id })),
+            Ok(_) => Err((
+                LEASE_RETRY,
+                format!(
+                    "{} has its {limit} connections at once (across nodes) in use",
+                    site.key
+                ),
+            )),
+            Err(_) if config.on_unavailable == Unavailable::Tempfail => {
+                Err((UNAVAILABLE_WAIT, UNAVAILABLE.into()))
+            }
+            Err(_) => Ok(None),
+        }
     }
 
     /// The action in force on `site`: the shared server's when there is one (copied here),
@@ -430,7 +500,10 @@ impl Gate {
                 if limit.is_none_or(|l| *open < l) {
                     *open += 1;
                     drop(open);
-                    return Slot(self.clone());
+                    return Slot {
+                        gate: self.clone(),
+                        lease: None,
+                    };
                 }
             }
             closed.await;
@@ -439,14 +512,44 @@ impl Gate {
 }
 
 /// One connection's place at a site.
-pub struct Slot(Arc<Gate>);
+pub struct Slot {
+    gate: Arc<Gate>,
+    /// The shared server's count of it, when clustered.
+    lease: Option<Lease>,
+}
+
+/// A connection counted on the shared server (`LEASE`), until given back.
+struct Lease {
+    key: Vec<u8>,
+    id: String,
+}
 
 impl Drop for Slot {
     fn drop(&mut self) {
-        let mut open = self.0.open.lock().unwrap_or_else(|e| e.into_inner());
+        let mut open = self.gate.open.lock().unwrap_or_else(|e| e.into_inner());
         *open = open.saturating_sub(1);
         drop(open);
-        self.0.closed.notify_waiters();
+        self.gate.closed.notify_waiters();
+    }
+}
+
+impl Drop for Lease {
+    /// Given back in the background; if that fails, the lease expires by itself.
+    fn drop(&mut self) {
+        let (Some(cluster), Ok(runtime)) = (
+            crate::cluster::installed(),
+            tokio::runtime::Handle::try_current(),
+        ) else {
+            return;
+        };
+        let mut pipe = redis::pipe();
+        pipe.cmd("ZREM")
+            .arg(std::mem::take(&mut self.key))
+            .arg(std::mem::take(&mut self.id))
+            .ignore();
+        runtime.spawn(async move {
+            let _ = cluster.query::<()>(&pipe).await;
+        });
     }
 }
 

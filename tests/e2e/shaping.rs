@@ -239,6 +239,10 @@ fn a_suspension_set_by_one_node_holds_the_other_nodes_messages() {
     send(&a, "from-a@dest.test");
     wait_event(&a, "shaping_action", json!({ "action": "suspend" }));
     sink.answer_every_rcpt(None);
+    // Node B's status shows it before B has sent anything there.
+    let status = shaping_status(&b);
+    assert_eq!(status[0]["site"], "mx:dest.test", "{status}");
+    assert_eq!(status[0]["reason"], "421 4.7.0 Try again later");
 
     // Node B never saw a 421, yet holds its message to the suspended destination.
     let id = send(&b, "from-b@dest.test");

@@ -147,9 +147,10 @@ impl Delivery {
         self.current().pools.today()
     }
 
-    /// The traffic shaping actions in force that this node knows of.
-    pub fn shaping_status(&self) -> Vec<serde_json::Value> {
-        self.current().shaping.status()
+    /// The traffic shaping actions in force.
+    pub async fn shaping_status(&self) -> Vec<serde_json::Value> {
+        let shaping = self.current().shaping.clone();
+        shaping.status().await
     }
 
     /// Makes what delivery needs from a new config (TLS roots, resolver) without putting it

@@ -131,6 +131,10 @@ pub struct Shaping {
 const UNAVAILABLE_WAIT: Duration = Duration::from_secs(10);
 const UNAVAILABLE: &str = "the shared state server is unavailable and shaping waits for it (on_unavailable = \"tempfail\")";
 
+/// The most actions `/v1/status` reads from the shared server, in at most this many scans.
+const MAX_LISTED: usize = 1000;
+const MAX_SCANS: usize = 20;
+
 /// A shared connection lease outlives any transaction (five commands at `command_timeout`,
 /// 5 min by default, rarely take a second); a node that dies mid-transaction gives its
 /// leases back after this long.
@@ -422,8 +426,75 @@ impl Shaping {
             .insert(site.key.clone(), active);
     }
 
-    /// The actions in force that this node knows of, for `/v1/status`, with the gauges set.
-    pub fn status(&self) -> Vec<serde_json::Value> {
+    /// Copies every action in force on the shared server here (at most `MAX_LISTED`), so
+    /// the status and gauges of this node show what others started. Nothing when there is
+    /// no server or it does not answer: this node's copy then stands.
+    async fn fetch_all(&self) {
+        let Some(cluster) = crate::cluster::installed() else {
+            return;
+        };
+        let prefix = action_key(cluster, "");
+        // The key ends in "<length of site>:<site>:0"; the part before is the same for all.
+        let head = &prefix[..prefix.len() - "0::0".len()];
+        let mut pattern = head.to_vec();
+        pattern.push(b'*');
+        let (mut keys, mut cursor) = (Vec::<Vec<u8>>::new(), 0u64);
+        for _ in 0..MAX_SCANS {
+            let mut pipe = redis::pipe();
+            pipe.cmd("SCAN")
+                .arg(cursor)
+                .arg("MATCH")
+                .arg(&pattern)
+                .arg("COUNT")
+                .arg(MAX_LISTED);
+            let Ok(((next, found),)) = cluster.query::<((u64, Vec<Vec<u8>>),)>(&pipe).await else {
+                return;
+            };
+            keys.extend(found);
+            cursor = next;
+            if cursor == 0 || keys.len() >= MAX_LISTED {
+                break;
+            }
+        }
+        keys.truncate(MAX_LISTED);
+        if keys.is_empty() {
+            return;
+        }
+        let (mut values, mut ttls) = (redis::pipe(), redis::pipe());
+        for key in &keys {
+            values.get(key);
+            ttls.pttl(key);
+        }
+        let (Ok(values), Ok(ttls)) = (
+            cluster.query::<Vec<Option<String>>>(&values).await,
+            cluster.query::<Vec<i64>>(&ttls).await,
+        ) else {
+            return;
+        };
+        let mut map = self.active.lock().unwrap_or_else(|e| e.into_inner());
+        for ((key, value), ttl) in keys.iter().zip(values).zip(ttls) {
+            let site = key[head.len()..]
+                .splitn(2, |b| *b == b':')
+                .nth(1)
+                .and_then(|rest| rest.strip_suffix(b":0"));
+            let (Some(site), Some(value)) = (site, value) else {
+                continue;
+            };
+            if let (Ok(site), Ok(active), true) = (
+                std::str::from_utf8(site),
+                serde_json::from_str::<Active>(&value),
+                ttl > 0,
+            ) {
+                let until_ms = unix_ms() + ttl as u64;
+                map.insert(site.to_owned(), Active { until_ms, ..active });
+            }
+        }
+    }
+
+    /// The actions in force (with a shared server, on every node), for `/v1/status`, with
+    /// the gauges set.
+    pub async fn status(&self) -> Vec<serde_json::Value> {
+        self.fetch_all().await;
         let now = unix_ms();
         let mut map = self.active.lock().unwrap_or_else(|e| e.into_inner());
         map.retain(|_, a| a.until_ms > now);
@@ -634,7 +705,7 @@ mod tests {
             }
             _ => panic!("suspended"),
         }
-        assert_eq!(shaping.status()[0]["action"], "suspend");
+        assert_eq!(shaping.status().await[0]["action"], "suspend");
         active.action = ShapingAction::Bounce;
         shaping.set(&s, active.clone()).await;
         let Admission::Bounce(r) = shaping.admit(&config, &s).await else {
@@ -649,6 +720,6 @@ mod tests {
         active.until_ms = unix_ms().saturating_sub(1);
         shaping.set(&s, active).await;
         assert!(matches!(shaping.admit(&config, &s).await, Admission::Go(_)));
-        assert!(shaping.status().is_empty());
+        assert!(shaping.status().await.is_empty());
     }
 }

@@ -58,7 +58,8 @@ pub struct Metrics {
     /// Shaping rules that acted, by provider (`none` for a destination of no provider) and
     /// action (`suspend`, `throttle`, `bounce`).
     pub shaping_actions: IntCounterVec,
-    /// Messages held back untried, by provider and why (`suspended`, `rate`, `unavailable`).
+    /// Messages held back untried, by provider and why (`suspended`, `rate`, `connections`,
+    /// `unavailable`).
     pub shaping_held: IntCounterVec,
     /// Suspensions in force that this node knows of (set when scraped).
     pub shaping_suspended: IntGauge,

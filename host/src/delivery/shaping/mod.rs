@@ -208,15 +208,9 @@ impl Shaping {
             None => None,
         };
         if let Some(per_minute) = limits.messages_per_minute {
-            if let Some(wait) = self.count(config, site, per_minute).await {
+            if let Some((wait, reason)) = self.count(config, site, per_minute).await {
                 held(site, "rate");
-                return Admission::Hold(
-                    wait,
-                    format!(
-                        "{} is at its limit of {per_minute} messages per minute",
-                        site.key
-                    ),
-                );
+                return Admission::Hold(wait, reason);
             }
         }
         let mut slot = self.gate(&site.key).enter(limits.connections).await;
@@ -300,25 +294,31 @@ impl Shaping {
         }
     }
 
-    /// Counts one message to `site` unless that passes `per_minute`: `Some(wait)` when it
-    /// would. On the shared server when there is one (falling back to this node's window
-    /// while it is away).
+    /// Counts one message to `site` unless that passes `per_minute`: how long to wait, and
+    /// why, when it would. On the shared server when there is one (falling back to this
+    /// node's window while it is away).
     async fn count(
         &self,
         config: &ShapingConfig,
         site: &Site,
         per_minute: u64,
-    ) -> Option<Duration> {
-        let spacing = Duration::from_millis((60_000 / per_minute).max(100));
+    ) -> Option<(Duration, String)> {
+        let full = |wait| {
+            let reason = format!(
+                "{} is at its limit of {per_minute} messages per minute",
+                site.key
+            );
+            Some((wait, reason))
+        };
         if let Some(cluster) = crate::cluster::installed() {
             let key = cluster.counter_key("", "shaping", &site.key, 60);
             match cluster.count(&key, 60, 1, 1, per_minute).await {
                 Ok(Ok(_)) => return None,
                 // The script knows the total, not when the oldest message leaves the window:
                 // try again after one message's share of the minute.
-                Ok(Err(_)) => return Some(spacing),
+                Ok(Err(_)) => return full(Duration::from_millis((60_000 / per_minute).max(100))),
                 Err(_) if config.on_unavailable == Unavailable::Tempfail => {
-                    return Some(UNAVAILABLE_WAIT)
+                    return Some((UNAVAILABLE_WAIT, UNAVAILABLE.into()))
                 }
                 Err(_) => {}
             }
@@ -334,7 +334,7 @@ impl Shaping {
             return None;
         }
         let oldest = window.front().copied().unwrap_or_else(Instant::now);
-        Some((minute.saturating_sub(oldest.elapsed())).max(Duration::from_millis(100)))
+        full((minute.saturating_sub(oldest.elapsed())).max(Duration::from_millis(100)))
     }
 
     fn gate(&self, site: &str) -> Arc<Gate> {

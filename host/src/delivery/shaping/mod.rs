@@ -315,8 +315,12 @@ impl Shaping {
             match cluster.count(&key, 60, 1, 1, per_minute).await {
                 Ok(Ok(_)) => return None,
                 // The script knows the total, not when the oldest message leaves the window:
-                // try again after one message's share of the minute.
-                Ok(Err(_)) => return full(Duration::from_millis((60_000 / per_minute).max(100))),
+                // the waiting messages come back spread over the next minute, so a backlog
+                // fills the slots as they free up without all asking at once.
+                Ok(Err(_)) => {
+                    let ms = rand::Rng::gen_range(&mut rand::thread_rng(), 1_000..=60_000);
+                    return full(Duration::from_millis(ms));
+                }
                 Err(_) if config.on_unavailable == Unavailable::Tempfail => {
                     return Some((UNAVAILABLE_WAIT, UNAVAILABLE.into()))
                 }

@@ -206,3 +206,34 @@ impl Cluster {
         }
     }
 }
+
+/// Calls of other shared state (traffic shaping's actions, `delivery::shaping`), under the
+/// same bound, metrics and up/down logging as the counters.
+impl Cluster {
+    /// Runs `pipe` on the shared server within `cluster.timeout`.
+    pub async fn query<T: redis::FromRedisValue>(
+        &self,
+        pipe: &redis::Pipeline,
+    ) -> Result<T, ClusterError> {
+        let mut connection = self.connection.clone();
+        let started = std::time::Instant::now();
+        let answer =
+            tokio::time::timeout(self.timeout, pipe.query_async::<T>(&mut connection)).await;
+        crate::metrics::get()
+            .cluster_seconds
+            .observe(started.elapsed().as_secs_f64());
+        let result = match answer {
+            Ok(Ok(v)) => Ok(v),
+            Ok(Err(e)) => Err(ClusterError::Redis {
+                server: self.server.clone(),
+                error: e.to_string(),
+            }),
+            Err(_) => Err(ClusterError::Timeout {
+                server: self.server.clone(),
+                timeout: self.timeout,
+            }),
+        };
+        self.note(&result);
+        result
+    }
+}

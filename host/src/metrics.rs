@@ -63,6 +63,17 @@ pub struct Metrics {
     /// Suppression changes made on this node while the shared server was unavailable, not yet
     /// sent to it.
     pub suppression_pending: IntGauge,
+    // ---- Traffic shaping ----
+    /// Shaping rules that acted, by provider (`none` for a destination of no provider) and
+    /// action (`suspend`, `throttle`, `bounce`).
+    pub shaping_actions: IntCounterVec,
+    /// Messages held back untried, by provider and why (`suspended`, `rate`, `connections`,
+    /// `unavailable`).
+    pub shaping_held: IntCounterVec,
+    /// Suspensions in force that this node knows of (set when scraped).
+    pub shaping_suspended: IntGauge,
+    /// Throttles in force that this node knows of (set when scraped).
+    pub shaping_throttled: IntGauge,
 }
 
 static METRICS: LazyLock<Metrics> = LazyLock::new(Metrics::new);
@@ -240,6 +251,28 @@ impl Metrics {
                 &r,
                 "sluice_suppression_pending",
                 "Suppression changes not yet sent to the shared server",
+            ),
+            shaping_actions: counter(
+                &r,
+                "sluice_shaping_actions_total",
+                "Traffic shaping rules that acted, by provider and action",
+                &["provider", "action"],
+            ),
+            shaping_held: counter(
+                &r,
+                "sluice_shaping_held_total",
+                "Messages held back untried by traffic shaping, by provider and why",
+                &["provider", "reason"],
+            ),
+            shaping_suspended: gauge(
+                &r,
+                "sluice_shaping_suspended",
+                "Traffic shaping suspensions in force",
+            ),
+            shaping_throttled: gauge(
+                &r,
+                "sluice_shaping_throttled",
+                "Traffic shaping throttles in force",
             ),
             registry: r,
         }

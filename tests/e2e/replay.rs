@@ -477,7 +477,10 @@ fn capture_keeps_messages_sent_over_the_http_api() {
     );
     assert_eq!(refused.status, 403, "{refused:?}");
     let raw = "From: app@example.com\r\nTo: h@dest.test\r\nSubject: over http\r\n\r\nhello\r\n";
-    let r = post("from=app%40example.com&to=h%40dest.test&to=i%40dest.test", raw);
+    let r = post(
+        "from=app%40example.com&to=h%40dest.test&to=i%40dest.test",
+        raw,
+    );
     assert_eq!(r.status, 202, "{r:?}");
     let id = r.json()["id"].as_str().unwrap().to_owned();
 

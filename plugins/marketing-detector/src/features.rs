@@ -55,19 +55,19 @@ pub const FEATURES: [&str; 46] = [
     "social-links",     // two or more links to social networks (a footer of icons)
     "hidden-text",      // a hidden preheader
     // -- body: numbers
-    "prices",      // ln(1 + amounts of money)
-    "percentages", // ln(1 + percentages)
-    "identifiers", // ln(1 + order, invoice, tracking and reference numbers, and codes)
-    "questions",   // ln(1 + question marks): a pitch asks, a notice tells
-    "promo-code",  // a coupon code: capitals then one to three digits (SAVE20, BF25)
-    "token-links", // ln(1 + links to the sender's own site carrying a personal token)
-    "document",    // a PDF or calendar attachment (an invoice, a ticket, an invitation)
-    "meeting-link", // a link to book a meeting (a scheduler's host or path): a pitch asks for one
-    // -- together
-    "no-notice", // nothing of a notice (see `NOTICE`): not about the recipient's account or order
-    "links-without-notice", // link-density, when nothing of a notice: links to look at, not to act on
-    "thread-without-notice", // In-Reply-To or References, and nothing of a notice: a follow-up
-    "bulk-without-notice",   // a way to unsubscribe, and nothing of a notice
+    "prices",       // ln(1 + amounts of money)
+    "percentages",  // ln(1 + percentages)
+    "identifiers",  // ln(1 + order, invoice, tracking and reference numbers, and codes)
+    "questions",    // ln(1 + question marks): a pitch asks, a notice tells
+    "promo-code",   // a coupon code: capitals then one to three digits (SAVE20, BF25)
+    "token-links",  // ln(1 + links to the sender's own site carrying a personal token)
+    "document",     // a PDF or calendar attachment (an invoice, a ticket, an invitation)
+    "meeting-link", // a link to book a meeting (a scheduler's host or path): a pitch asks
+    // -- together: nothing of a notice (see `NOTICE`), not about the recipient's account or order
+    "no-notice",
+    "links-without-notice", // link-density then: links to look at, not to act on
+    "thread-without-notice", // In-Reply-To or References then: a sender's follow-up
+    "bulk-without-notice",  // a way to unsubscribe, and nothing of a notice
 ];
 
 /// The message as the data hook reads it from the host.
@@ -697,7 +697,10 @@ mod tests {
         ));
         assert!(!replies_to_recipient("<k7h3j2@growth.test>", to));
         assert!(!replies_to_recipient("", to));
-        assert!(!replies_to_recipient("<x@customer.test>", "undisclosed-recipients:;"));
+        assert!(!replies_to_recipient(
+            "<x@customer.test>",
+            "undisclosed-recipients:;"
+        ));
     }
 
     #[test]

@@ -449,7 +449,8 @@ fn capture_keeps_accepted_messages_for_replay() {
 }
 
 /// Mail sent over the application API is captured as SMTP mail is: the message as posted
-/// (before the relay's headers), its envelope with the API key as the user, and replay runs it.
+/// (before the relay's headers), its envelope with the API key's name as the user, and
+/// replay runs it.
 /// A message the API refuses is not kept: it goes first, and the accepted one is the marker.
 #[test]
 fn capture_keeps_messages_sent_over_the_http_api() {
@@ -499,6 +500,11 @@ fn capture_keeps_messages_sent_over_the_http_api() {
         serde_json::json!(["h@dest.test", "i@dest.test"])
     );
     assert_eq!(envelope["tenant"], "demo");
+    // The user is the API key's name, never the key itself.
+    assert_eq!(envelope["auth_user"], "tests");
+    assert!(!std::fs::read_to_string(&sidecar)
+        .unwrap()
+        .contains(sluice_e2e::DEMO_API_KEY));
     assert_eq!(envelope["queue_id"], id.as_str());
     assert_eq!(envelope["client_ip"], "127.0.0.1");
 

@@ -5,8 +5,8 @@
 //! classes, outcomes, stages, failure kinds and bounce categories are fixed lists.
 
 use prometheus::{
-    Encoder, Histogram, HistogramOpts, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
-    TextEncoder,
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+    Registry, TextEncoder,
 };
 use std::sync::LazyLock;
 
@@ -44,6 +44,9 @@ pub struct Metrics {
     /// same stage, by tenant, plugin, would-be verdict and enforced verdict (`continue`: let
     /// through). Only would-be verdicts the plugin gave or tagged are counted.
     pub plugin_shadow_verdicts: IntCounterVec,
+    /// How long a plugin's hook calls take (instance, breaker check and the call itself), by
+    /// tenant and plugin: the console's latency percentiles.
+    pub plugin_seconds: HistogramVec,
     /// The configuration generation serving (1 at start, +1 per reload).
     pub config_generation: IntGauge,
     // ---- Events and webhooks ----
@@ -117,6 +120,18 @@ impl Metrics {
         .expect("valid metric");
         r.register(Box::new(cluster_seconds.clone()))
             .expect("unique metric");
+        let plugin_seconds = HistogramVec::new(
+            HistogramOpts::new("sluice_plugin_seconds", "Plugin hook calls, by duration").buckets(
+                vec![
+                    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
+                    0.5, 1.0, 2.5,
+                ],
+            ),
+            &["tenant", "plugin"],
+        )
+        .expect("valid metric");
+        r.register(Box::new(plugin_seconds.clone()))
+            .expect("unique metric");
         let cluster_up = gauge(
             &r,
             "sluice_cluster_up",
@@ -187,6 +202,7 @@ impl Metrics {
                 "Shadow-mode plugin verdicts, would-be against enforced at the same stage",
                 &["tenant", "plugin", "verdict", "enforced"],
             ),
+            plugin_seconds,
             config_generation: gauge(
                 &r,
                 "sluice_config_generation",

@@ -399,3 +399,31 @@ fn a_connection_cap_holds_across_nodes() {
     wait_event(&b, "delivered", json!({ "queue_id": second }));
     assert_eq!(sink.messages().len(), 2);
 }
+
+/// Domains whose MX hosts one provider runs are one site: they share its limits, and their
+/// delivery events name the provider (what the console's overview groups by).
+#[test]
+fn domains_of_one_provider_share_its_limits_and_their_events_name_it() {
+    let port = free_port();
+    let dns = dns("127.0.0.38");
+    let sink = Sink::start_at("127.0.0.38", port, &[]);
+    let relay = relay(
+        &dns,
+        port,
+        "[[delivery.shaping.provider]]\nname = \"acme\"\nmx_suffixes = [\"dest.test\", \"other.test\"]\n\
+         messages_per_minute = 1\n",
+        "",
+    );
+    let first = send(&relay, "one@dest.test");
+    let delivered = wait_event(&relay, "delivered", json!({ "queue_id": first }));
+    assert_eq!(delivered["provider"], "acme", "{delivered}");
+    // other.test is another domain, but the same provider: its minute is used up.
+    let second = send(&relay, "two@other.test");
+    let held = wait_event(&relay, "shaping_held", json!({ "queue_id": second }));
+    assert_eq!(held["site"], "acme", "{held}");
+    assert!(
+        sink.rcpt_replies("two@other.test").is_empty(),
+        "{:?}",
+        sink.log()
+    );
+}

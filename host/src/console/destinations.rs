@@ -1,8 +1,9 @@
 //! Deliveries by destination, for the overview: how many recipient attempts each destination
 //! took, deferred or bounced over the last hour and since the relay started.
 //!
-//! A destination is what [`group`] makes of a recipient: for now its domain. When delivery
-//! groups destinations by provider (MX host suffix), `group` is the one place to switch.
+//! A destination is the provider traffic shaping grouped the recipient's MX hosts under
+//! (`[delivery.shaping]`: gmail, outlook, …, from the events' `provider` field) or, for any
+//! other destination, what [`group`] makes of the recipient: its domain.
 //! Counted from the `delivered`, `deferred`, `bounced` and `expired` events by the console's
 //! event layer ([`super::series::Layer`]). The names come from recipients, which clients
 //! choose, so the table is bounded: past [`MAX_GROUPS`] destinations, new ones count as
@@ -72,12 +73,13 @@ pub struct Destinations {
 }
 
 impl Destinations {
-    /// Counts one `outcome` (of [`OUTCOMES`]; others are ignored) for `rcpt` in `minute`.
-    pub fn record(&self, rcpt: &str, outcome: Outcome, minute: u64) {
+    /// Counts one `outcome` (of [`OUTCOMES`]; others are ignored) for `rcpt`, whose
+    /// destination's provider is `provider` if it has one, in `minute`.
+    pub fn record(&self, rcpt: &str, provider: Option<&str>, outcome: Outcome, minute: u64) {
         let Some(column) = OUTCOMES.iter().position(|o| *o == outcome) else {
             return;
         };
-        let mut name = group(rcpt);
+        let mut name = provider.map_or_else(|| group(rcpt), str::to_owned);
         let mut map = self.map.lock().unwrap_or_else(|e| e.into_inner());
         if !map.contains_key(&name) && map.len() >= MAX_GROUPS {
             name = OTHER.to_owned();
@@ -111,8 +113,8 @@ pub fn get() -> &'static Destinations {
 }
 
 /// Counts an event's outcome for its recipient now (from the event layer).
-pub fn record_now(rcpt: &str, outcome: Outcome) {
-    get().record(rcpt, outcome, now_minute());
+pub fn record_now(rcpt: &str, provider: Option<&str>, outcome: Outcome) {
+    get().record(rcpt, provider, outcome, now_minute());
 }
 
 #[cfg(test)]
@@ -129,19 +131,23 @@ mod tests {
     #[test]
     fn counts_by_destination_over_the_hour_and_since_start_bounded() {
         let d = Destinations::default();
-        d.record("a@x.test", Outcome::Delivered, 100);
-        d.record("b@X.test", Outcome::Delivered, 130);
-        d.record("c@y.test", Outcome::Bounced, 130);
-        d.record("c@y.test", Outcome::Accepted, 130);
+        d.record("a@x.test", None, Outcome::Delivered, 100);
+        d.record("b@X.test", None, Outcome::Delivered, 130);
+        d.record("c@y.test", None, Outcome::Bounced, 130);
+        d.record("c@y.test", None, Outcome::Accepted, 130);
+        // Domains hosted by one provider count together, under its name.
+        d.record("d@z.test", Some("gmail"), Outcome::Deferred, 150);
+        d.record("e@gmail.com", Some("gmail"), Outcome::Delivered, 150);
         let top = d.top(10, 160);
-        assert_eq!(top[0], ("x.test".into(), [1, 0, 0], [2, 0, 0]));
-        assert_eq!(top[1], ("y.test".into(), [0, 0, 1], [0, 0, 1]));
-        assert_eq!(top.len(), 2);
+        assert_eq!(top[0], ("gmail".into(), [1, 1, 0], [1, 1, 0]));
+        assert_eq!(top[1], ("x.test".into(), [1, 0, 0], [2, 0, 0]));
+        assert_eq!(top[2], ("y.test".into(), [0, 0, 1], [0, 0, 1]));
+        assert_eq!(top.len(), 3);
         for i in 0..MAX_GROUPS {
-            d.record(&format!("a@d{i}.test"), Outcome::Deferred, 160);
+            d.record(&format!("a@d{i}.test"), None, Outcome::Deferred, 160);
         }
         let map = d.map.lock().unwrap();
         assert_eq!(map.len(), MAX_GROUPS + 1);
-        assert_eq!(map[OTHER].total, [0, 2, 0]);
+        assert_eq!(map[OTHER].total, [0, 3, 0]);
     }
 }

@@ -156,17 +156,19 @@ impl<S: Subscriber> tracing_subscriber::Layer<S> for Layer {
         if let Some(outcome) = fields.event.as_deref().and_then(Outcome::of_event) {
             get().record(outcome, now_minute());
             if let Some(rcpt) = &fields.rcpt {
-                super::destinations::record_now(rcpt, outcome);
+                super::destinations::record_now(rcpt, fields.provider.as_deref(), outcome);
             }
         }
     }
 }
 
-/// The fields of an event line the console counts by: `event`, and `rcpt` for deliveries.
+/// The fields of an event line the console counts by: `event`, and `rcpt` and `provider`
+/// for deliveries.
 #[derive(Default)]
 struct Fields {
     event: Option<String>,
     rcpt: Option<String>,
+    provider: Option<String>,
 }
 
 impl Fields {
@@ -174,6 +176,7 @@ impl Fields {
         match field.name() {
             "event" => Some(&mut self.event),
             "rcpt" => Some(&mut self.rcpt),
+            "provider" => Some(&mut self.provider),
             _ => None,
         }
     }

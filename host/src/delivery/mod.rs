@@ -102,6 +102,8 @@ pub struct Attempt {
     pub dkim: Option<String>,
     /// The next hop took the DSN request over (it offered DSN): no "relayed" report.
     pub dsn_passed: bool,
+    /// The provider traffic shaping grouped the destination under (by its MX hosts).
+    pub provider: Option<String>,
 }
 
 struct Deliverer {
@@ -416,6 +418,7 @@ impl Deliverer {
                     tls: None,
                     dkim: None,
                     dsn_passed: false,
+                    provider: None,
                 }),
                 Ok(d) => match groups.iter_mut().find(|(g, _)| g == d) {
                     Some((_, rcpts)) => rcpts.push(rcpt.clone()),
@@ -470,10 +473,19 @@ impl Deliverer {
                 held.add(rcpts, wait, reason);
                 return Vec::new();
             }
-            shaping::Admission::Bounce(r) => return every(rcpts, RcptOutcome::Failed(r)),
+            shaping::Admission::Bounce(r) => {
+                let mut bounced = every(rcpts, RcptOutcome::Failed(r));
+                for a in &mut bounced {
+                    a.provider = site.provider.clone();
+                }
+                return bounced;
+            }
         };
         let mut sent = self.send(dest, env, rcpts, body).await;
         self.shaping.observe(rules, &site, &mut sent).await;
+        for a in &mut sent {
+            a.provider = site.provider.clone();
+        }
         sent
     }
 
@@ -684,6 +696,7 @@ impl Deliverer {
                 tls: c.tls.clone(),
                 dkim: None,
                 dsn_passed: c.dsn,
+                provider: None,
             })
             .collect())
     }
@@ -786,6 +799,7 @@ impl Deliverer {
                 tls: None,
                 dkim: None,
                 dsn_passed: false,
+                provider: None,
             })
             .collect()
     }
@@ -810,6 +824,7 @@ fn every(rcpts: &[String], outcome: RcptOutcome) -> Vec<Attempt> {
             tls: None,
             dkim: None,
             dsn_passed: false,
+            provider: None,
         })
         .collect()
 }

@@ -267,7 +267,7 @@ fn record(env: &Envelope, round: &Round, a: Attempt, t: &mut Tally) {
         RcptOutcome::Delivered(reply) => {
             tracing::info!(
                 target: "sluice::event", event = "delivered", queue_id = %env.id, tenant = %env.tenant,
-                rcpt = %rcpt, attempt, remote, tls, reply = %reply, tags, api_tags, metadata,
+                rcpt = %rcpt, attempt, remote, tls, provider = a.provider.as_deref(), reply = %reply, tags, api_tags, metadata,
                 dkim = a.dkim.as_deref().unwrap_or("none"),
             );
             if dsn.wants_success() && !a.dsn_passed {
@@ -279,7 +279,7 @@ fn record(env: &Envelope, round: &Round, a: Attempt, t: &mut Tally) {
             let hard = classify::hard_bounce(reply);
             tracing::warn!(
                 target: "sluice::event", event = "bounced", queue_id = %env.id, tenant = %env.tenant,
-                rcpt = %rcpt, attempt, remote, tls, reply = %reply, tags, api_tags, metadata,
+                rcpt = %rcpt, attempt, remote, tls, provider = a.provider.as_deref(), reply = %reply, tags, api_tags, metadata,
                 category = %category, status, hard,
             );
             if dsn.wants_failure() {
@@ -293,7 +293,7 @@ fn record(env: &Envelope, round: &Round, a: Attempt, t: &mut Tally) {
         RcptOutcome::Deferred(reason) if round.expired => {
             tracing::warn!(
                 target: "sluice::event", event = "expired", queue_id = %env.id, tenant = %env.tenant,
-                rcpt = %rcpt, attempt, remote, tls, reason = %reason, tags, api_tags, metadata,
+                rcpt = %rcpt, attempt, remote, tls, provider = a.provider.as_deref(), reason = %reason, tags, api_tags, metadata,
                 category = %category, status, max_age_s = round.max_age.as_secs(),
             );
             if dsn.wants_failure() {
@@ -312,7 +312,7 @@ fn record(env: &Envelope, round: &Round, a: Attempt, t: &mut Tally) {
         RcptOutcome::Deferred(reason) => {
             tracing::info!(
                 target: "sluice::event", event = "deferred", queue_id = %env.id, tenant = %env.tenant,
-                rcpt = %rcpt, attempt, remote, tls, reason = %reason, tags, api_tags, metadata,
+                rcpt = %rcpt, attempt, remote, tls, provider = a.provider.as_deref(), reason = %reason, tags, api_tags, metadata,
                 category = %category, status,
                 next_retry = round.next_retry, next_retry_in_s = round.delay.as_secs(),
             );

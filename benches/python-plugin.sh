@@ -16,12 +16,14 @@ SESSIONS=${SESSIONS:-20}
 SIZE=${SIZE:-5000}
 SINK=${SINK_PORT:-32301}
 PORT=${SLUICE_PORT:-32325}
+ADMIN=${ADMIN_PORT:-32326}
 BIN=${BIN:-target/release/sluice}
+case $BIN in /*) bin=$BIN;; *) bin="$repo/$BIN";; esac
 SOURCE_FLAGS=-d
 LOAD0=$(cut -d" " -f1-3 /proc/loadavg)
 work=$(mktemp -d /tmp/sluice-python.XXXXXX)
 pids=()
-trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"' EXIT
+trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; [ -n "${KEEP:-}" ] || rm -rf "$work"' EXIT
 source "$repo/benches/lib.sh"
 plugin="$repo/target/python/keyword_policy.wasm"
 [ -f "$plugin" ] || { echo "run make plugins first" >&2; exit 1; }
@@ -32,7 +34,11 @@ name = \"keyword\"
 path = \"$plugin\"
 timeout = \"5s\"
 [tenant.plugin.config]
-keywords = \"casino,crypto\"" >"$work/py.toml"
+keywords = \"casino,crypto\"
+[admin]
+listen = \"127.0.0.1:$ADMIN\"
+[api]
+listen = \"127.0.0.1:$((ADMIN + 1))\"" >"$work/py.toml"
 
 kib() { awk -v k="$2" '$1 == k":" {print $2}' "/proc/$1/status"; }
 # PSS of the whole process, and RSS of the mappings of the compiled-plugin cache file.
@@ -40,11 +46,11 @@ pss() { awk '/^Pss:/ {s += $2} END {print s}' "/proc/$1/smaps"; }
 cwasm_rss() { awk '/^[0-9a-f]+-[0-9a-f]+ / {f = ($6 ~ /\.cwasm$/)} f && /^Rss:/ {s += $2} END {print s + 0}' "/proc/$1/smaps"; }
 mib() { echo $(( $1 / 1024 )); }
 
-# start → seconds until the plugin is loaded, and leaves $pid running
+# start NAME → the relay running as $pid, and $secs: seconds until its plugin was loaded
 start() {
     local t0 t1
     t0=$(now)
-    SLUICE_LOG=info "$repo/$BIN" serve --config "$work/py.toml" >"$work/$1.log" 2>&1 &
+    SLUICE_LOG=info "$bin" serve --config "$work/py.toml" >"$work/$1.log" 2>&1 &
     pid=$!; pids+=("$pid")
     until grep -q "plugin loaded" "$work/$1.log"; do
         kill -0 "$pid" 2>/dev/null || { cat "$work/$1.log" >&2; exit 1; }
@@ -52,13 +58,13 @@ start() {
     done
     t1=$(now)
     wait_port "$PORT"
-    python3 -c "print(f'{$t1 - $t0:.1f}')"
+    secs=$(python3 -c "print(f'{$t1 - $t0:.1f}')")
 }
 
-cold=$(start cold)
+start cold; cold=$secs
 cold_rss=$(kib "$pid" VmRSS); cold_hwm=$(kib "$pid" VmHWM)
 kill "$pid"; wait "$pid" 2>/dev/null || true
-warm=$(start warm)
+start warm; warm=$secs
 warm_rss=$(kib "$pid" VmRSS)
 start_sink
 read -r accepted _ < <(load "$PORT")

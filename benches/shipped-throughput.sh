@@ -22,8 +22,10 @@ SESSIONS=${SESSIONS:-20}
 SIZE=${SIZE:-5000}
 SINK=${SINK_PORT:-32201}
 PORT=${SLUICE_PORT:-32225}
+ADMIN=${ADMIN_PORT:-32226}
 ROUNDS=${ROUNDS:-3}
 BIN=${BIN:-target/release/sluice}
+case $BIN in /*) bin=$BIN;; *) bin="$repo/$BIN";; esac
 CHAINS=${CHAINS:-none reuse fresh}
 SOURCE_FLAGS=-d
 LOAD0=$(cut -d" " -f1-3 /proc/loadavg)
@@ -84,9 +86,13 @@ for round in $(seq "$ROUNDS"); do
     declare -A rate cpu rss
     for chain in $CHAINS; do
         case $chain in none) tables="";; reuse) tables=$shipped;; fresh) tables=$fresh;; esac
-        sluice_config "$PORT" "$work/spool-$chain-$round" "$tables" >"$work/$chain.toml"
+        sluice_config "$PORT" "$work/spool-$chain-$round" "$tables
+[admin]
+listen = \"127.0.0.1:$ADMIN\"
+[api]
+listen = \"127.0.0.1:$((ADMIN + 1))\"" >"$work/$chain.toml"
         start_sink
-        SLUICE_LOG=warn "$repo/$BIN" serve --config "$work/$chain.toml" 2>"$work/$chain.log" &
+        SLUICE_LOG=warn "$bin" serve --config "$work/$chain.toml" 2>"$work/$chain.log" &
         pid=$!; pids+=("$pid")
         # Loading compiles the plugins the first time (then from the cache): up to minutes.
         for _ in $(seq 3000); do (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null && break; sleep 0.1; done
@@ -129,6 +135,7 @@ printf '%s' "$rows"
 echo
 for c in $CHAINS; do
     [ "$c" = none ] && continue
+    [ -n "${ratios[$c]:-}" ] || continue
     # shellcheck disable=SC2086
     echo "- $c: median ratio **$(median_of ${ratios[$c]})**, the plugins' median cost in relay CPU **$(median_of ${extras[$c]}) µs per message**."
 done

@@ -14,12 +14,19 @@ test: test-deps plugins
 	./scripts/fuzz.sh 60
 
 # The plugin SDK's fixtures and shipped plugins, as WebAssembly components.
-plugins: test-deps
+plugins: test-deps target/python/keyword_policy.wasm target/js/attachment_policy.wasm
 	cd plugins && cargo build --release
 	cd examples/plugin-template && CARGO_TARGET_DIR=$(CURDIR)/target cargo build --release
+
+# The Python and JavaScript components are rebuilt only when their sources or the WIT change:
+# neither toolchain's output is byte-for-byte reproducible, and a new hash means the relay
+# compiles the component again (tens of seconds for the JavaScript one).
+target/python/keyword_policy.wasm: $(wildcard wit/*.wit plugins/python/*.py plugins/python/*/*.py) | test-deps
 	mkdir -p target/python
 	componentize-py -d wit -w policy componentize -p plugins/python -p plugins/python/keyword_policy app \
-		-o target/python/keyword_policy.wasm
+		-o $@
+
+target/js/attachment_policy.wasm: $(wildcard wit/*.wit plugins/js/*.mjs plugins/js/package.json plugins/js/package-lock.json plugins/js/*/*.js) | test-deps
 	mkdir -p target/js
 	cd plugins/js && npm install --silent --no-audit --no-fund && \
 		node build.mjs attachment_policy/policy.js ../../wit ../../target/js/attachment_policy.wasm

@@ -131,6 +131,7 @@ async fn main() {
     );
     let cache = std::env::temp_dir().join("sluice-bench-cache");
     let engine = PluginEngine::new(EngineSettings {
+        cache_writes: true,
         cache_dir: cache,
         // Fewer slots (so less address space) for valgrind: SLUICE_BENCH_SLOTS=2.
         max_instances: std::env::var("SLUICE_BENCH_SLOTS")

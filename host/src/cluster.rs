@@ -1,6 +1,7 @@
-//! State shared by several relay nodes through Valkey or Redis (`[cluster] redis`): today the
-//! plugins' windowed counters, so a tenant's limit holds across nodes, and the egress pools'
-//! daily (warm-up) caps. Message data is never shared.
+//! State shared by several relay nodes through Valkey or Redis (`[cluster] redis`): the
+//! plugins' windowed counters, so a tenant's limit holds across nodes, the egress pools'
+//! daily (warm-up) caps, and the tenants' suppression lists ([`crate::suppress::shared`]).
+//! Message data is never shared.
 //!
 //! Each counter is one hash whose fields are bucket starts (seconds) and whose values are
 //! counts; one Lua script per call drops the buckets that left the window, sums the rest and
@@ -47,6 +48,7 @@ pub struct Cluster {
     timeout: Duration,
     prefix: String,
     pub counters_on_unavailable: Unavailable,
+    pub suppressions_on_unavailable: Unavailable,
     script: redis::Script,
     /// Whether the last call got an answer: a change is logged once, not every call.
     up: AtomicBool,
@@ -100,6 +102,7 @@ impl Cluster {
             timeout: config.timeout,
             prefix: config.key_prefix.clone(),
             counters_on_unavailable: config.counters_on_unavailable,
+            suppressions_on_unavailable: config.suppressions_on_unavailable,
             script: redis::Script::new(COUNT),
             up: AtomicBool::new(true),
         }))
@@ -129,23 +132,46 @@ impl Cluster {
         limit: u64,
     ) -> Result<Result<u64, u64>, ClusterError> {
         let limit = i64::try_from(limit).unwrap_or(-1);
-        let mut connection = self.connection.clone();
         let mut call = self.script.key(key);
         call.arg(window_secs.max(1))
             .arg(width)
             .arg(delta)
             .arg(limit);
+        let (admitted, total) = self
+            .bounded(|mut connection| async move {
+                call.invoke_async::<(i64, u64)>(&mut connection).await
+            })
+            .await?;
+        Ok(if admitted == 1 { Ok(total) } else { Err(total) })
+    }
+
+    /// The key of `tenant`'s shared suppression list (a hash: address → entry as JSON).
+    pub fn suppressions_key(&self, tenant: &str) -> Vec<u8> {
+        format!("{}suppressions:{}:{tenant}", self.prefix, tenant.len()).into_bytes()
+    }
+
+    /// The key naming the server's current generation of shared suppression lists: see
+    /// [`crate::suppress::shared`].
+    pub fn suppressions_generation_key(&self) -> Vec<u8> {
+        format!("{}suppressions-generation", self.prefix).into_bytes()
+    }
+
+    /// Runs one call on the shared server, bounded by `cluster.timeout`; times it, counts it
+    /// and notes whether the server answered.
+    pub async fn bounded<T, F>(
+        &self,
+        call: impl FnOnce(ConnectionManager) -> F,
+    ) -> Result<T, ClusterError>
+    where
+        F: std::future::Future<Output = redis::RedisResult<T>>,
+    {
         let started = std::time::Instant::now();
-        let answer = tokio::time::timeout(
-            self.timeout,
-            call.invoke_async::<(i64, u64)>(&mut connection),
-        )
-        .await;
+        let answer = tokio::time::timeout(self.timeout, call(self.connection.clone())).await;
         crate::metrics::get()
             .cluster_seconds
             .observe(started.elapsed().as_secs_f64());
         let result = match answer {
-            Ok(Ok((admitted, total))) => Ok(if admitted == 1 { Ok(total) } else { Err(total) }),
+            Ok(Ok(value)) => Ok(value),
             Ok(Err(e)) => Err(ClusterError::Redis {
                 server: self.server.clone(),
                 error: e.to_string(),
@@ -172,10 +198,42 @@ impl Cluster {
                     tracing::info!(server = %self.server, "shared state server answers again: limits are shared across nodes")
                 }
                 Err(e) => tracing::warn!(
-                    server = %self.server, error = %e, on_unavailable = ?self.counters_on_unavailable,
-                    "shared state server unavailable: counters fall back as `cluster.counters_on_unavailable` says"
+                    server = %self.server, error = %e, counters = ?self.counters_on_unavailable,
+                    suppressions = ?self.suppressions_on_unavailable,
+                    "shared state server unavailable: counters and suppression lookups fall back as `cluster.counters_on_unavailable` and `cluster.suppressions_on_unavailable` say"
                 ),
             }
         }
+    }
+}
+
+/// Calls of other shared state (traffic shaping's actions, `delivery::shaping`), under the
+/// same bound, metrics and up/down logging as the counters.
+impl Cluster {
+    /// Runs `pipe` on the shared server within `cluster.timeout`.
+    pub async fn query<T: redis::FromRedisValue>(
+        &self,
+        pipe: &redis::Pipeline,
+    ) -> Result<T, ClusterError> {
+        let mut connection = self.connection.clone();
+        let started = std::time::Instant::now();
+        let answer =
+            tokio::time::timeout(self.timeout, pipe.query_async::<T>(&mut connection)).await;
+        crate::metrics::get()
+            .cluster_seconds
+            .observe(started.elapsed().as_secs_f64());
+        let result = match answer {
+            Ok(Ok(v)) => Ok(v),
+            Ok(Err(e)) => Err(ClusterError::Redis {
+                server: self.server.clone(),
+                error: e.to_string(),
+            }),
+            Err(_) => Err(ClusterError::Timeout {
+                server: self.server.clone(),
+                timeout: self.timeout,
+            }),
+        };
+        self.note(&result);
+        result
     }
 }

@@ -23,7 +23,8 @@
 //! - [`suppress`]: per-tenant suppression lists (durable, enforced at RCPT, filled from hard
 //!   bounces and feedback-loop complaints).
 //! - [`plugin`], [`capability`]: the WebAssembly runtime and the host functions it offers.
-//! - [`cluster`]: state shared by several nodes through Valkey/Redis (plugin counters).
+//! - [`cluster`]: state shared by several nodes through Valkey/Redis (plugin counters, pool
+//!   caps, suppression lists).
 //! - [`cli`]: operator commands other than `serve`; [`dkim`]: signing keys.
 //! - [`tls`], [`net`]: rustls set-up and the plain-or-TLS stream; [`https`]: the HTTP
 //!   listeners over TLS.

@@ -34,8 +34,16 @@ enum Command {
         #[arg(long)]
         config: Option<PathBuf>,
     },
-    /// Validate a config file; on error, name the offending key.
-    CheckConfig { file: PathBuf },
+    /// Validate a config file; on error, name the offending key. Every plugin is loaded as
+    /// `serve` would load it, from the compiled-plugin cache where it is there; nothing is
+    /// written unless --fill-cache is given.
+    CheckConfig {
+        file: PathBuf,
+        /// Write what had to be compiled to `[plugins] cache_dir`, so the next start or
+        /// reload loads it at once (a large component takes tens of seconds to compile).
+        #[arg(long)]
+        fill_cache: bool,
+    },
     /// Print every table and key of the config file with its type, default and meaning
     /// (Markdown), or with --schema the file's JSON Schema (for editors such as taplo).
     ConfigReference {
@@ -336,20 +344,18 @@ fn run(command: Command) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        Command::CheckConfig { file } => {
-            let mut config = Config::load(&file)?;
-            // Compile into a scratch cache: checking a config writes nothing next to it.
-            let scratch = std::env::temp_dir().join(format!("sluice-check-{}", std::process::id()));
-            config.plugins.cache_dir = scratch.clone();
-            let _cleanup = RemoveOnDrop(scratch);
+        Command::CheckConfig { file, fill_cache } => {
+            let config = Config::load(&file)?;
             let plugins: usize = config.tenants.iter().map(|t| t.plugins.len()).sum();
             if plugins > 0 {
                 // Every plugin must load and fit the world, as it must for `serve` or a reload.
                 block_on(async {
-                    let engine = sluice::plugin::engine::PluginEngine::new(
-                        sluice::plugin::engine_settings(&config),
-                    )
-                    .map_err(|e| anyhow::anyhow!("starting the plugin runtime: {e:#}"))?;
+                    let settings = sluice::plugin::engine::EngineSettings {
+                        cache_writes: fill_cache,
+                        ..sluice::plugin::engine_settings(&config)
+                    };
+                    let engine = sluice::plugin::engine::PluginEngine::new(settings)
+                        .map_err(|e| anyhow::anyhow!("starting the plugin runtime: {e:#}"))?;
                     sluice::plugin::load_policies(&engine, &config).await?;
                     Ok(())
                 })?;
@@ -558,13 +564,4 @@ fn init_tracing(format: LogFormat) {
         .with(sluice::events::layer())
         .with(series::layer().with_filter(series::layer_filter()))
         .init();
-}
-
-/// Removes a scratch directory when it goes out of scope.
-struct RemoveOnDrop(PathBuf);
-
-impl Drop for RemoveOnDrop {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
 }

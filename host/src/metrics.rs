@@ -5,8 +5,8 @@
 //! classes, outcomes, stages, failure kinds and bounce categories are fixed lists.
 
 use prometheus::{
-    Encoder, Histogram, HistogramOpts, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
-    TextEncoder,
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+    Registry, TextEncoder,
 };
 use std::sync::LazyLock;
 
@@ -40,6 +40,9 @@ pub struct Metrics {
     /// quarantine, discard) and mode: `enforced`, or `shadow` for what a shadow plugin would
     /// have done — the counts to compare before taking a plugin out of shadow mode.
     pub plugin_verdicts: IntCounterVec,
+    /// How long a plugin's hook calls take (instance, breaker check and the call itself), by
+    /// tenant and plugin: the console's latency percentiles.
+    pub plugin_seconds: HistogramVec,
     /// The configuration generation serving (1 at start, +1 per reload).
     pub config_generation: IntGauge,
     // ---- Events and webhooks ----
@@ -54,6 +57,23 @@ pub struct Metrics {
     pub cluster_seconds: Histogram,
     /// 1 while the shared state server answers (or none is configured), 0 after a failure.
     pub cluster_up: IntGauge,
+    /// Suppression lookups the shared server could not answer, by what was done instead
+    /// (`local`: this node's list; `tempfail`: 451 4.3.0), per `cluster.suppressions_on_unavailable`.
+    pub suppression_fallbacks: IntCounterVec,
+    /// Suppression changes made on this node while the shared server was unavailable, not yet
+    /// sent to it.
+    pub suppression_pending: IntGauge,
+    // ---- Traffic shaping ----
+    /// Shaping rules that acted, by provider (`none` for a destination of no provider) and
+    /// action (`suspend`, `throttle`, `bounce`).
+    pub shaping_actions: IntCounterVec,
+    /// Messages held back untried, by provider and why (`suspended`, `rate`, `connections`,
+    /// `unavailable`).
+    pub shaping_held: IntCounterVec,
+    /// Suspensions in force that this node knows of (set when scraped).
+    pub shaping_suspended: IntGauge,
+    /// Throttles in force that this node knows of (set when scraped).
+    pub shaping_throttled: IntGauge,
 }
 
 static METRICS: LazyLock<Metrics> = LazyLock::new(Metrics::new);
@@ -112,6 +132,18 @@ impl Metrics {
         )
         .expect("valid metric");
         r.register(Box::new(cluster_seconds.clone()))
+            .expect("unique metric");
+        let plugin_seconds = HistogramVec::new(
+            HistogramOpts::new("sluice_plugin_seconds", "Plugin hook calls, by duration").buckets(
+                vec![
+                    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
+                    0.5, 1.0, 2.5,
+                ],
+            ),
+            &["tenant", "plugin"],
+        )
+        .expect("valid metric");
+        r.register(Box::new(plugin_seconds.clone()))
             .expect("unique metric");
         let cluster_up = gauge(
             &r,
@@ -177,6 +209,7 @@ impl Metrics {
                 "Plugin verdicts other than continue, enforced or (shadow mode) would-be",
                 &["tenant", "plugin", "verdict", "mode"],
             ),
+            plugin_seconds,
             config_generation: gauge(
                 &r,
                 "sluice_config_generation",
@@ -208,6 +241,39 @@ impl Metrics {
             ),
             cluster_seconds,
             cluster_up,
+            suppression_fallbacks: counter(
+                &r,
+                "sluice_suppression_fallbacks_total",
+                "Suppression lookups the shared server could not answer, by fallback",
+                &["fallback"],
+            ),
+            suppression_pending: gauge(
+                &r,
+                "sluice_suppression_pending",
+                "Suppression changes not yet sent to the shared server",
+            ),
+            shaping_actions: counter(
+                &r,
+                "sluice_shaping_actions_total",
+                "Traffic shaping rules that acted, by provider and action",
+                &["provider", "action"],
+            ),
+            shaping_held: counter(
+                &r,
+                "sluice_shaping_held_total",
+                "Messages held back untried by traffic shaping, by provider and why",
+                &["provider", "reason"],
+            ),
+            shaping_suspended: gauge(
+                &r,
+                "sluice_shaping_suspended",
+                "Traffic shaping suspensions in force",
+            ),
+            shaping_throttled: gauge(
+                &r,
+                "sluice_shaping_throttled",
+                "Traffic shaping throttles in force",
+            ),
             registry: r,
         }
     }

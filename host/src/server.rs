@@ -193,8 +193,9 @@ pub async fn serve(config: Config, shutdown: impl Future<Output = ()>) -> anyhow
     crate::events::install(journal.clone());
     let outbox = Outbox::start(journal.clone(), &config)
         .with_context(|| format!("starting the webhook outbox in {}", events_dir.display()))?;
-    let suppressions = Suppressions::open(&config.spool.dir, config.suppressions.max_per_tenant)
-        .context("opening the suppression lists")?;
+    let mut suppressions =
+        Suppressions::open(&config.spool.dir, config.suppressions.max_per_tenant)
+            .context("opening the suppression lists")?;
     let idempotency = crate::api::idempotency::Idempotency::open(
         &config.spool.dir,
         config.api.idempotency_window,
@@ -224,9 +225,10 @@ pub async fn serve(config: Config, shutdown: impl Future<Output = ()>) -> anyhow
     if let Some(cluster) = crate::cluster::Cluster::new(&config.cluster)
         .context("connecting to the shared state server (`cluster.redis`)")?
     {
-        tracing::info!("plugin counters are shared through [cluster]");
+        tracing::info!("plugin counters and suppression lists are shared through [cluster]");
         let cluster = Arc::new(cluster);
         crate::cluster::install(cluster.clone());
+        suppressions.share(cluster.clone());
         engine.counters.share(cluster);
     }
     let policies = Arc::new(crate::plugin::load_policies(&engine, &config).await?);

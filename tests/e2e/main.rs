@@ -15,6 +15,8 @@ mod bounces;
 mod cli;
 /// Several nodes sharing plugin counters through a real Redis server.
 mod cluster;
+/// Suppression lists shared by several nodes through a real Redis server.
+mod cluster_suppressions;
 /// Strict command arguments and MAIL/RCPT parameters.
 mod commands;
 /// The admin console in headless Chromium: login, overview, queue, quarantine, read-only.
@@ -45,6 +47,9 @@ mod sandbox;
 /// Sending through the application API: MIME, raw messages, plugin verdicts, errors,
 /// idempotency, durability.
 mod send_api;
+/// Traffic shaping against a real sink behind real DNS: a 421 suspends the destination and it
+/// recovers, a bounce rule, a message-rate limit, a suspension shared by two nodes on Redis.
+mod shaping;
 /// The plugins that ship in plugins/: volume-limits, content-filter.
 mod shipped;
 /// Plugin instance slots: held only during a transaction, a bounded share per tenant.

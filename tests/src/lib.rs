@@ -198,8 +198,48 @@ pub fn shipped_plugin(name: &str) -> PathBuf {
 }
 
 /// A plugin in another language: `python` (componentize-py) or `js` (componentize-js).
+///
+/// Its compiled form is put in the tests' shared plugin cache first, once per test run: the
+/// JavaScript component takes tens of seconds to compile, which a relay would otherwise spend
+/// inside its start-up deadline (several times over, if tests start relays with it at once).
 pub fn foreign_plugin(language: &str, name: &str) -> PathBuf {
-    built(&format!("{language}/{name}.wasm"))
+    let path = built(&format!("{language}/{name}.wasm"));
+    static WARMED: std::sync::Mutex<Vec<PathBuf>> = std::sync::Mutex::new(Vec::new());
+    let mut warmed = WARMED.lock().unwrap_or_else(|e| e.into_inner());
+    if !warmed.contains(&path) {
+        warm_plugin_cache(&path);
+        warmed.push(path.clone());
+    }
+    path
+}
+
+/// Compiles a plugin into `target/plugin-cache-tests` with `check-config --fill-cache` (with no
+/// deadline: how long compiling takes depends on the machine's load, not on the relay).
+fn warm_plugin_cache(plugin: &Path) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = dir.path().join("warm.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[plugins]\ncache_dir = \"{}\"\n{}\n[[tenant.plugin]]\nname = \"warm\"\npath = \"{}\"\n",
+            workspace().join("target/plugin-cache-tests").display(),
+            relay::DEMO_TENANT,
+            plugin.display()
+        ),
+    )
+    .expect("write config");
+    let out = Command::new(sluice_bin())
+        .args(["check-config", "--fill-cache"])
+        .arg(&config)
+        .output()
+        .expect("run sluice check-config");
+    assert!(
+        out.status.success(),
+        "{} does not load: {}{}",
+        plugin.display(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// A `[[tenant.plugin]]` table for a shipped plugin, named as its directory, with extra lines

@@ -138,6 +138,39 @@ impl Sink {
         })
     }
 
+    /// The sink's log: "connect PEER" per connection, "rcpt ADDR REPLY" per RCPT.
+    pub fn log(&self) -> Vec<String> {
+        std::fs::read_to_string(self.dir.path().join("log"))
+            .unwrap_or_default()
+            .lines()
+            .map(str::to_owned)
+            .collect()
+    }
+
+    /// The RCPT lines of the log for `rcpt`: the answers it got, in order.
+    pub fn rcpt_replies(&self, rcpt: &str) -> Vec<String> {
+        let prefix = format!("rcpt {rcpt} ");
+        self.log()
+            .iter()
+            .filter_map(|l| l.strip_prefix(&prefix).map(str::to_owned))
+            .collect()
+    }
+
+    /// From now on every RCPT gets `reply` (`None`: the sink's usual answers again).
+    pub fn answer_every_rcpt(&self, reply: Option<&str>) {
+        let path = self.dir.path().join("rcpt_reply");
+        match reply {
+            Some(r) => {
+                let tmp = self.dir.path().join(".rcpt_reply");
+                std::fs::write(&tmp, format!("{r}\n")).expect("write the reply file");
+                std::fs::rename(tmp, path).expect("install the reply file");
+            }
+            None => {
+                let _ = std::fs::remove_file(path);
+            }
+        }
+    }
+
     fn path(&self, n: usize, ext: &str) -> PathBuf {
         self.dir.path().join(format!("{n}.{ext}"))
     }

@@ -24,6 +24,7 @@ import urllib.request
 
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
+from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import Select, WebDriverWait
@@ -80,10 +81,25 @@ class Console:
     def click(self, element):
         """Clicks what loads another page, and waits until the old one is gone."""
         element.click()
-        self.wait.until(EC.staleness_of(element))
+        self.wait.until(lambda _: gone(element))
 
     def quit(self):
         self.driver.quit()
+
+
+def gone(element):
+    """Whether `element` left the document. Chromium may say so with a stale reference or,
+    while the next page replaces it, with "Node with given id does not belong to the
+    document"."""
+    try:
+        element.is_enabled()
+        return False
+    except StaleElementReferenceException:
+        return True
+    except WebDriverException as e:
+        if "does not belong to the document" in str(e):
+            return True
+        raise
 
 
 def http(method, url, cookie=None, fields=None):
@@ -105,10 +121,19 @@ class NoRedirect(urllib.request.HTTPRedirectHandler):
         return None
 
 
+def login_form(url):
+    """The login form's CSRF token and the cookie that goes with it."""
+    status, headers, body = http("GET", url + "/login")
+    check(status == 200, f"the login page answered {status}")
+    csrf = body.split('name="csrf" value="')[1].split('"')[0]
+    return csrf, headers["Set-Cookie"].split(";")[0]
+
+
 def session_cookie(url, token):
-    status, headers, _ = http("POST", url + "/login", fields={"token": token})
+    csrf, cookie = login_form(url)
+    status, headers, _ = http("POST", url + "/login", cookie=cookie, fields={"token": token, "csrf": csrf})
     check(status == 303, f"login answered {status}")
-    cookie = headers["Set-Cookie"]
+    cookie = [c for c in headers.get_all("Set-Cookie") if c.startswith("sluice_console=")][0]
     for part in ("HttpOnly", "SameSite=Strict", "Path=/console"):
         check(part in cookie, f"the session cookie lacks {part}: {cookie}")
     return cookie.split(";")[0]

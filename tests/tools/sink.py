@@ -14,7 +14,9 @@ envelope), the JSON last, so a reader that sees N.json finds N.eml complete.
   --slow SECS          wait SECS before answering each DATA
   --extensions LIST    also offer these EHLO keywords (DSN, REQUIRETLS) and accept their
                        MAIL/RCPT parameters, which are kept in the envelope JSON
-The most connections open at once so far is kept in DIR/max_sessions.
+The most connections open at once so far is kept in DIR/max_sessions. Every connection and
+every RCPT with its answer is appended to DIR/log ("connect PEER", "rcpt ADDR REPLY"). While
+DIR/rcpt_reply exists, its first line answers every RCPT (a test switches answers mid-run).
 """
 import argparse
 import asyncio
@@ -49,7 +51,21 @@ class Sink:
         responses.append(last)
         return responses
 
+    def log(self, line):
+        with open(os.path.join(self.directory, "log"), "a") as f:
+            f.write(line + "\n")
+
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        reply = self.rcpt_reply(envelope, address, rcpt_options)
+        self.log(f"rcpt {address} {reply}")
+        return reply
+
+    def rcpt_reply(self, envelope, address, rcpt_options):
+        try:
+            with open(os.path.join(self.directory, "rcpt_reply")) as f:
+                return f.readline().strip()
+        except FileNotFoundError:
+            pass
         if address.lower() in self.reject_rcpts:
             return "550 5.1.1 No such user"
         if address.lower() in self.rcpt_replies:
@@ -108,6 +124,8 @@ class CountingSMTP(SMTP):
         return parsed
 
     def connection_made(self, transport):
+        peer = transport.get_extra_info("peername")
+        self.event_handler.log(f"connect {peer[0] if peer else '-'}")
         CountingSMTP.open_now += 1
         if CountingSMTP.open_now > CountingSMTP.most:
             CountingSMTP.most = CountingSMTP.open_now

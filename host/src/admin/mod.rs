@@ -187,6 +187,7 @@ async fn readyz(State(relay): State<Arc<Relay>>) -> Response {
 async fn metrics(_: Read, State(relay): State<Arc<Relay>>) -> Response {
     let m = crate::metrics::get();
     m.queue_depth.set(relay.queue.depth() as i64);
+    relay.delivery.shaping_status().await;
     let mut response = m.render().into_response();
     response.headers_mut().insert(
         header::CONTENT_TYPE,
@@ -196,6 +197,7 @@ async fn metrics(_: Read, State(relay): State<Arc<Relay>>) -> Response {
 }
 
 async fn status(_: Read, State(relay): State<Arc<Relay>>) -> Response {
+    let shaping = relay.delivery.shaping_status().await;
     let live = relay.current();
     let config = &live.config;
     let labels = live.policies.labels();
@@ -231,6 +233,7 @@ async fn status(_: Read, State(relay): State<Arc<Relay>>) -> Response {
         "listen_tls": config.listen_tls,
         "queue": { "depth": relay.queue.depth() },
         "pools": relay.delivery.pools_today(),
+        "shaping": shaping,
         "tenants": tenants,
     }))
     .into_response()

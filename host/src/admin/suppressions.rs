@@ -41,7 +41,7 @@ pub async fn list(
         (_, Err(e)) => return bad_query(e),
     };
     match tenant(&relay, &name) {
-        Ok(t) => http::list(&relay.suppressions, &t, &query),
+        Ok(t) => http::list(&relay.suppressions, &t, &query).await,
         Err(p) => p.into_response(),
     }
 }
@@ -56,7 +56,7 @@ pub async fn get(
         Err(e) => return bad_path(e),
     };
     match tenant(&relay, &name) {
-        Ok(t) => http::get(&relay.suppressions, &t, &address),
+        Ok(t) => http::get(&relay.suppressions, &t, &address).await,
         Err(p) => p.into_response(),
     }
 }
@@ -104,7 +104,7 @@ pub async fn export(
         Err(e) => return bad_path(e),
     };
     match tenant(&relay, &name) {
-        Ok(t) => http::export(&relay.suppressions, &t),
+        Ok(t) => http::export(&relay.suppressions, &t).await,
         Err(p) => p.into_response(),
     }
 }

@@ -618,16 +618,21 @@ impl Ctx {
         // A recipient on the tenant's suppression list is refused with the reply SMTP gives,
         // before any plugin runs for it; it shows in the 202's `refused`, or in the 422 when
         // no recipient is left.
-        if let Some(entry) = self
+        match self
             .relay
             .suppressions
             .enforce(&self.tenant.name, rcpt, "http")
+            .await
         {
-            return Some(sluice_wire::reply::suppressed(
-                rcpt,
-                entry.reason.name(),
-                &entry.since(),
-            ));
+            Ok(None) => {}
+            Ok(Some(entry)) => {
+                return Some(sluice_wire::reply::suppressed(
+                    rcpt,
+                    entry.reason.name(),
+                    &entry.since(),
+                ))
+            }
+            Err(_) => return Some(sluice_wire::reply::SUPPRESSIONS_UNAVAILABLE),
         }
         self.hook(tx, Stage::RcptTo, Some(rcpt), None, None)
             .await

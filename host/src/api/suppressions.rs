@@ -42,7 +42,7 @@ pub async fn list(
     query: Result<Query<HashMap<String, String>>, QueryRejection>,
 ) -> Response {
     match query {
-        Ok(Query(q)) => http::list(&relay.suppressions, &caller.tenant.name, &q),
+        Ok(Query(q)) => http::list(&relay.suppressions, &caller.tenant.name, &q).await,
         Err(e) => bad_query(e),
     }
 }
@@ -53,7 +53,7 @@ pub async fn get(
     address: Result<Path<String>, PathRejection>,
 ) -> Response {
     match address {
-        Ok(Path(a)) => http::get(&relay.suppressions, &caller.tenant.name, &a),
+        Ok(Path(a)) => http::get(&relay.suppressions, &caller.tenant.name, &a).await,
         Err(e) => bad_path(e),
     }
 }
@@ -86,7 +86,7 @@ pub async fn delete(
 }
 
 pub async fn export(caller: SuppressionManager, State(relay): State<Arc<Relay>>) -> Response {
-    http::export(&relay.suppressions, &caller.tenant.name)
+    http::export(&relay.suppressions, &caller.tenant.name).await
 }
 
 pub async fn import(

@@ -122,6 +122,23 @@ impl Counters {
         scopes.insert(key, Arc::downgrade(&scope));
         CounterScope { scope, shared }
     }
+
+    /// The counters `plugin` in `tenant`'s chain keeps on this node (some may have expired
+    /// since the last sweep) and its `max_counters`, if it is loaded: the console's "how
+    /// close to its limit".
+    pub fn usage(&self, tenant: &str, plugin: &str) -> Option<(usize, usize)> {
+        let scopes = self.scopes.lock().unwrap_or_else(|e| e.into_inner());
+        let scope = scopes
+            .get(&(tenant.to_owned(), plugin.to_owned()))?
+            .upgrade()?;
+        let live = scope
+            .map
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .series
+            .len();
+        Some((live, scope.max_live.load(Ordering::Relaxed)))
+    }
 }
 
 /// One plugin's counters: its tenant's and its own names only (the counters capability's

@@ -31,6 +31,7 @@ async fn load(
     let cache = std::env::temp_dir().join(format!("sluice-plugin-check-{}", std::process::id()));
     let engine = PluginEngine::new(EngineSettings {
         cache_dir: cache.clone(),
+        cache_writes: true,
         max_instances: 16,
         max_memory: 256 << 20,
         fuel: true,

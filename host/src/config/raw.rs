@@ -187,6 +187,12 @@ pub struct Cluster {
     /// alone, logged and counted in metrics; limits hold per node until it returns) or
     /// `tempfail` (the hook fails, so the plugin's `on_failure` applies — 451 4.3.0 by default).
     pub counters_on_unavailable: Unavailable,
+    /// What a suppression lookup (at RCPT and in the HTTP sending API) does when the server is
+    /// unavailable: `local` (check this node's own list — what was added or removed through
+    /// it — logged and counted in metrics) or `tempfail` (the recipient gets `451 4.3.0`, the
+    /// HTTP API the same reply per recipient). Additions and removals are taken either way:
+    /// kept on this node and sent to the server once it answers again.
+    pub suppressions_on_unavailable: Unavailable,
     /// Prefix of every key the relay writes, so several clusters can share one server.
     pub key_prefix: String,
 }
@@ -197,6 +203,7 @@ impl Default for Cluster {
             redis: None,
             timeout: HumanDuration(Duration::from_millis(100)),
             counters_on_unavailable: Unavailable::Local,
+            suppressions_on_unavailable: Unavailable::Local,
             key_prefix: "sluice:".into(),
         }
     }
@@ -647,6 +654,9 @@ pub struct Delivery {
     /// or a network (`"10.0.0.0/8"`). Nothing else, and no loopback or private address
     /// unless an entry names it.
     pub route_allow: Vec<String>,
+    /// Traffic shaping: per-provider limits, and rules that suspend, throttle or bounce a
+    /// destination when its replies say so (`[delivery.shaping]`).
+    pub shaping: Shaping,
 }
 
 impl Default for Delivery {
@@ -671,6 +681,7 @@ impl Default for Delivery {
             command_timeout: secs(300),
             pools: Vec::new(),
             route_allow: Vec::new(),
+            shaping: Shaping::default(),
         }
     }
 }
@@ -708,6 +719,103 @@ pub struct Warmup {
     /// Daily caps from `start` on, one per day (`[50, 100, 200, 400, …]`); before `start`
     /// the first applies, after the last day the pool's `daily_cap`.
     pub caps: Vec<u64>,
+}
+
+/// Traffic shaping (`[delivery.shaping]`), after KumoMTA's traffic-shaping automation:
+/// destinations are grouped into providers by the names of their MX hosts, each with its own
+/// limits, and rules read the replies of the next hop and act on the whole provider (or, for
+/// a destination of no provider, on that destination). With `[cluster] redis` the limits and
+/// the actions are shared by every node.
+#[derive(Debug, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct Shaping {
+    /// Start from the built-in providers (gmail, outlook, yahoo, icloud, gmx, mailru,
+    /// yandex), which `provider` entries of the same name replace.
+    pub builtin_providers: bool,
+    /// Limits of a destination that belongs to no provider.
+    pub default: ShapingLimits,
+    /// Providers: named groups of MX host suffixes with their limits (`[[delivery.shaping.provider]]`).
+    #[serde(rename = "provider")]
+    pub providers: Vec<ShapingProvider>,
+    /// Rules matched against every reply that did not deliver, first match wins
+    /// (`[[delivery.shaping.rule]]`).
+    #[serde(rename = "rule")]
+    pub rules: Vec<ShapingRule>,
+    /// What shaping does when the shared server (`[cluster] redis`) cannot answer: `local`
+    /// (this node's own suspensions and counts, logged and counted in metrics) or `tempfail`
+    /// (messages wait, untried, until the server answers).
+    pub on_unavailable: Unavailable,
+}
+
+impl Default for Shaping {
+    fn default() -> Self {
+        Shaping {
+            builtin_providers: true,
+            default: ShapingLimits::default(),
+            providers: Vec::new(),
+            rules: Vec::new(),
+            on_unavailable: Unavailable::Local,
+        }
+    }
+}
+
+/// Limits of one destination (a provider counts as one), shared across nodes when clustered.
+#[derive(Debug, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct ShapingLimits {
+    /// Transactions at once (unset: only `delivery.per_destination`, per destination
+    /// domain), across nodes when clustered.
+    pub connections: Option<usize>,
+    /// Messages per minute, a sliding window; past it messages wait, untried (unset: none).
+    pub messages_per_minute: Option<u64>,
+}
+
+/// A mailbox provider: the destinations whose MX hosts end in one of `mx_suffixes`.
+#[derive(Debug, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ShapingProvider {
+    /// Names it in rules, events, metrics and the status.
+    pub name: String,
+    /// MX host name suffixes (`"google.com"` matches `alt1.aspmx.l.google.com`).
+    pub mx_suffixes: Vec<String>,
+    /// Connections at once to the provider's hosts.
+    pub connections: Option<usize>,
+    /// Messages per minute to the provider, a sliding window.
+    pub messages_per_minute: Option<u64>,
+}
+
+/// A rule: a reply that matches every condition given triggers the action.
+#[derive(Debug, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ShapingRule {
+    /// Names it in events and the status (default `rule[N]`).
+    pub name: Option<String>,
+    /// Only replies from this provider's hosts (unset: any destination).
+    pub provider: Option<String>,
+    /// The reply code, e.g. `421`.
+    pub code: Option<u16>,
+    /// The enhanced status or a prefix of it: `"4.7.0"`, `"5.7"`.
+    pub status: Option<String>,
+    /// A regular expression searched in the reply's text (`"(?i)try again later"`).
+    pub text: Option<String>,
+    /// `suspend` (no attempts until `duration` has passed), `throttle` (the limits below for
+    /// `duration`) or `bounce` (the message bounces with the reply, and for `duration` every
+    /// message to the destination does, untried).
+    pub action: ShapingAction,
+    /// How long the action lasts; recovery is automatic (required but for `bounce`).
+    pub duration: Option<HumanDuration>,
+    /// `throttle`: connections at once meanwhile.
+    pub connections: Option<usize>,
+    /// `throttle`: messages per minute meanwhile.
+    pub messages_per_minute: Option<u64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ShapingAction {
+    Suspend,
+    Throttle,
+    Bounce,
 }
 
 /// The resolver used for MX, A/AAAA and TXT lookups.

@@ -100,6 +100,7 @@ pub struct ClusterConfig {
     pub redis: Option<String>,
     pub timeout: Duration,
     pub counters_on_unavailable: raw::Unavailable,
+    pub suppressions_on_unavailable: raw::Unavailable,
     pub key_prefix: String,
 }
 
@@ -280,6 +281,8 @@ pub struct DeliveryConfig {
     pub pools: Vec<Pool>,
     /// `route_allow`: next hops any tenant's routing plugins may name.
     pub route_allow: Vec<RouteEntry>,
+    /// `[delivery.shaping]`: providers, limits and rules.
+    pub shaping: Arc<crate::delivery::shaping::ShapingConfig>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -894,6 +897,7 @@ impl Resolver<'_> {
             redis: c.redis,
             timeout: c.timeout.0,
             counters_on_unavailable: c.counters_on_unavailable,
+            suppressions_on_unavailable: c.suppressions_on_unavailable,
             key_prefix: c.key_prefix,
         })
     }
@@ -1025,6 +1029,8 @@ impl Resolver<'_> {
                 self.base.join(p)
             }
         });
+        let shaping = crate::delivery::shaping::ShapingConfig::resolve(d.shaping)
+            .map_err(|e| self.invalid_key(&format!("delivery.shaping.{}", e.key), e.message))?;
         Ok(DeliveryConfig {
             mode,
             concurrency: d.concurrency.max(1),
@@ -1046,6 +1052,7 @@ impl Resolver<'_> {
             command_timeout: d.command_timeout.0,
             pools,
             route_allow,
+            shaping: Arc::new(shaping),
         })
     }
 }

@@ -66,6 +66,57 @@ pub fn lines(title: &str, lines: &[Line<'_>], x_labels: &[(usize, String)]) -> M
     }
 }
 
+/// A bar's part: its series, where it starts and its width.
+type Segment<'a> = (&'a str, f64, f64);
+
+/// Horizontal stacked bars, one per row (its label, then a value per series of `names`, in
+/// order), sharing one scale.
+pub fn bars(title: &str, names: &[&str], rows: &[(String, Vec<u64>)]) -> Markup {
+    const ROW: f64 = 20.0;
+    const LABEL: f64 = 200.0;
+    let height = ROW * rows.len().max(1) as f64 + 4.0;
+    let top = nice_max(rows.iter().map(|(_, v)| v.iter().sum()).max().unwrap_or(0));
+    let scale = (WIDTH - LABEL - 60.0) / top as f64;
+    // Each row's segments and where the row ends.
+    let laid: Vec<(Vec<Segment>, f64)> = rows
+        .iter()
+        .map(|(_, values)| {
+            let mut x = LABEL;
+            let mut segments = Vec::new();
+            for (name, v) in names.iter().zip(values) {
+                let w = *v as f64 * scale;
+                if *v > 0 {
+                    segments.push((*name, x, w));
+                }
+                x += w;
+            }
+            (segments, x)
+        })
+        .collect();
+    html! {
+        figure.chart {
+            svg xmlns="http://www.w3.org/2000/svg" viewBox=(format!("0 0 {WIDTH} {height}"))
+                role="img" aria-label=(title) {
+                title { (title) }
+                @for (i, ((label, values), (segments, end))) in rows.iter().zip(&laid).enumerate() {
+                    @let y = 2.0 + ROW * i as f64;
+                    text.axis x=(LABEL - 6.0) y=(y + 13.0) text-anchor="end" { (label) }
+                    @for (name, x, w) in segments {
+                        rect class=(format!("s-{name}")) x=(format!("{x:.1}")) y=(y + 2.0)
+                            width=(format!("{w:.1}")) height=(ROW - 6.0) {}
+                    }
+                    text.axis x=(format!("{:.1}", end + 4.0)) y=(y + 13.0) { (values.iter().sum::<u64>()) }
+                }
+            }
+            figcaption.legend {
+                @for name in names {
+                    span.key { span class=(format!("swatch s-{name}")) {} (name) }
+                }
+            }
+        }
+    }
+}
+
 /// A round number at or above `max` for the top of the y axis (at least 2, so the middle
 /// line is a whole number).
 pub fn nice_max(max: u64) -> u64 {
@@ -114,5 +165,20 @@ mod tests {
         assert_eq!(svg.matches("<polyline").count(), 2, "{svg}");
         assert!(svg.contains("class=\"s-delivered\""), "{svg}");
         assert!(!svg.contains("<script"), "{svg}");
+    }
+
+    #[test]
+    fn bars_stack_each_rows_values_and_escape_labels() {
+        let svg = bars(
+            "by destination",
+            &["delivered", "bounced"],
+            &[
+                ("<b>x.test</b>".into(), vec![3, 1]),
+                ("y.test".into(), vec![0, 2]),
+            ],
+        )
+        .into_string();
+        assert_eq!(svg.matches("<rect").count(), 3, "{svg}");
+        assert!(svg.contains("&lt;b&gt;x.test"), "{svg}");
     }
 }

@@ -9,11 +9,13 @@ use axum::response::{Html, IntoResponse, Response};
 use maud::{html, Markup, DOCTYPE};
 
 /// The pages in the navigation bar: (path, title).
-pub const NAV: [(&str, &str); 4] = [
+pub const NAV: [(&str, &str); 6] = [
     ("/console", "Overview"),
     ("/console/queue", "Queue"),
     ("/console/quarantine", "Quarantine"),
     ("/console/tenants", "Tenants and plugins"),
+    ("/console/suppressions", "Suppressions"),
+    ("/console/events", "Events"),
 ];
 
 fn head(title: &str) -> Markup {
@@ -71,8 +73,9 @@ fn flash_box(f: &Flash) -> Markup {
     }
 }
 
-/// The login page (401 when `failed` says why the last try did not work).
-pub fn login(tls: bool, failed: Option<&str>) -> Response {
+/// The login page with its CSRF token (401 when `failed` says why the last try did not
+/// work).
+pub fn login(tls: bool, csrf: &str, failed: Option<&str>) -> Response {
     let markup = html! {
         (DOCTYPE)
         html lang="en" {
@@ -82,6 +85,7 @@ pub fn login(tls: bool, failed: Option<&str>) -> Response {
                     h1 { "Sluice admin console" }
                     @if let Some(why) = failed { p #flash.flash.failed { (why) } }
                     form #login method="post" action="/console/login" {
+                        input type="hidden" name="csrf" value=(csrf);
                         label for="token" { "Admin token" }
                         input #token type="password" name="token" autocomplete="off" required;
                         button type="submit" { "Log in" }

@@ -1,6 +1,6 @@
 //! The admin console: HTML pages served by the relay under `/console` on the admin
-//! listener, rendered on the server (maud escapes every value), with no script at all and
-//! charts drawn as inline SVG.
+//! listener, rendered on the server (maud escapes every value), with charts drawn as inline
+//! SVG and one small script, the event tail's.
 //!
 //! | route | what |
 //! | --- | --- |
@@ -8,19 +8,22 @@
 //! | `GET /console` | the overview: outcomes per minute, queue by state, spool commit latency, plugin failures, open breakers ([`overview`]) |
 //! | `GET /console/queue`, `GET /console/queue/{id}`, `POST /console/queue/{id}/{action}` | filtered list; one message; retry, hold, release, delete ([`queue`]) |
 //! | `GET /console/quarantine`, `GET /console/quarantine/{id}`, `POST /console/quarantine` | held messages, why, the message rendered safely; release or delete one or many ([`quarantine`]) |
-//! | `GET /console/tenants` | each tenant's chain: hashes, instance mode, calls, failures, breakers ([`tenants`]) |
+//! | `GET /console/tenants` | each tenant's chain: hashes, instance mode, verdicts (shadow ones apart), latency, failures, breakers; its limits and how close it is ([`tenants`]) |
+//! | `GET /console/suppressions`, `POST /console/suppressions` | search a tenant's suppression list; add, remove ([`suppressions`]) |
+//! | `GET /console/events`, `GET /console/events/feed` | the event tail, and the JSON its script polls ([`events`]) |
 //! | `GET /console/static/console.css` | the one stylesheet |
 //!
 //! Every answer carries a strict Content-Security-Policy ([`CSP`]): nothing loads from
-//! elsewhere, no script runs, and forms post only here. A read-only token sees every page
+//! elsewhere, no script runs (but the event tail's, named by a nonce in that page's own
+//! policy), and forms post only here. A read-only token sees every page
 //! without the action buttons, and its POSTs are refused with 403; every POST needs the
-//! session's CSRF token. Actions go through the admin API's own handlers
-//! ([`crate::admin::queue`]), so the console and the API cannot disagree on what they do.
-//!
-//! A page for suppressions and the event journal is to come once the application API has
-//! them: a module here and a line in [`router`] and in [`layout::NAV`].
+//! session's CSRF token, and the login form its own ([`session::LOGIN_COOKIE`]). Actions go
+//! through the APIs' own handlers ([`crate::admin::queue`], [`crate::suppress::http`]), so
+//! the console and the APIs cannot disagree on what they do.
 
 pub mod chart;
+pub mod destinations;
+pub mod events;
 pub mod layout;
 pub mod message;
 pub mod overview;
@@ -28,12 +31,13 @@ pub mod quarantine;
 pub mod queue;
 pub mod series;
 pub mod session;
+pub mod suppressions;
 pub mod tenants;
 
 use crate::server::Relay;
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::Router;
@@ -69,19 +73,24 @@ pub fn router<S>(relay: Arc<Relay>) -> Router<S> {
         .route("/quarantine", get(quarantine::list).post(quarantine::act))
         .route("/quarantine/{id}", get(quarantine::show))
         .route("/tenants", get(tenants::page))
+        .route(
+            "/suppressions",
+            get(suppressions::list).post(suppressions::act),
+        )
+        .route("/events", get(events::tail))
+        .route("/events/feed", get(events::feed))
         .route("/static/console.css", get(stylesheet))
         .fallback(|| async { layout::error(StatusCode::NOT_FOUND, "No such page.") })
         .layer(axum::middleware::map_response(security_headers))
         .with_state(console)
 }
 
-/// The headers every answer gets: the policy, no sniffing, no caching, no referrer.
+/// The headers every answer gets: the policy (unless the page set a stricter one of its
+/// own: [`CSP`] plus its script's nonce), no sniffing, no caching, no referrer.
 async fn security_headers(mut response: Response) -> Response {
     let h = response.headers_mut();
-    h.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(CSP),
-    );
+    h.entry(header::CONTENT_SECURITY_POLICY)
+        .or_insert(HeaderValue::from_static(CSP));
     h.insert(
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
@@ -107,8 +116,19 @@ async fn stylesheet() -> Response {
         .into_response()
 }
 
+/// `GET /console/login`: the form, with a fresh CSRF token in it and in its cookie.
 async fn login_page(State(c): State<Console>) -> Response {
-    layout::login(c.relay.current().config.admin.tls, None)
+    login_form(c.relay.current().config.admin.tls, None)
+}
+
+/// The login page with a new CSRF token (`failed`: why the last try did not work).
+fn login_form(tls: bool, failed: Option<&str>) -> Response {
+    let csrf = session::random_token();
+    let mut response = layout::login(tls, &csrf, failed);
+    if let Ok(v) = HeaderValue::from_str(&session::login_cookie(Some(&csrf), tls)) {
+        response.headers_mut().insert(header::SET_COOKIE, v);
+    }
+    response
 }
 
 /// A form body's fields; a repeated field keeps every value (`ids`).
@@ -169,12 +189,21 @@ fn checked(viewer: &Viewer, body: &[u8]) -> Result<Form, Refused> {
     Ok(form)
 }
 
-async fn login(State(c): State<Console>, body: Bytes) -> Response {
+async fn login(State(c): State<Console>, headers: HeaderMap, body: Bytes) -> Response {
     let config = c.relay.current().config.clone();
+    let tls = config.admin.tls;
     let form = Form::parse(&body);
+    if !session::login_csrf_matches(&headers, form.get("csrf")) {
+        let mut response = login_form(
+            tls,
+            Some("The login form's CSRF token is missing or wrong: log in from this form."),
+        );
+        *response.status_mut() = StatusCode::FORBIDDEN;
+        return response;
+    }
     let Some(token) = session::check_token(&config, form.get("token")) else {
-        return layout::login(
-            config.admin.tls,
+        return login_form(
+            tls,
             Some("That is not one of the relay's admin tokens ([[admin.token]])."),
         );
     };
@@ -184,8 +213,13 @@ async fn login(State(c): State<Console>, body: Bytes) -> Response {
         .unwrap_or_default();
     tracing::info!(token = %name, "admin console login");
     let mut response = Redirect::to("/console").into_response();
-    if let Ok(v) = HeaderValue::from_str(&session::cookie(Some(&id), config.admin.tls)) {
-        response.headers_mut().insert(header::SET_COOKIE, v);
+    for cookie in [
+        session::cookie(Some(&id), tls),
+        session::login_cookie(None, tls),
+    ] {
+        if let Ok(v) = HeaderValue::from_str(&cookie) {
+            response.headers_mut().append(header::SET_COOKIE, v);
+        }
     }
     response
 }

@@ -1,8 +1,9 @@
 //! The overview: how much mail flows and what became of it (per minute over the last hour,
-//! per quarter hour over the last day), the queue by state, how long spool commits take, and
-//! which plugins fail or have their breaker open.
+//! per quarter hour over the last day), deliveries by destination, the queue by state, how
+//! long spool commits take, and which plugins fail or have their breaker open.
 
 use super::chart::{self, Line};
+use super::destinations::{self, OUTCOMES};
 use super::series::{self, Outcome};
 use super::session::Viewer;
 use super::{layout, Console};
@@ -19,6 +20,7 @@ pub async fn page(viewer: Viewer, State(c): State<Console>) -> Response {
     let queue = queue_by_state(&c).await;
     let latency = commit_latency();
     let failures = plugin_failures();
+    let by_destination = destinations::get().top(TOP_DESTINATIONS, now);
     let policies = c.relay.current().policies.infos();
     let open: Vec<_> = policies
         .iter()
@@ -50,6 +52,10 @@ pub async fn page(viewer: Viewer, State(c): State<Console>) -> Response {
             (chart::lines("Messages per 15 minutes by outcome, last day", &series_lines(&quarters), &[
                 (0, "-24h".into()), (48, "-12h".into()), (95, "now".into()),
             ]))
+        }
+        section {
+            h2 { "Deliveries by destination" }
+            (destination_table(&by_destination))
         }
         section.cards {
             div.card {
@@ -96,6 +102,41 @@ pub async fn page(viewer: Viewer, State(c): State<Console>) -> Response {
         }
     };
     layout::page(&c, &viewer, "Overview", "/console", body)
+}
+
+/// Destinations the overview shows, the busiest first.
+const TOP_DESTINATIONS: usize = 15;
+
+/// Recipient attempts by destination ([`destinations::group`]): a bar each since start, and
+/// the numbers of the last hour and since start.
+fn destination_table(rows: &[(String, [u64; 3], [u64; 3])]) -> Markup {
+    let names: Vec<&str> = OUTCOMES.iter().map(|o| o.name()).collect();
+    let bars: Vec<(String, Vec<u64>)> = rows
+        .iter()
+        .map(|(name, _, total)| (name.clone(), total.to_vec()))
+        .collect();
+    html! {
+        @if rows.is_empty() {
+            p #destinations { "No delivery attempt since the relay started." }
+        } @else {
+            (chart::bars("Recipient attempts by destination since start", &names, &bars))
+            table #destinations.numbers {
+                thead {
+                    tr { th {} th colspan="3" { "last hour" } th colspan="3" { "since start" } }
+                    tr { th { "destination" } @for _ in 0..2 { @for n in &names { th { (n) } } } }
+                }
+                tbody {
+                    @for (name, hour, total) in rows {
+                        tr {
+                            th.destination { (name) }
+                            @for n in hour.iter().chain(total) { td { (n) } }
+                        }
+                    }
+                }
+            }
+            p.hint { "Destinations are recipient domains; past " (destinations::MAX_GROUPS) " of them, new ones count as " (destinations::OTHER) "." }
+        }
+    }
 }
 
 fn series_lines(points: &[Vec<u64>]) -> Vec<Line<'_>> {

@@ -2,7 +2,7 @@
 //!
 //! A ring of [`MINUTES`] one-minute buckets, each stamped with the minute it counts, so a
 //! bucket left from a day ago reads as zero. It is fed by a tracing [`Layer`] on the
-//! `sluice::event` target: every place that logs an outcome counts it, with no second call
+//! `sluice::event` target (which also feeds [`super::destinations`]): every place that logs an outcome counts it, with no second call
 //! to keep in step, and `SLUICE_LOG` does not change what it sees. Memory is fixed
 //! (1,440 × 6 counters); one short lock per event.
 
@@ -151,27 +151,46 @@ impl<S: Subscriber> tracing_subscriber::Layer<S> for Layer {
         if event.metadata().target() != "sluice::event" {
             return;
         }
-        let mut name = EventName(None);
-        event.record(&mut name);
-        if let Some(outcome) = name.0.as_deref().and_then(Outcome::of_event) {
+        let mut fields = Fields::default();
+        event.record(&mut fields);
+        if let Some(outcome) = fields.event.as_deref().and_then(Outcome::of_event) {
             get().record(outcome, now_minute());
+            if let Some(rcpt) = &fields.rcpt {
+                super::destinations::record_now(rcpt, outcome);
+            }
         }
     }
 }
 
-/// The `event` field of an event line.
-struct EventName(Option<String>);
+/// The fields of an event line the console counts by: `event`, and `rcpt` for deliveries.
+#[derive(Default)]
+struct Fields {
+    event: Option<String>,
+    rcpt: Option<String>,
+}
 
-impl Visit for EventName {
+impl Fields {
+    fn slot(&mut self, field: &Field) -> Option<&mut Option<String>> {
+        match field.name() {
+            "event" => Some(&mut self.event),
+            "rcpt" => Some(&mut self.rcpt),
+            _ => None,
+        }
+    }
+}
+
+impl Visit for Fields {
     fn record_str(&mut self, field: &Field, value: &str) {
-        if field.name() == "event" {
-            self.0 = Some(value.to_owned());
+        if let Some(slot) = self.slot(field) {
+            *slot = Some(value.to_owned());
         }
     }
 
     fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
-        if field.name() == "event" && self.0.is_none() {
-            self.0 = Some(format!("{value:?}").trim_matches('"').to_owned());
+        if let Some(slot) = self.slot(field) {
+            if slot.is_none() {
+                *slot = Some(format!("{value:?}").trim_matches('"').to_owned());
+            }
         }
     }
 }

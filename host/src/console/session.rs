@@ -3,7 +3,9 @@
 //! `admin.tls`). Sessions live in memory only (a restart logs everyone out), end at logout,
 //! after [`IDLE`] without a request or [`LIFETIME`] after login, and whenever the token they
 //! came from is no longer in the config (a reload revokes them). Each session has its own
-//! CSRF token, which every state-changing form carries.
+//! CSRF token, which every state-changing form carries. The login form has one too (login
+//! CSRF: another site must not log a browser into a session of its choosing), kept in a
+//! cookie of its own ([`LOGIN_COOKIE`]) until the login, since there is no session yet.
 
 use super::Console;
 use crate::config::resolved::AdminScope;
@@ -19,6 +21,8 @@ use std::time::{Duration, Instant};
 
 /// The cookie's name.
 pub const COOKIE: &str = "sluice_console";
+/// The cookie holding the login form's CSRF token.
+pub const LOGIN_COOKIE: &str = "sluice_console_login";
 /// A session ends this long after login, however busy.
 pub const LIFETIME: Duration = Duration::from_secs(8 * 3600);
 /// A session ends after this long without a request.
@@ -52,7 +56,7 @@ pub struct Sessions {
 }
 
 /// A random URL-safe token of 32 bytes.
-fn random_token() -> String {
+pub fn random_token() -> String {
     let bytes: [u8; 32] = rand::random();
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
 }
@@ -149,28 +153,44 @@ pub fn check_token(config: &crate::config::Config, token: &str) -> Option<[u8; 3
 
 /// The `Set-Cookie` value that starts a session (`id`) or, with `None`, ends it.
 pub fn cookie(id: Option<&str>, secure: bool) -> String {
-    let mut c = cookie::Cookie::build((COOKIE, id.unwrap_or_default().to_owned()))
+    set_cookie(COOKIE, id, secure)
+}
+
+/// The `Set-Cookie` value that gives a login form's CSRF token (`token`) or, with `None`,
+/// drops it (once logged in).
+pub fn login_cookie(token: Option<&str>, secure: bool) -> String {
+    set_cookie(LOGIN_COOKIE, token, secure)
+}
+
+fn set_cookie(name: &'static str, value: Option<&str>, secure: bool) -> String {
+    let mut c = cookie::Cookie::build((name, value.unwrap_or_default().to_owned()))
         .path("/console")
         .http_only(true)
         .same_site(cookie::SameSite::Strict)
         .secure(secure);
-    if id.is_none() {
+    if value.is_none() {
         c = c.max_age(cookie::time::Duration::ZERO);
     }
     c.build().to_string()
 }
 
-/// The session id a request's `Cookie` header carries.
-fn session_id(headers: &HeaderMap) -> Option<String> {
+/// The value of the cookie `name` in a request's `Cookie` header.
+pub fn cookie_value(headers: &HeaderMap, name: &str) -> Option<String> {
     headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(cookie::Cookie::split_parse)
         .filter_map(Result::ok)
-        .find(|c| c.name() == COOKIE)
+        .find(|c| c.name() == name)
         .map(|c| c.value().to_owned())
         .filter(|v| !v.is_empty())
+}
+
+/// Whether a login form's `sent` CSRF token is the one its browser's cookie holds.
+pub fn login_csrf_matches(headers: &HeaderMap, sent: &str) -> bool {
+    cookie_value(headers, LOGIN_COOKIE)
+        .is_some_and(|kept| crate::admin::same_digest(&digest(&kept), &digest(sent)))
 }
 
 /// A request from a logged-in browser. As a handler's argument, the handler runs only for
@@ -197,7 +217,7 @@ impl FromRequestParts<Console> for Viewer {
 
     async fn from_request_parts(parts: &mut Parts, console: &Console) -> Result<Self, Response> {
         let to_login = || Redirect::to("/console/login").into_response();
-        let id = session_id(&parts.headers).ok_or_else(to_login)?;
+        let id = cookie_value(&parts.headers, COOKIE).ok_or_else(to_login)?;
         let (token, csrf) = console.sessions.touch(&id).ok_or_else(to_login)?;
         let config = console.relay.current().config.clone();
         let Some((token_name, scope)) = token_by_digest(&config, &token) else {
@@ -265,5 +285,21 @@ mod tests {
         }
         assert!(!cookie(Some("abc"), false).contains("Secure"));
         assert!(cookie(None, false).contains("Max-Age=0"));
+        let login = login_cookie(Some("xyz"), false);
+        assert!(login.starts_with("sluice_console_login=xyz;"), "{login}");
+        assert!(login.contains("HttpOnly") && login.contains("SameSite=Strict"));
+    }
+
+    #[test]
+    fn a_login_form_token_must_match_its_cookie() {
+        let mut headers = HeaderMap::new();
+        assert!(!login_csrf_matches(&headers, ""));
+        headers.insert(
+            header::COOKIE,
+            "other=1; sluice_console_login=abc".parse().unwrap(),
+        );
+        assert!(login_csrf_matches(&headers, "abc"));
+        assert!(!login_csrf_matches(&headers, "abd"));
+        assert!(!login_csrf_matches(&headers, ""));
     }
 }

@@ -123,6 +123,10 @@ pub fn hard_bounce(r: &Response) -> bool {
 /// The category of a failed or deferred attempt.
 pub fn classify(r: &Response) -> Category {
     match r {
+        // Shaping quotes the reply that started it: its words say what kind of failure.
+        Response::Local(l) if l.cause == Cause::Shaping => {
+            of_reply(l.code.unwrap_or(0), Some(l.status), &l.text)
+        }
         Response::Local(l) => of_cause(l.cause),
         Response::Remote(reply) => {
             let category = of_reply(reply.code, reply.status, &reply.text);
@@ -144,7 +148,7 @@ fn of_cause(cause: Cause) -> Category {
         Cause::NoSuchDomain | Cause::NullMx => Category::BadDomain,
         Cause::Dns => Category::DnsFailure,
         Cause::Routing => Category::PolicyBlock,
-        Cause::PoolCap => Category::RateLimited,
+        Cause::PoolCap | Cause::Shaping => Category::RateLimited,
         Cause::Maildir | Cause::Protocol | Cause::Held | Cause::Spool | Cause::Config => {
             Category::Other
         }

@@ -16,6 +16,7 @@ pub mod mta_sts;
 pub mod mx;
 pub mod reply;
 mod settle;
+pub mod shaping;
 
 use crate::config::resolved::within_domain;
 use crate::config::{Config, DeliveryMode, Tenant};
@@ -70,6 +71,24 @@ fn wait(cause: Cause, status: Status, text: impl Into<String>) -> RcptOutcome {
 const SYSTEM_ERROR: Status = Status::new(4, 3, 0);
 const CONFIG_ERROR: Status = Status::new(4, 3, 5);
 
+/// Recipients traffic shaping held back untried in this round, and the soonest they may go.
+#[derive(Default)]
+pub(crate) struct Held {
+    rcpts: Vec<String>,
+    wait: Option<Duration>,
+    reason: String,
+}
+
+impl Held {
+    fn add(&mut self, rcpts: &[String], wait: Duration, reason: String) {
+        self.rcpts.extend_from_slice(rcpts);
+        if self.wait.is_none_or(|w| wait < w) {
+            self.wait = Some(wait);
+            self.reason = reason;
+        }
+    }
+}
+
 /// One recipient's outcome with where it came from.
 #[derive(Debug, Clone)]
 pub struct Attempt {
@@ -103,6 +122,9 @@ struct Deliverer {
     pools: Arc<Pools>,
     /// Hard bounces put their recipient on the tenant's suppression list (one per process).
     suppressions: crate::suppress::Suppressions,
+    /// Suspensions, throttles and rate windows, kept across reloads (the rules are the
+    /// config's).
+    shaping: Arc<shaping::Shaping>,
 }
 
 /// The running delivery: each attempt takes the generation in force when it starts, so a
@@ -125,6 +147,12 @@ impl Delivery {
         self.current().pools.today()
     }
 
+    /// The traffic shaping actions in force.
+    pub async fn shaping_status(&self) -> Vec<serde_json::Value> {
+        let shaping = self.current().shaping.clone();
+        shaping.status().await
+    }
+
     /// Makes what delivery needs from a new config (TLS roots, resolver) without putting it
     /// in service: an error leaves the running delivery as it was.
     pub fn prepare(
@@ -138,15 +166,13 @@ impl Delivery {
         } else {
             Arc::new(Pools::new(&config.delivery.pools))
         };
-        let next = Deliverer::new(
-            config,
-            policies,
-            old.spool.clone(),
-            old.queue.clone(),
-            old.connections.clone(),
+        let kept = Kept {
+            connections: old.connections.clone(),
             pools,
-            old.suppressions.clone(),
-        )?;
+            suppressions: old.suppressions.clone(),
+            shaping: old.shaping.clone(),
+        };
+        let next = Deliverer::new(config, policies, old.spool.clone(), old.queue.clone(), kept)?;
         Ok(Prepared(Arc::new(next)))
     }
 
@@ -164,6 +190,14 @@ impl Delivery {
     }
 }
 
+/// What a new delivery generation takes over from the one before (at start: made new).
+struct Kept {
+    connections: Arc<Connections>,
+    pools: Arc<Pools>,
+    suppressions: crate::suppress::Suppressions,
+    shaping: Arc<shaping::Shaping>,
+}
+
 /// A delivery generation made by [`Delivery::prepare`], not yet in service.
 pub struct Prepared(Arc<Deliverer>);
 
@@ -178,15 +212,13 @@ pub fn start(
     shutdown: watch::Receiver<bool>,
     suppressions: crate::suppress::Suppressions,
 ) -> anyhow::Result<(Delivery, JoinSet<()>)> {
-    let d = Deliverer::new(
-        config.clone(),
-        policies,
-        spool,
-        queue,
-        Arc::new(Connections::new(config.delivery.per_destination)),
-        Arc::new(Pools::new(&config.delivery.pools)),
+    let kept = Kept {
+        connections: Arc::new(Connections::new(config.delivery.per_destination)),
+        pools: Arc::new(Pools::new(&config.delivery.pools)),
         suppressions,
-    )?;
+        shaping: Arc::default(),
+    };
+    let d = Deliverer::new(config.clone(), policies, spool, queue, kept)?;
     let connections = d.connections.clone();
     let delivery = Delivery {
         current: Arc::new(RwLock::new(Arc::new(d))),
@@ -237,10 +269,14 @@ impl Deliverer {
         policies: Arc<Policies>,
         spool: Spool,
         queue: Queue,
-        connections: Arc<Connections>,
-        pools: Arc<Pools>,
-        suppressions: crate::suppress::Suppressions,
+        kept: Kept,
     ) -> anyhow::Result<Deliverer> {
+        let Kept {
+            connections,
+            pools,
+            suppressions,
+            shaping,
+        } = kept;
         let ca_file = match &config.delivery.mode {
             DeliveryMode::Smarthost {
                 ca_file: Some(f), ..
@@ -274,6 +310,7 @@ impl Deliverer {
             connections,
             pools,
             suppressions,
+            shaping,
             config,
             policies,
             spool,
@@ -312,7 +349,9 @@ impl Deliverer {
             Err(e) => {
                 tracing::error!(queue_id = %env.id, error = %e, "cannot read message from spool");
                 let attempts = every(&env.rcpts, wait(Cause::Spool, SYSTEM_ERROR, e.to_string()));
-                return self.settle(message, Arc::default(), attempts).await;
+                return self
+                    .settle(message, Arc::default(), attempts, Held::default())
+                    .await;
             }
         };
         let max_age = self.max_age(&env);
@@ -328,7 +367,7 @@ impl Deliverer {
                 &env.rcpts,
                 wait(Cause::Expired, Status::new(4, 4, 7), reason),
             );
-            return self.settle(message, body, attempts).await;
+            return self.settle(message, body, attempts, Held::default()).await;
         }
 
         // Route each recipient domain once; held recipients wait for a retry.
@@ -384,17 +423,92 @@ impl Deliverer {
                 },
             }
         }
+        let mut held = Held::default();
         if !groups.is_empty() {
             let (signed, dkim) = self.sign(&env, &body).await;
             for (dest, rcpts) in &groups {
-                let mut sent = self.send(dest, &env, rcpts, &signed).await;
+                let mut sent = self
+                    .send_shaped(dest, &env, rcpts, &signed, &mut held)
+                    .await;
                 for a in &mut sent {
                     a.dkim = dkim.clone();
                 }
                 attempts.extend(sent);
             }
         }
-        self.settle(message, body, attempts).await;
+        if attempts.is_empty() {
+            if let Some(wait) = held.wait {
+                // Nothing was tried: the message goes back as it was, not an attempt.
+                return self.queue.defer(message, wait);
+            }
+        }
+        self.settle(message, body, attempts, held).await;
+    }
+
+    /// One group through traffic shaping: sent when its site admits it (and the replies
+    /// matched against the rules), bounced untried, or added to `held` (no attempts).
+    async fn send_shaped(
+        &self,
+        dest: &Destination,
+        env: &Envelope,
+        rcpts: &[String],
+        body: &Arc<Vec<u8>>,
+        held: &mut Held,
+    ) -> Vec<Attempt> {
+        let Some(site) = self.site(dest).await else {
+            return self.send(dest, env, rcpts, body).await;
+        };
+        let rules = &self.config.delivery.shaping;
+        let _slot = match self.shaping.admit(rules, &site).await {
+            shaping::Admission::Go(slot) => slot,
+            shaping::Admission::Hold(wait, reason) => {
+                tracing::info!(
+                    target: "sluice::event", event = "shaping_held", queue_id = %env.id,
+                    tenant = %env.tenant, site = %site.key, rcpts = rcpts.len(),
+                    reason = %reason, retry_in_ms = wait.as_millis() as u64,
+                );
+                held.add(rcpts, wait, reason);
+                return Vec::new();
+            }
+            shaping::Admission::Bounce(r) => return every(rcpts, RcptOutcome::Failed(r)),
+        };
+        let mut sent = self.send(dest, env, rcpts, body).await;
+        self.shaping.observe(rules, &site, &mut sent).await;
+        sent
+    }
+
+    /// The shaping site of a destination: its provider (by the names of its MX hosts, or
+    /// the smarthost's) or the destination itself. None for local delivery.
+    async fn site(&self, dest: &Destination) -> Option<shaping::Site> {
+        let config = &self.config.delivery.shaping;
+        let provider = match &dest.hop {
+            Hop::Local => return None,
+            Hop::Smarthost(host, _) => config.provider_of([host.as_str()]),
+            Hop::Mx(domain) => match &self.resolver {
+                // Cached: the lookup that follows in `targets` costs nothing more.
+                Some(r) => match r.mx_hosts(domain).await {
+                    Ok(hosts) => config.provider_of(hosts.iter().map(String::as_str)),
+                    Err(_) => None,
+                },
+                None => None,
+            },
+        };
+        Some(match provider {
+            Some(p) => shaping::Site {
+                key: p.name.clone(),
+                provider: Some(p.name.clone()),
+                limits: p.limits,
+            },
+            None => shaping::Site {
+                key: match &dest.hop {
+                    Hop::Mx(d) => format!("mx:{d}"),
+                    Hop::Smarthost(h, p) => format!("smarthost:{h}:{p}"),
+                    Hop::Local => "local".into(),
+                },
+                provider: None,
+                limits: config.default,
+            },
+        })
     }
 
     /// The message with a DKIM-Signature on top when the tenant has a key for its From

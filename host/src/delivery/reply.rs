@@ -140,6 +140,9 @@ pub enum Cause {
     Held,
     /// The egress pool's daily cap is reached.
     PoolCap,
+    /// Traffic shaping decided: the destination is suspended or bouncing
+    /// ([`super::shaping`]); the text quotes the reply that started it.
+    Shaping,
     /// The message could not be read from the spool.
     Spool,
     /// This relay's configuration cannot deliver it (no resolver, no Maildir, a source

@@ -9,7 +9,7 @@
 use super::classify::{self, Category};
 use super::dsn::{self, Entry, Kind};
 use super::reply::{Cause, Response, Status};
-use super::{Attempt, Deliverer, RcptOutcome};
+use super::{Attempt, Deliverer, Held, RcptOutcome};
 use crate::pipeline::{DeliveryResult, Outcome};
 use crate::queue::envelope::{unix_now, ApiFields, AttemptLog, Envelope, RcptLog};
 use crate::queue::schedule::retry_delay;
@@ -48,13 +48,24 @@ struct Tally {
 }
 
 impl Deliverer {
-    pub(super) async fn settle(&self, message: Stored, body: Arc<Vec<u8>>, attempts: Vec<Attempt>) {
+    /// Settles `attempts`; recipients shaping `held` stay for the next round, which comes
+    /// no later than they may go.
+    pub(super) async fn settle(
+        &self,
+        message: Stored,
+        body: Arc<Vec<u8>>,
+        attempts: Vec<Attempt>,
+        held: Held,
+    ) {
         let env = &message.envelope;
         let attempt = env.attempts + 1;
         let now = unix_now();
         let age = now.saturating_sub(env.received_at);
         let max_age = self.max_age(env);
-        let delay = retry_delay(&self.config.delivery.retry, attempt);
+        let mut delay = retry_delay(&self.config.delivery.retry, attempt);
+        if let Some(wait) = held.wait {
+            delay = delay.min(wait);
+        }
         let round = Round {
             attempt,
             age,
@@ -69,6 +80,12 @@ impl Deliverer {
         let mut tally = Tally::default();
         for a in attempts {
             record(env, &round, a, &mut tally);
+        }
+        let waiting = Response::local(Cause::Shaping, Status::new(4, 7, 0), held.reason);
+        for rcpt in held.rcpts {
+            tally
+                .remaining
+                .push((rcpt, waiting.clone(), Category::RateLimited));
         }
         for (rcpt, reply) in std::mem::take(&mut tally.hard) {
             self.suppressions.on_hard_bounce(&env.tenant, &rcpt, reply);

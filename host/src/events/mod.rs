@@ -68,6 +68,9 @@ pub const NAMES: &[&str] = &[
     "held",
     "unheld",
     "spool_failed",
+    // traffic shaping (journaled for the operator; a held message is its tenant's)
+    "shaping_action",
+    "shaping_held",
     // policy
     "policy_rejected",
     "quarantined",

@@ -27,6 +27,9 @@ pub const MAX_UNITS_PER_COMPONENT: u32 = 64;
 pub struct EngineSettings {
     /// Where compiled components are cached, keyed by content hash and engine version.
     pub cache_dir: PathBuf,
+    /// Whether what is compiled is written to `cache_dir`; if not, the cache is only read
+    /// (`check-config`: checking a config leaves nothing behind unless asked to).
+    pub cache_writes: bool,
     /// Plugin instances alive at once (pooling allocator slots).
     pub max_instances: u32,
     /// Largest linear memory any plugin may have; per-plugin caps are at most this.

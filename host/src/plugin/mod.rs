@@ -55,6 +55,7 @@ use std::sync::Arc;
 pub fn engine_settings(config: &Config) -> engine::EngineSettings {
     engine::EngineSettings {
         cache_dir: config.plugins.cache_dir.clone(),
+        cache_writes: true,
         max_instances: config.plugins.max_instances,
         max_memory: config.plugins.max_memory,
         fuel: false,

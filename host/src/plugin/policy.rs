@@ -288,9 +288,13 @@ impl PolicyRun for WasmRun {
             if !self.plugin.implements(hook) {
                 return Decision::proceed();
             }
+            let started = std::time::Instant::now();
             let outcome = self.call(hook, input).await;
             let label = self.plugin.label();
             let m = crate::metrics::get();
+            m.plugin_seconds
+                .with_label_values(&[self.plugin.tenant.as_str(), &self.plugin.spec.name])
+                .observe(started.elapsed().as_secs_f64());
             m.plugin_calls
                 .with_label_values(&[
                     self.plugin.tenant.as_str(),

@@ -184,6 +184,9 @@ fn compile(engine: &PluginEngine, bytes: &[u8], hash: &str) -> Result<(Component
             .trim_end_matches(" - expected=[")
             .to_owned()
     })?;
+    if !engine.settings.cache_writes {
+        return Ok((component, false));
+    }
     if let Ok(serialized) = component.serialize() {
         let _ = std::fs::create_dir_all(&engine.settings.cache_dir);
         let tmp = cached.with_extension(format!(

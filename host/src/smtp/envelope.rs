@@ -205,12 +205,21 @@ impl Session {
         };
         let tenant = tx.tenant_name().to_owned();
         let address = address.to_owned();
-        if let Some(entry) = self.relay.suppressions.enforce(&tenant, &address, "smtp") {
-            return self.reply(reply::suppressed(
-                &address,
-                entry.reason.name(),
-                &entry.since(),
-            ));
+        match self
+            .relay
+            .suppressions
+            .enforce(&tenant, &address, "smtp")
+            .await
+        {
+            Ok(None) => {}
+            Ok(Some(entry)) => {
+                return self.reply(reply::suppressed(
+                    &address,
+                    entry.reason.name(),
+                    &entry.since(),
+                ))
+            }
+            Err(_) => return self.reply(reply::SUPPRESSIONS_UNAVAILABLE),
         }
         if let Err(r) = self.hook(Stage::RcptTo, Some(&address), None, None).await {
             return self.reply(r);

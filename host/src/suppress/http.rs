@@ -78,14 +78,14 @@ fn parse_reason(text: &str) -> Result<Reason, Problem> {
 }
 
 /// `GET …/suppressions?reason=R&cursor=C&limit=N`: one page in address order.
-pub fn list(s: &Suppressions, tenant: &str, query: &HashMap<String, String>) -> Response {
-    match page(s, tenant, query) {
+pub async fn list(s: &Suppressions, tenant: &str, query: &HashMap<String, String>) -> Response {
+    match page(s, tenant, query).await {
         Ok(v) => Json(v).into_response(),
         Err(p) => p.into_response(),
     }
 }
 
-fn page(
+async fn page(
     s: &Suppressions,
     tenant: &str,
     query: &HashMap<String, String>,
@@ -122,7 +122,7 @@ fn page(
                 })?,
         ),
     };
-    let page = s.list(tenant, reason, after.as_deref(), limit);
+    let page = s.list(tenant, reason, after.as_deref(), limit).await;
     let next = page
         .next
         .map(|a| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(a));
@@ -130,21 +130,27 @@ fn page(
     Ok(json!({
         "tenant": tenant,
         "count": entries.len(),
-        "total": s.count(tenant),
+        "total": s.count(tenant).await,
         "suppressions": entries,
         "next_cursor": next,
     }))
 }
 
 /// `GET …/suppressions/{address}`.
-pub fn get(s: &Suppressions, tenant: &str, address: &str) -> Response {
+pub async fn get(s: &Suppressions, tenant: &str, address: &str) -> Response {
     let key = match parse_address(address) {
         Ok(k) => k,
         Err(p) => return p.into_response(),
     };
-    match s.check(tenant, &key) {
-        Some(e) => Json(e.to_json()).into_response(),
-        None => not_listed(tenant, &key).into_response(),
+    match s.check(tenant, &key).await {
+        Ok(Some(e)) => Json(e.to_json()).into_response(),
+        Ok(None) => not_listed(tenant, &key).into_response(),
+        Err(e) => Problem::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Unavailable",
+            format!("the shared suppression list: {e}"),
+        )
+        .into_response(),
     }
 }
 
@@ -234,8 +240,8 @@ pub async fn delete(s: &Suppressions, tenant: &str, address: &str) -> Response {
 }
 
 /// `GET …/suppressions.csv`: the whole list.
-pub fn export(s: &Suppressions, tenant: &str) -> Response {
-    let page = s.list(tenant, None, None, usize::MAX);
+pub async fn export(s: &Suppressions, tenant: &str) -> Response {
+    let page = s.list(tenant, None, None, usize::MAX).await;
     let mut response = super::csv::export(&page.entries).into_response();
     let headers = response.headers_mut();
     headers.insert(
@@ -275,11 +281,7 @@ pub async fn import(s: &Suppressions, tenant: &str, headers: &HeaderMap, body: &
             .into_response();
         }
     };
-    let new = entries
-        .iter()
-        .filter(|e| !s.holds(tenant, &e.address))
-        .count();
-    if s.count(tenant) + new > max {
+    if !s.room_for(tenant, &entries).await {
         return full(s, tenant).with("rows", entries.len()).into_response();
     }
     let rows = entries.len();

@@ -18,16 +18,23 @@
 //! acknowledged only once it is on disk, and a kill -9 loses none that was. Each tenant's list
 //! holds at most `[suppressions] max_per_tenant` entries. Addresses are kept in the relay's
 //! wire form with the domain lower-cased ([`address`]).
+//!
+//! With `[cluster] redis` the lists are shared by every node ([`shared`]): lookups, listings
+//! and exports read the shared list, changes go to it and to the local log, which stays this
+//! node's durable record and its fallback when the server is unavailable.
 
 pub mod address;
 pub mod complaint;
 pub mod csv;
 pub mod http;
+pub mod shared;
 pub mod store;
 
+use crate::cluster::{Cluster, ClusterError, Unavailable};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::ops::Bound;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, UNIX_EPOCH};
 pub use store::{Applied, Change, StoreError};
@@ -161,15 +168,30 @@ pub struct Page {
 #[derive(Clone)]
 pub struct Suppressions {
     store: Arc<store::Store>,
+    /// The directory of the local log.
+    dir: PathBuf,
+    /// The lists shared with the other nodes, with `[cluster] redis`.
+    shared: Option<Arc<shared::Shared>>,
 }
 
 impl Suppressions {
     /// Opens the lists kept under `spool_dir` (in `suppressions/`), replaying their log.
     pub fn open(spool_dir: &Path, max_per_tenant: usize) -> Result<Suppressions, StoreError> {
-        let store = store::Store::open(&spool_dir.join("suppressions"), max_per_tenant)?;
+        let dir = spool_dir.join("suppressions");
+        let store = store::Store::open(&dir, max_per_tenant)?;
         Ok(Suppressions {
             store: Arc::new(store),
+            dir,
+            shared: None,
         })
+    }
+
+    /// Shares the lists through `cluster` from now on (at start, before any clone is made),
+    /// and starts the task that brings the server up to date after an outage.
+    pub fn share(&mut self, cluster: Arc<Cluster>) {
+        let shared = Arc::new(shared::Shared::new(cluster, &self.dir));
+        shared.clone().spawn_reconciler(self.store.clone());
+        self.shared = Some(shared);
     }
 
     /// Applies a reloaded `[suppressions] max_per_tenant`.
@@ -182,8 +204,36 @@ impl Suppressions {
     }
 
     /// The entry that suppresses `rcpt` (any form: the domain's case does not matter) for
-    /// `tenant`, if there is one in force. A map lookup: never waits for the disk.
-    pub fn check(&self, tenant: &str, rcpt: &str) -> Option<Entry> {
+    /// `tenant`, if there is one in force. Alone, a map lookup that never waits for the disk;
+    /// shared, one round trip bounded by `cluster.timeout`, and an error only when the server
+    /// did not answer and `cluster.suppressions_on_unavailable` is `tempfail`.
+    pub async fn check(&self, tenant: &str, rcpt: &str) -> Result<Option<Entry>, ClusterError> {
+        let Some(shared) = &self.shared else {
+            return Ok(self.check_local(tenant, rcpt));
+        };
+        let key = address::key(rcpt);
+        let fallbacks = &crate::metrics::get().suppression_fallbacks;
+        match shared.get(tenant, &key).await {
+            Ok(entry) => {
+                let now = crate::queue::envelope::unix_now();
+                Ok(entry.filter(|e| !e.expired(now)))
+            }
+            Err(e) => match shared.on_unavailable() {
+                Unavailable::Local => {
+                    fallbacks.with_label_values(&["local"]).inc();
+                    tracing::debug!(tenant, rcpt, error = %e, "suppression lookup on this node's list");
+                    Ok(self.check_local(tenant, rcpt))
+                }
+                Unavailable::Tempfail => {
+                    fallbacks.with_label_values(&["tempfail"]).inc();
+                    Err(e)
+                }
+            },
+        }
+    }
+
+    /// [`Suppressions::check`] on this node's own list.
+    fn check_local(&self, tenant: &str, rcpt: &str) -> Option<Entry> {
         let key = address::key(rcpt);
         let lists = self.store.lists.read().unwrap_or_else(|e| e.into_inner());
         let entry = lists.tenants.get(tenant)?.get(&key)?;
@@ -193,106 +243,190 @@ impl Suppressions {
     /// [`Suppressions::check`] for a recipient of a message being submitted, which is refused
     /// when it returns an entry: also emits the `suppressed` event and counts it. `via` names
     /// the way in (`smtp`, `http`). The SMTP RCPT handler and the HTTP sending API call this
-    /// for every recipient.
-    pub fn enforce(&self, tenant: &str, rcpt: &str, via: &str) -> Option<Entry> {
-        let entry = self.check(tenant, rcpt)?;
+    /// for every recipient; an error is for them to answer 451 4.3.0.
+    pub async fn enforce(
+        &self,
+        tenant: &str,
+        rcpt: &str,
+        via: &str,
+    ) -> Result<Option<Entry>, ClusterError> {
+        let Some(entry) = self.check(tenant, rcpt).await? else {
+            return Ok(None);
+        };
         tracing::info!(
             target: "sluice::event", event = "suppressed", tenant, rcpt, reason = entry.reason.name(),
             since = %entry.since(), via,
         );
-        Some(entry)
+        Ok(Some(entry))
     }
 
-    /// Entries in force in `tenant`'s list: only `reason` when given, from after the address
-    /// `after`, at most `limit`.
-    pub fn list(
+    /// `tenant`'s shared list when there is one and the server answers (else `None`: the
+    /// local list is read, which is logged).
+    async fn shared_list(&self, tenant: &str) -> Option<BTreeMap<String, Entry>> {
+        let shared = self.shared.as_ref()?;
+        match shared.all(tenant).await {
+            Ok(list) => Some(list),
+            Err(e) => {
+                tracing::warn!(tenant, error = %e, "the shared suppression list is unavailable: this node's own list is shown");
+                None
+            }
+        }
+    }
+
+    /// Entries in force in `tenant`'s list (the shared one, when clustered): only `reason`
+    /// when given, from after the address `after`, at most `limit`.
+    pub async fn list(
         &self,
         tenant: &str,
         reason: Option<Reason>,
         after: Option<&str>,
         limit: usize,
     ) -> Page {
-        let now = crate::queue::envelope::unix_now();
+        if let Some(list) = self.shared_list(tenant).await {
+            return page_of(&list, reason, after, limit);
+        }
         let lists = self.store.lists.read().unwrap_or_else(|e| e.into_inner());
-        let Some(list) = lists.tenants.get(tenant) else {
-            return Page {
+        match lists.tenants.get(tenant) {
+            Some(list) => page_of(list, reason, after, limit),
+            None => Page {
                 entries: Vec::new(),
                 next: None,
-            };
-        };
-        let start = after.map_or(Bound::Unbounded, Bound::Excluded);
-        let mut matching = list
-            .range::<str, _>((start, Bound::Unbounded))
-            .map(|(_, e)| e)
-            .filter(|e| !e.expired(now) && reason.is_none_or(|r| e.reason == r));
-        let entries: Vec<Entry> = matching.by_ref().take(limit).cloned().collect();
-        let next = match matching.next() {
-            Some(_) => entries.last().map(|e| e.address.clone()),
-            None => None,
-        };
-        Page { entries, next }
+            },
+        }
     }
 
-    /// Entries in force in `tenant`'s list.
-    pub fn count(&self, tenant: &str) -> usize {
+    /// Entries in force in `tenant`'s list (the shared one, when clustered).
+    pub async fn count(&self, tenant: &str) -> usize {
         let now = crate::queue::envelope::unix_now();
+        let live = |l: &BTreeMap<String, Entry>| l.values().filter(|e| !e.expired(now)).count();
+        if let Some(list) = self.shared_list(tenant).await {
+            return live(&list);
+        }
         let lists = self.store.lists.read().unwrap_or_else(|e| e.into_inner());
-        lists
-            .tenants
-            .get(tenant)
-            .map_or(0, |l| l.values().filter(|e| !e.expired(now)).count())
+        lists.tenants.get(tenant).map_or(0, live)
     }
 
-    /// Whether `address` (lookup form) is in `tenant`'s list, in force or not.
-    pub fn holds(&self, tenant: &str, address: &str) -> bool {
+    /// Whether `entries` fit in `tenant`'s list with the ones already there (an address
+    /// already listed, in force or not, takes no more room).
+    pub async fn room_for(&self, tenant: &str, entries: &[Entry]) -> bool {
+        let now = crate::queue::envelope::unix_now();
+        let fits = |l: Option<&BTreeMap<String, Entry>>| {
+            let held = |a: &str| l.is_some_and(|l| l.contains_key(a));
+            let new = entries.iter().filter(|e| !held(&e.address)).count();
+            let live = l.map_or(0, |l| l.values().filter(|e| !e.expired(now)).count());
+            live + new <= self.max_per_tenant()
+        };
+        if let Some(list) = self.shared_list(tenant).await {
+            return fits(Some(&list));
+        }
         let lists = self.store.lists.read().unwrap_or_else(|e| e.into_inner());
-        lists
-            .tenants
-            .get(tenant)
-            .is_some_and(|l| l.contains_key(address))
+        fits(lists.tenants.get(tenant))
     }
 
     /// Adds (or, with `replace`, replaces) entries of `tenant`'s list; returns once they are
-    /// on disk, with what each did.
+    /// on disk (and, clustered, on the shared server or queued for it), with what each did:
+    /// the shared list's answer where the server gave one. What the shared list refuses as
+    /// full is not written here either, so this node's list never holds more than the others
+    /// see.
     pub async fn add(
         &self,
         tenant: &str,
         entries: Vec<Entry>,
         replace: bool,
     ) -> Result<Vec<Applied>, StoreError> {
-        let changes = entries
-            .into_iter()
-            .map(|entry| Change::Add {
-                tenant: tenant.to_owned(),
-                entry,
-                replace,
-            })
+        let change = |entry: &Entry| Change::Add {
+            tenant: tenant.to_owned(),
+            entry: entry.clone(),
+            replace,
+        };
+        let Some(shared) = &self.shared else {
+            return self.store.apply(entries.iter().map(change).collect()).await;
+        };
+        let on_server = if shared.behind() {
+            Vec::new()
+        } else {
+            match shared
+                .add(tenant, &entries, replace, self.max_per_tenant())
+                .await
+            {
+                Ok(applied) => applied,
+                Err((taken, e)) => {
+                    tracing::warn!(tenant, error = %e, "suppressions kept on this node until the shared server answers");
+                    taken
+                }
+            }
+        };
+        let sent = on_server.len();
+        let keep: Vec<usize> = (0..entries.len())
+            .filter(|&i| on_server.get(i) != Some(&Applied::Full))
             .collect();
-        self.store.apply(changes).await
+        let here = self
+            .store
+            .apply(keep.iter().map(|&i| change(&entries[i])).collect())
+            .await?;
+        shared.defer(entries[sent..].iter().map(change));
+        let mut applied = on_server;
+        applied.extend(
+            keep.iter()
+                .zip(here)
+                .filter(|(&i, _)| i >= sent)
+                .map(|(_, a)| a),
+        );
+        Ok(applied)
     }
 
-    /// Removes `address` (lookup form) from `tenant`'s list; true if it was there in force.
+    /// Removes `address` (lookup form) from `tenant`'s list (the shared one too, when
+    /// clustered); true if it was there in force.
     pub async fn remove(&self, tenant: &str, address: &str) -> Result<bool, StoreError> {
-        let applied = self
-            .store
-            .apply(vec![Change::Remove {
-                tenant: tenant.to_owned(),
-                address: address.to_owned(),
-            }])
-            .await?;
-        Ok(applied == [Applied::Removed])
+        let change = Change::Remove {
+            tenant: tenant.to_owned(),
+            address: address.to_owned(),
+        };
+        let applied = self.store.apply(vec![change.clone()]).await?;
+        let here = applied == [Applied::Removed];
+        let Some(shared) = &self.shared else {
+            return Ok(here);
+        };
+        if shared.behind() {
+            shared.defer([change]);
+            return Ok(here);
+        }
+        match shared.remove(tenant, address).await {
+            Ok(on_server) => Ok(on_server == Applied::Removed),
+            Err(e) => {
+                tracing::warn!(tenant, address, error = %e, "suppression removal kept on this node until the shared server answers");
+                shared.defer([change]);
+                Ok(here)
+            }
+        }
     }
 
     /// Adds `rcpt` to `tenant`'s list as a hard bounce (delivery's classification said so:
     /// [`crate::delivery::classify::hard_bounce`]), with the reply as detail. Returns at once;
-    /// the writer logs "suppression added" once it is on disk. One already there stays.
+    /// the writer logs "suppression added" once it is on disk, and a task sends it to the
+    /// shared list when clustered. One already there stays.
     pub fn on_hard_bounce(&self, tenant: &str, rcpt: &str, reply: String) {
         let entry = Entry::new(address::key(rcpt), Reason::HardBounce, Some(reply));
-        self.store.submit(vec![Change::Add {
+        let change = Change::Add {
             tenant: tenant.to_owned(),
-            entry,
+            entry: entry.clone(),
             replace: false,
-        }]);
+        };
+        self.store.submit(vec![change.clone()]);
+        let Some(shared) = self.shared.clone() else {
+            return;
+        };
+        if shared.behind() {
+            shared.defer([change]);
+            return;
+        }
+        let (tenant, max) = (tenant.to_owned(), self.max_per_tenant());
+        tokio::spawn(async move {
+            if let Err((_, e)) = shared.add(&tenant, &[entry], false, max).await {
+                tracing::warn!(tenant, error = %e, "hard-bounce suppression kept on this node until the shared server answers");
+                shared.defer([change]);
+            }
+        });
     }
 
     /// Takes a feedback report about `tenant`'s mail: each recipient who complained gets a
@@ -357,6 +491,28 @@ impl Suppressions {
     }
 }
 
+/// One page of `list`: entries in force, only `reason` when given, from after the address
+/// `after`, at most `limit`.
+fn page_of(
+    list: &BTreeMap<String, Entry>,
+    reason: Option<Reason>,
+    after: Option<&str>,
+    limit: usize,
+) -> Page {
+    let now = crate::queue::envelope::unix_now();
+    let start = after.map_or(Bound::Unbounded, Bound::Excluded);
+    let mut matching = list
+        .range::<str, _>((start, Bound::Unbounded))
+        .map(|(_, e)| e)
+        .filter(|e| !e.expired(now) && reason.is_none_or(|r| e.reason == r));
+    let entries: Vec<Entry> = matching.by_ref().take(limit).cloned().collect();
+    let next = match matching.next() {
+        Some(_) => entries.last().map(|e| e.address.clone()),
+        None => None,
+    };
+    Page { entries, next }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -376,16 +532,16 @@ mod tests {
         )
         .await
         .unwrap();
-        assert!(s.check("t", "a@X.Test").is_some());
-        assert!(s.check("t", "A@x.test").is_none());
-        assert!(s.check("other", "a@x.test").is_none());
-        let page = s.list("t", None, None, 2);
+        assert!(s.check("t", "a@X.Test").await.unwrap().is_some());
+        assert!(s.check("t", "A@x.test").await.unwrap().is_none());
+        assert!(s.check("other", "a@x.test").await.unwrap().is_none());
+        let page = s.list("t", None, None, 2).await;
         let addrs: Vec<_> = page.entries.iter().map(|e| e.address.as_str()).collect();
         assert_eq!(addrs, ["a@x.test", "b@x.test"]);
-        let page = s.list("t", None, page.next.as_deref(), 10);
+        let page = s.list("t", None, page.next.as_deref(), 10).await;
         assert_eq!(page.entries.len(), 3);
         assert_eq!(page.next, None);
-        let unsub = s.list("t", Some(Reason::Unsubscribe), None, 10);
+        let unsub = s.list("t", Some(Reason::Unsubscribe), None, 10).await;
         assert_eq!(unsub.entries.len(), 1);
         assert!(s.remove("t", "e@x.test").await.unwrap());
         assert!(!s.remove("t", "e@x.test").await.unwrap());
@@ -397,11 +553,11 @@ mod tests {
         let s = Suppressions::open(dir.path(), 100).unwrap();
         s.on_hard_bounce("t", "gone@Dest.test", "550 5.1.1 No such user".into());
         s.flush().await;
-        let e = s.check("t", "gone@dest.test").unwrap();
+        let e = s.check("t", "gone@dest.test").await.unwrap().unwrap();
         assert_eq!(e.reason, Reason::HardBounce);
         assert_eq!(e.detail.as_deref(), Some("550 5.1.1 No such user"));
-        assert!(s.check("t", "other@dest.test").is_none());
-        assert!(s.check("u", "gone@dest.test").is_none());
+        assert!(s.check("t", "other@dest.test").await.unwrap().is_none());
+        assert!(s.check("u", "gone@dest.test").await.unwrap().is_none());
     }
 
     #[test]

@@ -267,6 +267,13 @@ pub fn suppressed(address: &str, reason: &str, since: &str) -> Reply {
         ),
     )
 }
+/// The tenant's suppression list could not be read (the shared server of `[cluster]` did not
+/// answer in time and `cluster.suppressions_on_unavailable` is `tempfail`): try again later.
+pub const SUPPRESSIONS_UNAVAILABLE: Reply = Reply::new(
+    451,
+    "4.3.0",
+    "Suppression list unavailable; try again later",
+);
 /// A feedback-report transaction (`[complaints] address`) takes that one recipient only; the
 /// client sends the others in a transaction of their own (RFC 5321 §4.5.3.1.10).
 pub const COMPLAINT_ALONE: Reply = Reply::new(

@@ -40,6 +40,10 @@ pub struct Metrics {
     /// quarantine, discard) and mode: `enforced`, or `shadow` for what a shadow plugin would
     /// have done — the counts to compare before taking a plugin out of shadow mode.
     pub plugin_verdicts: IntCounterVec,
+    /// What shadow-mode plugins would have decided against what the chain enforced at the
+    /// same stage, by tenant, plugin, would-be verdict and enforced verdict (`continue`: let
+    /// through). Only would-be verdicts the plugin gave or tagged are counted.
+    pub plugin_shadow_verdicts: IntCounterVec,
     /// How long a plugin's hook calls take (instance, breaker check and the call itself), by
     /// tenant and plugin: the console's latency percentiles.
     pub plugin_seconds: HistogramVec,
@@ -208,6 +212,12 @@ impl Metrics {
                 "sluice_plugin_verdicts_total",
                 "Plugin verdicts other than continue, enforced or (shadow mode) would-be",
                 &["tenant", "plugin", "verdict", "mode"],
+            ),
+            plugin_shadow_verdicts: counter(
+                &r,
+                "sluice_plugin_shadow_verdicts_total",
+                "Shadow-mode plugin verdicts, would-be against enforced at the same stage",
+                &["tenant", "plugin", "verdict", "enforced"],
             ),
             plugin_seconds,
             config_generation: gauge(

@@ -2,10 +2,12 @@
 //! API ([`crate::api`]) end here alike. One rule for a policy stage's verdict
 //! ([`run_stage`]), one way to stamp the content ([`stamp`]), and one commit ([`commit`]):
 //! the data hook's decision applied, the message appended to the spool in the same group
-//! commit as every other, the `accepted` event, the delivery queue — and only then an outcome
-//! the transport may answer as "queued".
+//! commit as every other, the `accepted` event, the delivery queue, the tenant's capture
+//! sample ([`crate::queue::capture`]) — and only then an outcome the transport may answer as
+//! "queued".
 
 use crate::pipeline::{Decision, HookInput, PipelineRun, Stage, Verdict};
+use crate::queue::capture::Sample;
 use crate::queue::envelope::ApiFields;
 use crate::queue::{Envelope, QueueId};
 use crate::server::Relay;
@@ -80,13 +82,16 @@ pub enum Outcome {
 }
 
 /// Applies the data hook's `decision` (or a verdict `held` from an earlier stage when the data
-/// hook did not decide), commits the message to the spool and hands it to delivery.
+/// hook did not decide), commits the message to the spool and hands it to delivery. A
+/// capture `sample` is kept only for a message queued for delivery (not one quarantined,
+/// discarded or not taken).
 pub async fn commit(
     relay: &Relay,
     mut envelope: Envelope,
     mut message: Vec<u8>,
     decision: Decision,
     held: Option<Verdict>,
+    sample: Option<Sample>,
 ) -> Outcome {
     let id = envelope.id.clone();
     let verdict = match (decision.verdict, held) {
@@ -155,6 +160,9 @@ pub async fn commit(
                 api_tags = api_tags.as_deref(),
                 metadata = metadata.as_deref(),
             );
+            if let Some(sample) = sample {
+                sample.keep(env);
+            }
             relay.queue.submit(stored);
             Outcome::Queued
         }

@@ -557,6 +557,16 @@ fn shadow_mode_logs_but_never_enforces() {
                 && l.ends_with(" 1")),
         "{metrics}"
     );
+    // And against what the chain did: it let the message through.
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l.starts_with("sluice_plugin_shadow_verdicts_total{")
+                && l.contains("verdict=\"reject\"")
+                && l.contains("enforced=\"continue\"")
+                && l.ends_with(" 1")),
+        "{metrics}"
+    );
 }
 
 #[test]

@@ -350,6 +350,19 @@ fn replay_names_what_it_cannot_use() {
     assert!(!t.contains("panicked"), "{t}");
 }
 
+/// The captured messages (`.eml`) in `dir`, once there is one.
+fn wait_captures(dir: &Path) -> Vec<PathBuf> {
+    sluice_e2e::wait_for(std::time::Duration::from_secs(10), || {
+        let names: Vec<PathBuf> = std::fs::read_dir(dir)
+            .ok()?
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|e| e == "eml"))
+            .collect();
+        (!names.is_empty()).then_some(names)
+    })
+    .expect("a capture within 10 s")
+}
+
 /// `[tenant.capture]` keeps a sample of accepted messages as the client sent them, each with
 /// its envelope; `sluice replay` runs the directory as it is. Too large a message is not kept,
 /// and a rate outside [0, 1] is refused when the config loads.
@@ -380,15 +393,7 @@ fn capture_keeps_accepted_messages_for_replay() {
         .starts_with("250"));
     let accepted = relay.wait_events("accepted", 2);
     let kept_id = accepted[1]["queue_id"].as_str().unwrap().to_owned();
-    let emls = sluice_e2e::wait_for(std::time::Duration::from_secs(10), || {
-        let names: Vec<PathBuf> = std::fs::read_dir(&dir)
-            .ok()?
-            .map(|e| e.unwrap().path())
-            .filter(|p| p.extension().is_some_and(|e| e == "eml"))
-            .collect();
-        (!names.is_empty()).then_some(names)
-    })
-    .expect("a capture within 10 s");
+    let emls = wait_captures(&dir);
     assert_eq!(emls.len(), 1, "{emls:?}");
     let name = emls[0].file_name().unwrap().to_string_lossy().into_owned();
     assert!(name.ends_with(&format!("-{kept_id}.eml")), "{name}");
@@ -441,4 +446,78 @@ fn capture_keeps_accepted_messages_for_replay() {
             && t.contains("between 0 and 1"),
         "{t}"
     );
+}
+
+/// Mail sent over the application API is captured as SMTP mail is: the message as posted
+/// (before the relay's headers), its envelope with the API key's name as the user, and
+/// replay runs it.
+/// A message the API refuses is not kept: it goes first, and the accepted one is the marker.
+#[test]
+fn capture_keeps_messages_sent_over_the_http_api() {
+    let captures = tempfile::tempdir().unwrap();
+    let dir = captures.path().join("demo");
+    let relay = sluice_e2e::Relay::start(sluice_e2e::RelayConfig {
+        tenants: format!(
+            "{}[tenant.capture]\ndir = \"{}\"\nrate = 1.0\nmax_size = \"2KB\"\nretention = \"1d\"\n",
+            sluice_e2e::relay::DEMO_TENANT,
+            dir.display()
+        ),
+        ..Default::default()
+    });
+    let post = |query: &str, raw: &str| {
+        relay.api(
+            "POST",
+            &format!("/v1/messages?{query}"),
+            Some(sluice_e2e::DEMO_API_KEY),
+            Some(("message/rfc822", raw.as_bytes())),
+        )
+    };
+    let refused = post(
+        "from=app%40elsewhere.test&to=r%40dest.test",
+        "From: app@elsewhere.test\r\nSubject: not ours\r\n\r\nno\r\n",
+    );
+    assert_eq!(refused.status, 403, "{refused:?}");
+    let raw = "From: app@example.com\r\nTo: h@dest.test\r\nSubject: over http\r\n\r\nhello\r\n";
+    let r = post(
+        "from=app%40example.com&to=h%40dest.test&to=i%40dest.test",
+        raw,
+    );
+    assert_eq!(r.status, 202, "{r:?}");
+    let id = r.json()["id"].as_str().unwrap().to_owned();
+
+    let emls = wait_captures(&dir);
+    assert_eq!(emls.len(), 1, "{emls:?}");
+    let name = emls[0].file_name().unwrap().to_string_lossy().into_owned();
+    assert!(name.ends_with(&format!("-{id}.eml")), "{name}");
+    assert_eq!(std::fs::read_to_string(&emls[0]).unwrap(), raw);
+    let mut sidecar = emls[0].clone().into_os_string();
+    sidecar.push(".json");
+    let envelope: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&sidecar).unwrap()).unwrap();
+    assert_eq!(envelope["from"], "app@example.com");
+    assert_eq!(
+        envelope["to"],
+        serde_json::json!(["h@dest.test", "i@dest.test"])
+    );
+    assert_eq!(envelope["tenant"], "demo");
+    // The user is the API key's name, never the key itself.
+    assert_eq!(envelope["auth_user"], "tests");
+    assert!(!std::fs::read_to_string(&sidecar)
+        .unwrap()
+        .contains(sluice_e2e::DEMO_API_KEY));
+    assert_eq!(envelope["queue_id"], id.as_str());
+    assert_eq!(envelope["client_ip"], "127.0.0.1");
+
+    let out = replay(&[
+        "--json".as_ref(),
+        "--config".as_ref(),
+        relay.config_path.as_os_str(),
+        dir.as_os_str(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let m = &report["messages"][0];
+    assert_eq!(m["candidate"]["verdict"], "accept", "{m:#}");
+    assert_eq!(m["candidate"]["tenant"], "demo");
+    assert_eq!(m["envelope"]["to"].as_array().unwrap().len(), 2);
 }

@@ -197,8 +197,8 @@ with smtplib.SMTP("127.0.0.1", port, timeout=30) as s:
 
 /// The held-out split of the labelled corpus (plugins/marketing-detector/corpus/heldout:
 /// senders, in six languages, that the fit never saw) through a relay running the detector
-/// at its defaults in tag mode. The floors are what the detector measured on it (its
-/// README); the goal it falls short of is precision 0.99 and recall 0.9.
+/// at its defaults in tag mode. The floors are the goal's precision (0.99) and what the
+/// detector measured for recall (0.84, its README); the goal it falls short of is recall 0.9.
 #[test]
 fn marketing_detector_precision_and_recall_on_the_corpus() {
     let plugins = shipped_plugin_table(
@@ -276,11 +276,11 @@ fn marketing_detector_precision_and_recall_on_the_corpus() {
         wrong.join("\n")
     );
     assert!(
-        precision >= 0.98,
+        precision >= 0.99,
         "precision {precision:.3}:\n{}",
         wrong.join("\n")
     );
-    assert!(recall >= 0.75, "recall {recall:.3}:\n{}", wrong.join("\n"));
+    assert!(recall >= 0.84, "recall {recall:.3}:\n{}", wrong.join("\n"));
 }
 
 /// The detector tags a newsletter and the router sends it from the marketing pool; a receipt

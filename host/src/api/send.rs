@@ -27,6 +27,7 @@ use crate::admin::problem::Problem;
 use crate::capability::message::ParsedMessage;
 use crate::config::Tenant;
 use crate::pipeline::{Decision, HookInput, PipelineRun, Stage, Verdict};
+use crate::queue::capture;
 use crate::queue::envelope::{unix_now, ApiFields};
 use crate::queue::{Envelope, QueueId};
 use crate::reload::Generation;
@@ -565,6 +566,8 @@ impl Ctx {
             now,
         );
         let eight_bit = sub.content.iter().any(|b| *b >= 0x80);
+        // A sample of the tenant's mail, as the client sent it, for `sluice replay`.
+        let sample = capture::sample(self.tenant.capture.as_ref(), &sub.content);
         drop(sub.content);
         let parsed = ParsedMessage::new(Arc::new(message));
         let decision = match self
@@ -601,7 +604,7 @@ impl Ctx {
                 idempotency,
             }),
         };
-        match submit::commit(&self.relay, envelope, message, decision, tx.held).await {
+        match submit::commit(&self.relay, envelope, message, decision, tx.held, sample).await {
             Outcome::Failed(r) => Err(try_later("Not queued", r.text.to_string())),
             Outcome::Queued | Outcome::Quarantined | Outcome::Discarded => Ok(Answer {
                 status: StatusCode::ACCEPTED,

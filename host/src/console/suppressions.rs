@@ -64,12 +64,14 @@ impl Search {
 
 /// Up to [`PAGE`] entries matching `search`, and the address to go on after when the page
 /// stopped before the end of the list.
-fn find(s: &Suppressions, search: &Search) -> (Vec<Entry>, Option<String>) {
+async fn find(s: &Suppressions, search: &Search) -> (Vec<Entry>, Option<String>) {
     let mut found = Vec::new();
     let mut after = search.after.clone();
     let mut examined = 0;
     while examined < SCAN {
-        let page = s.list(&search.tenant, search.reason, after.as_deref(), 1000);
+        let page = s
+            .list(&search.tenant, search.reason, after.as_deref(), 1000)
+            .await;
         for e in page.entries {
             examined += 1;
             after = Some(e.address.clone());
@@ -99,8 +101,8 @@ pub async fn list(
         return layout::error(StatusCode::NOT_FOUND, "No such tenant.");
     }
     let s = &c.relay.suppressions;
-    let (entries, next) = find(s, &search);
-    let total = s.count(&search.tenant);
+    let (entries, next) = find(s, &search).await;
+    let total = s.count(&search.tenant).await;
     let max = s.max_per_tenant();
     let now = crate::queue::envelope::unix_now();
     let back = search.link(search.after.as_deref());
@@ -256,17 +258,17 @@ mod tests {
             .chain([Entry::new("other@else.test".into(), Reason::Manual, None)])
             .collect();
         s.add("t", entries, false).await.unwrap();
-        let (page, next) = find(&s, &search("p.t", None));
+        let (page, next) = find(&s, &search("p.t", None)).await;
         assert_eq!(
             (page.len(), next.as_deref()),
             (PAGE, Some("user049@shop.test"))
         );
-        let (rest, _) = find(&s, &search("shop", next.as_deref()));
+        let (rest, _) = find(&s, &search("shop", next.as_deref())).await;
         assert_eq!(rest.len(), PAGE);
         assert_eq!(rest[0].address, "user050@shop.test");
-        let (found, next) = find(&s, &search("else", None));
+        let (found, next) = find(&s, &search("else", None)).await;
         assert_eq!((found.len(), next), (1, None));
-        let (all, _) = find(&s, &search("", None));
+        let (all, _) = find(&s, &search("", None)).await;
         assert_eq!(all[0].address, "other@else.test");
         assert_eq!(
             search("a b", Some("x@y")).link(Some("z@w")),

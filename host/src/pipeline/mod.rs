@@ -80,6 +80,9 @@ pub struct Decision {
 pub struct Shadowed {
     /// The policy's label ("name#hash").
     pub policy: String,
+    /// The tenant and the policy's name, the labels of its metrics.
+    pub tenant: String,
+    pub name: String,
     pub verdict: Verdict,
     pub tags: Vec<String>,
 }
@@ -432,7 +435,23 @@ async fn fold(runs: &mut [Box<dyn PolicyRun>], input: &HookInput<'_>) -> (Decisi
             break;
         }
     }
+    count_shadowed(&folded);
     (folded, times)
+}
+
+/// Counts each shadow policy's would-be verdict against the one the chain enforced at the
+/// same stage (`continue` when it let the message go on): the figures to read before taking
+/// a policy out of shadow mode.
+fn count_shadowed(folded: &Decision) {
+    if folded.shadow.is_empty() {
+        return;
+    }
+    let m = crate::metrics::get();
+    for s in &folded.shadow {
+        m.plugin_shadow_verdicts
+            .with_label_values(&[&s.tenant, &s.name, s.verdict.kind(), folded.verdict.kind()])
+            .inc();
+    }
 }
 
 /// Every tenant's chain, swapped whole on reload; sessions keep the set they started with.

@@ -354,6 +354,8 @@ impl PolicyRun for WasmRun {
                 if decision.verdict != Verdict::Continue || !decision.tags.is_empty() {
                     would.shadow.push(Shadowed {
                         policy: label.to_owned(),
+                        tenant: self.plugin.tenant.to_string(),
+                        name: self.plugin.spec.name.clone(),
                         verdict: decision.verdict,
                         tags: decision.tags,
                     });

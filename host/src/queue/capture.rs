@@ -1,6 +1,9 @@
 //! Capture: a sample of a tenant's accepted messages kept for `sluice replay`, opt-in per
 //! tenant (`[tenant.capture]`), so an operator can prove a policy on yesterday's traffic.
 //!
+//! Both transports capture alike: SMTP DATA/BDAT and the HTTP API draw a [`Sample`] of the
+//! content they received, and [`crate::submit::commit`] keeps it once the spool has the message.
+//!
 //! What is kept is the message as the client sent it (before the relay's Received header and
 //! the plugins' headers: replay adds those again) and, next to it, its envelope
 //! (`NAME.eml.json`: from, to, tenant, client_ip, helo, auth_user, tls, queue_id,
@@ -13,6 +16,7 @@
 //! per directory). Writing a capture never fails a message: an error is logged.
 
 use crate::config::resolved::Capture;
+use crate::queue::Envelope;
 use serde::Serialize;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -37,8 +41,48 @@ pub struct Sidecar {
     pub received_at: u64,
 }
 
+impl Sidecar {
+    /// What replay needs to know of an accepted message's envelope.
+    pub fn of(e: &Envelope) -> Sidecar {
+        Sidecar {
+            from: e.mail_from.clone(),
+            to: e.rcpts.clone(),
+            tenant: e.tenant.clone(),
+            client_ip: e.client_ip.clone(),
+            helo: e.helo.clone(),
+            auth_user: e.auth_user.clone(),
+            tls: e.tls.clone(),
+            queue_id: e.id.0.clone(),
+            received_at: e.received_at,
+        }
+    }
+}
+
+/// A message drawn for capture, as the client sent it, waiting for the spool to commit it.
+pub struct Sample {
+    capture: Capture,
+    content: Vec<u8>,
+}
+
+impl Sample {
+    /// Keeps the sample with `envelope`, the one the spool committed (in the background).
+    pub fn keep(self, envelope: &Envelope) {
+        keep(&self.capture, self.content, Sidecar::of(envelope));
+    }
+}
+
+/// Draws `content` for the tenant's `capture`, if it has one: within `max_size`, at `rate`.
+/// The copy is taken now, before the relay's headers are added.
+pub fn sample(capture: Option<&Capture>, content: &[u8]) -> Option<Sample> {
+    let capture = capture.filter(|c| sampled(c, content.len()))?;
+    Some(Sample {
+        capture: capture.clone(),
+        content: content.to_vec(),
+    })
+}
+
 /// Whether to keep a message of `size` bytes: within `max_size`, and drawn at `rate`.
-pub fn sampled(capture: &Capture, size: usize) -> bool {
+fn sampled(capture: &Capture, size: usize) -> bool {
     size as u64 <= capture.max_size && rand::random::<f64>() < capture.rate
 }
 

@@ -175,13 +175,13 @@ impl Session {
         };
         let message = submit::stamp(&trace.received(now), &body, &id, &config.hostname, now);
         // A sample of the tenant's mail, as the client sent it, for `sluice replay`.
-        let captured = self
-            .tx
-            .as_ref()
-            .and_then(|tx| tx.tenant.as_ref())
-            .and_then(|t| t.capture.clone())
-            .filter(|c| capture::sampled(c, body.len()))
-            .map(|c| (c, body.to_vec()));
+        let sample = capture::sample(
+            self.tx
+                .as_ref()
+                .and_then(|tx| tx.tenant.as_ref())
+                .and_then(|t| t.capture.as_ref()),
+            &body,
+        );
         drop(body);
 
         let parsed = ParsedMessage::new(Arc::new(message));
@@ -218,31 +218,11 @@ impl Session {
             progress: Default::default(),
             api: None,
         };
-        let sidecar = captured.map(|c| (c, capture_sidecar(&envelope)));
-        match submit::commit(&self.relay, envelope, message, decision, tx.held).await {
+        match submit::commit(&self.relay, envelope, message, decision, tx.held, sample).await {
             Outcome::Failed(r) => self.reply(r),
-            Outcome::Queued => {
-                if let Some(((c, client_bytes), sidecar)) = sidecar {
-                    capture::keep(&c, client_bytes, sidecar);
-                }
+            Outcome::Queued | Outcome::Quarantined | Outcome::Discarded => {
                 self.reply(reply::queued(&id.0))
             }
-            Outcome::Quarantined | Outcome::Discarded => self.reply(reply::queued(&id.0)),
         }
-    }
-}
-
-/// What replay needs to know of an accepted message's envelope.
-fn capture_sidecar(e: &Envelope) -> capture::Sidecar {
-    capture::Sidecar {
-        from: e.mail_from.clone(),
-        to: e.rcpts.clone(),
-        tenant: e.tenant.clone(),
-        client_ip: e.client_ip.clone(),
-        helo: e.helo.clone(),
-        auth_user: e.auth_user.clone(),
-        tls: e.tls.clone(),
-        queue_id: e.id.0.clone(),
-        received_at: e.received_at,
     }
 }

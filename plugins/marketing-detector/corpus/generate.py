@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Writes the labelled corpus of the marketing detector.
 
-    python3 generate.py          # rewrites train/, heldout/ and labels.csv (deterministic)
+    python3 generate.py          # rewrites train/, retired/, heldout/ and labels.csv (deterministic)
 
 Messages are templated (gen/templates.py) from wording written per language (gen/en.py,
 de.py, fr.py, es.py, pt.py, ja.py), for fictional organisations (gen/world.py) that each send
@@ -11,8 +11,9 @@ code-hosting, tracker and social notifications, desktop mail clients), rendered 
 HTML or both in several layouts (gen/render.py) and assembled by Python's email package.
 
 The split is by sender: heldout/ holds every message of organisations that send nothing in
-train/ (world.TEST_BRANDS, TEST_OUTREACH), so the held-out score measures senders (their
-platforms, templates and habits) the fit never saw.
+train/ or retired/ (world.TEST_BRANDS, TEST_OUTREACH), so the held-out score measures senders
+(their platforms, templates and habits) the fit never saw. retired/ is the previous held-out
+split (world.RETIRED_BRANDS, RETIRED_OUTREACH): evaluated once, then trained on.
 """
 
 import collections
@@ -34,7 +35,7 @@ import de, en, es, fr, ja, pt  # noqa: E402
 import render  # noqa: E402
 import templates  # noqa: E402
 from senders import Platform, notification_headers  # noqa: E402
-from world import (LABELS, BRANDS, TEST_BRANDS, TEST_OUTREACH, CITIES, CURRENCY, FIRST, LAST, MONTHS, OUTREACH_COMPANIES, ROMAJI, STREETS)  # noqa: E402
+from world import (LABELS, BRANDS, RETIRED_BRANDS, RETIRED_OUTREACH, TEST_BRANDS, TEST_OUTREACH, CITIES, CURRENCY, FIRST, LAST, MONTHS, OUTREACH_COMPANIES, ROMAJI, STREETS)  # noqa: E402
 
 WORDING = {"en": en.P, "de": de.P, "fr": fr.P, "es": es.P, "pt": pt.P, "ja": ja.P}
 OUTREACH_LANG = {"growthlane": "en", "pipelinelabs": "en", "scalewise": "en", "onboardly": "en", "costcutter": "en",
@@ -358,30 +359,34 @@ def main():
         m = build(rng, brand, template, label)
         messages.append((m, mime(rng, m)))
 
-    # Held-out: other senders (TEST_BRANDS, TEST_OUTREACH), with a generator of their own so
-    # the training messages above stay the same whatever is held out.
-    test_rng = random.Random(20261207)
-    test_brands = [Brand(test_rng, *b) for b in TEST_BRANDS]
-    test_brands += [Brand(test_rng, name, domain, lang, "outreach") for name, domain, lang in TEST_OUTREACH]
-    held = {b.domain for b in test_brands}
+    # Held-out splits: other senders, each set with a generator of its own so the messages
+    # above stay the same whatever is held out. The previous split (retired/, trained on
+    # since it was evaluated) first, then the current one (heldout/).
     n_test = round(N_MESSAGES * HELD_OUT / (1 - HELD_OUT))
-    tested = []
-    while len(tested) < n_test:
-        template, label, _w, kinds = test_rng.choices(plan, weights)[0]
-        candidates = eligible(kinds, test_brands, template)
-        if not candidates:
-            continue
-        m = build(test_rng, test_rng.choice(candidates), template, label)
-        tested.append((m, mime(test_rng, m)))
-    messages += tested
+    split_of = {}
+    for split, seed, orgs, outreach in (("retired", 20261207, RETIRED_BRANDS, RETIRED_OUTREACH),
+                                        ("heldout", 20261208, TEST_BRANDS, TEST_OUTREACH)):
+        test_rng = random.Random(seed)
+        test_brands = [Brand(test_rng, *b) for b in orgs]
+        test_brands += [Brand(test_rng, name, domain, lang, "outreach") for name, domain, lang in outreach]
+        split_of.update((b.domain, split) for b in test_brands)
+        tested = []
+        while len(tested) < n_test:
+            template, label, _w, kinds = test_rng.choices(plan, weights)[0]
+            candidates = eligible(kinds, test_brands, template)
+            if not candidates:
+                continue
+            m = build(test_rng, test_rng.choice(candidates), template, label)
+            tested.append((m, mime(test_rng, m)))
+        messages += tested
 
-    for sub in ("train", "heldout"):
+    for sub in ("train", "retired", "heldout"):
         shutil.rmtree(os.path.join(HERE, sub), ignore_errors=True)
         os.makedirs(os.path.join(HERE, sub))
     rows = []
     seq = collections.Counter()
     for m, raw in messages:
-        split = "heldout" if m.domain in held else "train"
+        split = split_of.get(m.domain, "train")
         seq[(m.template, m.lang)] += 1
         name = f"{m.template}-{m.lang}-{seq[(m.template, m.lang)]:02d}.eml"
         with open(os.path.join(HERE, split, name), "wb") as f:
@@ -396,7 +401,7 @@ def main():
     langs = collections.Counter((r[0].split("/")[0], r[0].split("-")[1]) for r in rows)
     print(f"{len(rows)} messages: {dict(summary)}")
     print(f"languages: {dict(sorted(langs.items()))}")
-    print(f"held-out senders: {', '.join(sorted(held))}")
+    print(f"held-out senders: {', '.join(sorted(d for d, s in split_of.items() if s == 'heldout'))}")
     if MISSING:
         print(f"placeholders left empty: {dict(MISSING)}")
 

@@ -4,7 +4,7 @@
     python3 fit/fit.py [--sluice PATH] [--plugin PATH] [--folds 5]
 
 1. Feature vectors come from the plugin itself: `sluice replay --json` runs the training
-   messages (corpus/train and corpus/v1) through the built plugin with
+   messages (corpus/train, corpus/retired and corpus/v1) through the built plugin with
    `features_header = true`, and each message's X-Sluice-Marketing-Features header is its
    vector (features.rs computes it, here and in the relay). corpus/heldout is never read.
 2. An L2-regularised logistic regression is fitted, each weight kept to the side (marketing,
@@ -40,9 +40,11 @@ POINTS = 10.0  # points per unit of log-odds (lib.rs)
 PENALTIES = [0.1, 0.3, 1.0, 3.0]
 
 
-# What the fit learns from: the training split, and the previous corpus (a different
-# generator, other senders and habits), so the weights do not learn one generator's quirks.
-TRAINING = [("corpus/train", "corpus/labels.csv"), ("corpus/v1", "corpus/v1/labels.csv")]
+# What the fit learns from: the training split, the retired held-out split (evaluated once,
+# then trained on), and the previous corpus (a different generator, other senders and
+# habits), so the weights do not learn one generator's quirks; and their labels.
+TRAINING = ["corpus/train", "corpus/retired", "corpus/v1"]
+LABELS = ["corpus/labels.csv", "corpus/v1/labels.csv"]
 
 
 def vectors(sluice, plugin):
@@ -56,11 +58,11 @@ def vectors(sluice, plugin):
                     f'[tenant.plugin.config]\nfeatures_header = "true"\n')
         labels = os.path.join(tmp, "labels.csv")
         with open(labels, "w") as out:
-            for _, path in TRAINING:
+            for path in LABELS:
                 with open(os.path.join(PLUGIN, path)) as f:
                     out.writelines(line for line in f if not line.startswith("file,"))
         out = subprocess.run([sluice, "replay", "--json", "--config", config, "--labels", labels,
-                              *[os.path.join(PLUGIN, d) for d, _ in TRAINING]],
+                              *[os.path.join(PLUGIN, d) for d in TRAINING]],
                              capture_output=True, text=True, env={**os.environ, "SLUICE_LOG": "warn"})
         if out.returncode != 0:
             sys.exit(f"sluice replay failed:\n{out.stderr}")
@@ -90,6 +92,8 @@ SIGNS = {
     "tracking-pixel": +1, "click-tracking": +1, "utm": +1, "buttons": +1, "unsubscribe-link": +1, "unsubscribe-text": +1,
     "settings-link": -1, "social-links": +1, "hidden-text": +1, "prices": 0, "percentages": +1, "identifiers": -1,
     "questions": +1, "document": -1, "promo-code": +1, "token-links": -1,
+    "reply-to-recipient": -1, "meeting-link": +1, "no-notice": +1,
+    "links-without-notice": +1, "thread-without-notice": +1,
     "bulk-without-notice": +1,
 }
 
@@ -224,7 +228,7 @@ def main():
     if args.dry_run:
         return
     lines = [
-        "//! Written by fit/fit.py from corpus/train and corpus/v1; do not edit.",
+        "//! Written by fit/fit.py from corpus/train, corpus/retired and corpus/v1; do not edit.",
         f"//! {len(rows)} messages ({sum(ys)} marketing), L2 penalty {penalty} chosen by {args.folds}-fold",
         "//! cross-validation by sender; out-of-fold at the default threshold:",
         f"//! precision {p:.3f}, recall {r:.3f}.",

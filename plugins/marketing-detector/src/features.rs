@@ -14,7 +14,7 @@ use crate::html;
 
 /// The features, in the order of the vector; the weights (weights.rs) follow this order.
 /// Counts are taken as ln(1 + n); flags are 0 or 1.
-pub const FEATURES: [&str; 41] = [
+pub const FEATURES: [&str; 46] = [
     // -- headers: list and bulk markers (weak: notifications carry them too)
     "list-unsubscribe",      // List-Unsubscribe
     "one-click-unsubscribe", // List-Unsubscribe-Post (RFC 8058), required of bulk senders
@@ -24,6 +24,7 @@ pub const FEATURES: [&str; 41] = [
     // -- headers: notification and conversation markers
     "auto-submitted", // Auto-Submitted other than "no" (RFC 3834): made by a system
     "thread",         // In-Reply-To or References: part of a conversation
+    "reply-to-recipient", // the conversation began with a message from the recipient's domain
     "reply-subject",  // Subject starts with Re:, AW:, Fwd:, TR:, RES:, …
     // -- the sender's address
     "sender-noreply",      // no-reply, donotreply, …
@@ -54,15 +55,19 @@ pub const FEATURES: [&str; 41] = [
     "social-links",     // two or more links to social networks (a footer of icons)
     "hidden-text",      // a hidden preheader
     // -- body: numbers
-    "prices",      // ln(1 + amounts of money)
-    "percentages", // ln(1 + percentages)
-    "identifiers", // ln(1 + order, invoice, tracking and reference numbers, and codes)
-    "questions",   // ln(1 + question marks): a pitch asks, a notice tells
-    "promo-code",  // a coupon code: capitals then one to three digits (SAVE20, BF25)
-    "token-links", // ln(1 + links to the sender's own site carrying a personal token)
-    "document",    // a PDF or calendar attachment (an invoice, a ticket, an invitation)
-    // -- together
-    "bulk-without-notice", // a way to unsubscribe, and nothing of a notice (see `NOTICE`)
+    "prices",       // ln(1 + amounts of money)
+    "percentages",  // ln(1 + percentages)
+    "identifiers",  // ln(1 + order, invoice, tracking and reference numbers, and codes)
+    "questions",    // ln(1 + question marks): a pitch asks, a notice tells
+    "promo-code",   // a coupon code: capitals then one to three digits (SAVE20, BF25)
+    "token-links",  // ln(1 + links to the sender's own site carrying a personal token)
+    "document",     // a PDF or calendar attachment (an invoice, a ticket, an invitation)
+    "meeting-link", // a link to book a meeting (a scheduler's host or path): a pitch asks
+    // -- together: nothing of a notice (see `NOTICE`), not about the recipient's account or order
+    "no-notice",
+    "links-without-notice", // link-density then: links to look at, not to act on
+    "thread-without-notice", // In-Reply-To or References then: a sender's follow-up
+    "bulk-without-notice",  // a way to unsubscribe, and nothing of a notice
 ];
 
 /// The message as the data hook reads it from the host.
@@ -86,16 +91,28 @@ pub struct Input {
     /// Auto-Submitted, lower case.
     pub auto_submitted: String,
     pub in_reply_to: bool,
+    /// The To header's raw value.
+    pub to: String,
+    /// In-Reply-To and References, raw.
+    pub references: String,
 }
 
 /// The feature vector of a message, in the order of [`FEATURES`].
 pub fn extract(m: &Input) -> [f32; FEATURES.len()] {
     let flag = |b: bool| if b { 1.0 } else { 0.0 };
     let ln = |n: usize| (1.0 + n as f32).ln();
-    let prose = without_urls(&m.text);
+    let markup = html::scan(&m.html);
+    // The text part, or the HTML's text when the text part is only a stub of it ("View this
+    // email in your browser"): what the numbers and questions are read from.
+    let visible = |t: &str| t.chars().filter(|c| !c.is_whitespace()).count();
+    let richer = if visible(&markup.text) > 2 * visible(&m.text) {
+        &markup.text
+    } else {
+        &m.text
+    };
+    let prose = without_urls(richer);
     let chars = prose.chars().filter(|c| !c.is_whitespace()).count();
     let per_k = |n: usize| n as f32 / (chars as f32 / 1000.0 + 1.0);
-    let markup = html::scan(&m.html);
     let sender = Sender::parse(&m.from);
     let lower_links: Vec<String> = m.links.iter().map(|l| l.to_ascii_lowercase()).collect();
     let hosts: std::collections::BTreeSet<&str> = lower_links.iter().map(|l| host(l)).collect();
@@ -119,6 +136,7 @@ pub fn extract(m: &Input) -> [f32; FEATURES.len()] {
         flag(m.precedence.trim() == "list"),
         flag(!m.auto_submitted.trim().is_empty() && m.auto_submitted.trim() != "no"),
         flag(m.in_reply_to),
+        flag(replies_to_recipient(&m.references, &m.to)),
         flag(REPLY_PREFIXES.iter().any(|p| lower_subject.starts_with(p))),
         flag(sender.is_noreply()),
         flag(sender.has_role(SYSTEM)),
@@ -177,6 +195,10 @@ pub fn extract(m: &Input) -> [f32; FEATURES.len()] {
                 || name.ends_with(".pdf")
                 || name.ends_with(".ics")
         })),
+        flag(lower_links.iter().any(|l| meeting_link(l))),
+        0.0,
+        0.0,
+        0.0,
         0.0,
     ];
     let at = |name: &str| v[FEATURES.iter().position(|f| *f == name).expect("a feature")];
@@ -184,15 +206,25 @@ pub fn extract(m: &Input) -> [f32; FEATURES.len()] {
         .iter()
         .any(|f| at(f) > 0.0);
     let notice = NOTICE.iter().any(|f| at(f) > 0.0);
-    v[FEATURES.len() - 1] = flag(unsubscribable && !notice);
+    let without_notice = |f: &str| if notice { 0.0 } else { at(f) };
+    let (links, thread) = (without_notice("link-density"), without_notice("thread"));
+    let n = FEATURES.len();
+    v[n - 4..].copy_from_slice(&[
+        flag(!notice),
+        links,
+        thread,
+        flag(unsubscribable && !notice),
+    ]);
     v
 }
 
 /// What marks a notice: mail about the recipient's own account, order or conversation. List
 /// headers and unsubscribe links are weak evidence of a mailing on their own; with none of
-/// these they are stronger (`bulk-without-notice`).
+/// these they are stronger (`bulk-without-notice`), and mail with none of them is about
+/// nothing of the recipient's (`no-notice`).
 const NOTICE: &[&str] = &[
     "auto-submitted",
+    "reply-to-recipient",
     "settings-link",
     "identifiers",
     "token-links",
@@ -435,6 +467,40 @@ fn registrable(host: &str) -> &str {
     }
 }
 
+/// Whether the thread (`references`: In-Reply-To and References) holds a message id from the
+/// recipient's own domain (the first address of `to`): an answer to what the recipient wrote,
+/// as a help desk sends, rather than a sender's follow-up to its own earlier message.
+fn replies_to_recipient(references: &str, to: &str) -> bool {
+    let to = Sender::parse(to.split(',').next().unwrap_or(""));
+    let site = registrable(&to.domain);
+    !site.is_empty()
+        && references
+            .split(['<', '>', ' ', '\t', '\r', '\n'])
+            .filter_map(|id| id.rsplit_once('@'))
+            .any(|(_, domain)| registrable(&domain.to_ascii_lowercase()) == site)
+}
+
+/// A link to book a meeting with the sender: a scheduling service's host (`calendly.…`,
+/// `cal.…`, `meetings.…`) or a booking path (`/meet/…`, `/book-a-call`). Not calendar or
+/// video-call hosts: invitations to a meeting already made are notices.
+fn meeting_link(url: &str) -> bool {
+    const HOSTS: &[&str] = &[
+        "cal",
+        "calendly",
+        "meetings",
+        "savvycal",
+        "tidycal",
+        "zcal",
+        "chilipiper",
+        "youcanbook",
+    ];
+    const PATHS: &[&str] = &["/meet/", "/book-a-call", "/book-a-demo"];
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let h = host(url);
+    h.split('.').any(|label| HOSTS.contains(&label))
+        || PATHS.iter().any(|p| rest[h.len()..].contains(p))
+}
+
 /// A coupon code: three or more capitals followed by one to three digits, as a word.
 fn has_promo_code(text: &str) -> bool {
     text.split(|c: char| !c.is_ascii_alphanumeric()).any(|w| {
@@ -616,6 +682,25 @@ mod tests {
             "https://shop.test/blog/spring-collection-lookbook",
             "shop.test"
         ));
+        assert!(meeting_link("https://calendly.test/jane/30min"));
+        assert!(meeting_link("https://cal.growth.test/meet/jane/intro"));
+        assert!(!meeting_link("https://calendar.mail.test/event?eid=1"));
+        assert!(!meeting_link("https://shop.test/meeting-room-chairs"));
+    }
+
+    #[test]
+    fn a_reply_to_what_the_recipient_wrote() {
+        let to = "Jane Doe <jane@customer.test>";
+        assert!(replies_to_recipient(
+            "<CAF1x2y3@mail.customer.test> <a@helpdesk.test>",
+            to
+        ));
+        assert!(!replies_to_recipient("<k7h3j2@growth.test>", to));
+        assert!(!replies_to_recipient("", to));
+        assert!(!replies_to_recipient(
+            "<x@customer.test>",
+            "undisclosed-recipients:;"
+        ));
     }
 
     #[test]
@@ -691,6 +776,15 @@ mod tests {
                 && value(&v, "image-density") > 1.0
                 && value(&v, "buttons") > 0.5
         );
+        assert_eq!(value(&v, "no-notice"), 1.0);
+        assert_eq!(value(&v, "links-without-notice"), value(&v, "link-density"));
+        // The HTML's text is read when the text part is a stub of it.
+        let stub = Input {
+            text: "View it online.".into(),
+            html: "<p>Summer sale: 30% off, 20% more on shoes</p>".into(),
+            ..Input::default()
+        };
+        assert_eq!(value(&extract(&stub), "percentages"), 3.0f32.ln());
         let otp = Input {
             from: "Acme <no-reply@acme.test>".into(),
             subject: "482913 is your Acme code".into(),
@@ -701,6 +795,9 @@ mod tests {
         let v = extract(&otp);
         for f in ["sender-noreply", "subject-code", "auto-submitted"] {
             assert_eq!(value(&v, f), 1.0, "{f}");
+        }
+        for f in ["no-notice", "links-without-notice", "thread-without-notice"] {
+            assert_eq!(value(&v, f), 0.0, "{f}");
         }
         assert!(value(&v, "identifiers") > 0.5);
         assert_eq!(value(&v, "link-density"), 0.0);

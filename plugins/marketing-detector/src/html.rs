@@ -1,5 +1,6 @@
 //! One pass over an HTML body's tags: what the features need of the markup (images and
-//! tracking pixels, button-styled links, struck-out prices, hidden preheaders). A scan of
+//! tracking pixels, button-styled links, struck-out prices, hidden preheaders) and the text a
+//! reader sees. A scan of
 //! `<…>` spans, not a parser: mail HTML is too often broken for anything stricter to pay.
 
 /// What the markup holds.
@@ -19,6 +20,9 @@ pub struct Markup {
     pub strikethrough: bool,
     /// A hidden block of text (`display:none` on a div, span or p): a preheader.
     pub hidden_text: bool,
+    /// The text between the tags, outside `<head>`, `<style>` and `<script>`, with `&nbsp;`
+    /// and `&amp;` read: what a reader sees, when the text part is only a stub of it.
+    pub text: String,
 }
 
 /// Scans `html` (any case) once.
@@ -28,7 +32,12 @@ pub fn scan(html: &str) -> Markup {
     let mut i = 0;
     // A `<td>` with a background colour whose next tag is an `<a>`: a table-drawn button.
     let mut coloured_cell = false;
+    // Inside `<head>`, `<style>` or `<script>`: no visible text.
+    let mut invisible = false;
     while let Some(open) = memchr(b'<', &bytes[i..]) {
+        if !invisible {
+            visible(&html[i..i + open], &mut m.text);
+        }
         let start = i + open + 1;
         let end = memchr(b'>', &bytes[start..]).map_or(bytes.len(), |e| start + e);
         let tag = &html[start..end];
@@ -48,6 +57,8 @@ pub fn scan(html: &str) -> Markup {
             m.strikethrough = true;
         }
         match name.as_str() {
+            "head" | "style" | "script" => invisible = true,
+            "/head" | "/style" | "/script" => invisible = false,
             "img" => {
                 if is_pixel(&attrs, &style) {
                     m.pixels += 1;
@@ -77,7 +88,26 @@ pub fn scan(html: &str) -> Markup {
         }
         coloured_cell = name == "td" && (attrs.contains("bgcolor") || style.contains("background"));
     }
+    if !invisible && i < bytes.len() {
+        visible(&html[i..], &mut m.text);
+    }
     m
+}
+
+/// Appends the text between two tags (`>` included at its start) to `out`, spaced.
+fn visible(between: &str, out: &mut String) {
+    let text = between.strip_prefix('>').unwrap_or(between).trim();
+    if text.is_empty() {
+        return;
+    }
+    if !out.is_empty() {
+        out.push(' ');
+    }
+    if text.contains('&') {
+        out.push_str(&text.replace("&nbsp;", " ").replace("&amp;", "&"));
+    } else {
+        out.push_str(text);
+    }
 }
 
 /// An image that exists only to report an open: 1×1, hidden, or from an open-tracking path.
@@ -149,10 +179,22 @@ mod tests {
                 pixels: 2,
                 buttons: 3,
                 strikethrough: true,
-                hidden_text: true
+                hidden_text: true,
+                text: "Preheader Buy Go Go plain 40,00 €".into(),
             }
         );
-        assert_eq!(scan("no tags at all < 3 > 2"), Markup::default());
+        // Not a parser: a stray `<` starts a tag.
+        assert_eq!(
+            scan("no tags at all < 3 > 2"),
+            Markup {
+                text: "no tags at all 2".into(),
+                ..Markup::default()
+            }
+        );
+        assert_eq!(
+            scan("<html><head><title>T</title><style>p{x:1}</style></head><body><p>50&nbsp;% off</p>Shoes &amp; bags<script>x()</script></body>").text,
+            "50 % off Shoes & bags"
+        );
         assert_eq!(scan("<img src=x").images, 1, "an unclosed tag still counts");
         let big = scan(
             r#"<img src="hero.jpg" width="600"><img src="p.jpg" width=260px><img src="a.png" width="48">"#,

@@ -88,6 +88,10 @@ fn input(message: &Message) -> Input {
         precedence: first(message, "Precedence").to_ascii_lowercase(),
         auto_submitted: first(message, "Auto-Submitted").to_ascii_lowercase(),
         in_reply_to: has("In-Reply-To") || has("References"),
+        to: first(message, "To"),
+        references: [message.header("In-Reply-To"), message.header("References")]
+            .concat()
+            .join(" "),
     }
 }
 

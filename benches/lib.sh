@@ -15,11 +15,11 @@ wait_sink() {  # wait until the sink has counted $1 messages (at most 10 minutes
     for _ in $(seq 6000); do [ "$(sink_count)" -ge "$1" ] 2>/dev/null && return 0; sleep 0.1; done
     echo "sink got only $(sink_count) of $1" >&2; return 1
 }
-# load PORT → "accepted/s end-to-end/s"
+# load PORT → "accepted/s end-to-end/s" (SOURCE_FLAGS=-d: many messages per connection)
 load() {
     local t0 t1 t2
     t0=$(now)
-    smtp-source -s "$SESSIONS" -l "$SIZE" -m "$N" -f bench@example.com -t sink@dest.test "127.0.0.1:$1"
+    smtp-source ${SOURCE_FLAGS:-} -s "$SESSIONS" -l "$SIZE" -m "$N" -f bench@example.com -t sink@dest.test "127.0.0.1:$1"
     t1=$(now)
     wait_sink "$N"
     t2=$(now)

@@ -44,7 +44,12 @@ read -r sink_rate _ < <(load "$SINK")
 
 echo "== (a) sluice, smarthost mode"
 mkdir -p "$work/sluice"
-sluice_config "$SLUICE" "$work/sluice/spool" >"$work/sluice/sluice.toml"
+# Its admin and application APIs on ports of their own, not the defaults another relay on
+# this machine may hold.
+sluice_config "$SLUICE" "$work/sluice/spool" "[admin]
+listen = \"127.0.0.1:$(( SLUICE + 2 ))\"
+[api]
+listen = \"127.0.0.1:$(( SLUICE + 3 ))\"" >"$work/sluice/sluice.toml"
 start_sink
 SLUICE_LOG=warn "$repo/target/release/sluice" serve --config "$work/sluice/sluice.toml" 2>"$work/sluice/log" &
 sluice_pid=$!; pids+=("$sluice_pid")

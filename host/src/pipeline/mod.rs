@@ -269,6 +269,59 @@ pub struct Pipeline {
 /// A chain during one transaction.
 pub struct PipelineRun {
     runs: Vec<Box<dyn PolicyRun>>,
+    /// A stage's task on the plugin threads ended without handing the policies back (a
+    /// panic): every later stage of the transaction is refused rather than run without them.
+    lost: bool,
+}
+
+/// A [`HookInput`] that owns what it points at, so that a stage can cross to the plugin
+/// threads.
+struct OwnedInput {
+    stage: Stage,
+    client_ip: IpAddr,
+    helo: String,
+    tenant: String,
+    auth_user: Option<String>,
+    tls: Option<String>,
+    mail_from: Option<String>,
+    rcpts: Vec<String>,
+    rcpt: Option<String>,
+    message: Option<Arc<ParsedMessage>>,
+    queue_id: Option<String>,
+}
+
+impl OwnedInput {
+    fn of(input: &HookInput<'_>) -> OwnedInput {
+        OwnedInput {
+            stage: input.stage,
+            client_ip: input.client_ip,
+            helo: input.helo.to_owned(),
+            tenant: input.tenant.to_owned(),
+            auth_user: input.auth_user.map(str::to_owned),
+            tls: input.tls.map(str::to_owned),
+            mail_from: input.mail_from.map(str::to_owned),
+            rcpts: input.rcpts.to_vec(),
+            rcpt: input.rcpt.map(str::to_owned),
+            message: input.message.cloned(),
+            queue_id: input.queue_id.map(str::to_owned),
+        }
+    }
+
+    fn input(&self) -> HookInput<'_> {
+        HookInput {
+            stage: self.stage,
+            client_ip: self.client_ip,
+            helo: &self.helo,
+            tenant: &self.tenant,
+            auth_user: self.auth_user.as_deref(),
+            tls: self.tls.as_deref(),
+            mail_from: self.mail_from.as_deref(),
+            rcpts: &self.rcpts,
+            rcpt: self.rcpt.as_deref(),
+            message: self.message.as_ref(),
+            queue_id: self.queue_id.as_deref(),
+        }
+    }
 }
 
 impl Pipeline {
@@ -288,6 +341,7 @@ impl Pipeline {
     pub fn begin(&self) -> PipelineRun {
         PipelineRun {
             runs: self.policies.iter().map(|p| p.begin()).collect(),
+            lost: false,
         }
     }
 
@@ -317,28 +371,72 @@ impl PipelineRun {
 
     /// [`run`](Self::run), also giving the wall-clock time of each policy that ran, in chain
     /// order (the policies after the one that decided did not run). For `sluice replay`.
+    ///
+    /// The whole stage runs as one task on the plugin threads
+    /// ([`crate::plugin::engine::executor`]), where plugin code runs at a lower priority: one
+    /// crossing between threads per stage, not one per plugin (each crossing is a wake-up of a
+    /// parked thread on either side, which on this 2-core VM cost more than a reused plugin's
+    /// hook call: BENCHMARKS.md, session 8).
     pub async fn run_timed(&mut self, input: &HookInput<'_>) -> (Decision, Vec<Duration>) {
-        let mut folded = Decision::proceed();
-        let mut times = Vec::with_capacity(self.runs.len());
-        for run in &mut self.runs {
-            let started = Instant::now();
-            let d = run.check(input).await;
-            times.push(started.elapsed());
-            folded.add_headers.extend(d.add_headers);
-            folded.tags.extend(d.tags);
-            folded.shadow.extend(d.shadow);
-            if let Some(f) = d.fuel {
-                folded.fuel = Some(folded.fuel.unwrap_or(0) + f);
+        if self.lost {
+            return (lost_decision(), Vec::new());
+        }
+        if self.runs.is_empty() {
+            return (Decision::proceed(), Vec::new());
+        }
+        let mut runs = std::mem::take(&mut self.runs);
+        let owned = OwnedInput::of(input);
+        let ran = crate::plugin::engine::executor()
+            .spawn(async move {
+                let out = fold(&mut runs, &owned.input()).await;
+                (runs, out)
+            })
+            .await;
+        match ran {
+            Ok((runs, out)) => {
+                self.runs = runs;
+                out
             }
-            if d.verdict != Verdict::Continue {
-                folded.verdict = d.verdict;
-                folded.explain = d.explain;
-                break;
+            Err(e) => {
+                tracing::error!(tenant = input.tenant, stage = ?input.stage, error = %e, "a policy stage ended abnormally");
+                self.lost = true;
+                (lost_decision(), Vec::new())
             }
         }
-        count_shadowed(&folded);
-        (folded, times)
     }
+}
+
+/// The answer to every stage after the policies were lost: try again later.
+fn lost_decision() -> Decision {
+    Decision::verdict(Verdict::Tempfail(Reply::dynamic(
+        451,
+        "4.3.0",
+        "Policy check temporarily unavailable; try again later".to_owned(),
+    )))
+}
+
+/// Runs every policy in order and folds their decisions, with the time each one took.
+async fn fold(runs: &mut [Box<dyn PolicyRun>], input: &HookInput<'_>) -> (Decision, Vec<Duration>) {
+    let mut folded = Decision::proceed();
+    let mut times = Vec::with_capacity(runs.len());
+    for run in runs.iter_mut() {
+        let started = Instant::now();
+        let d = run.check(input).await;
+        times.push(started.elapsed());
+        folded.add_headers.extend(d.add_headers);
+        folded.tags.extend(d.tags);
+        folded.shadow.extend(d.shadow);
+        if let Some(f) = d.fuel {
+            folded.fuel = Some(folded.fuel.unwrap_or(0) + f);
+        }
+        if d.verdict != Verdict::Continue {
+            folded.verdict = d.verdict;
+            folded.explain = d.explain;
+            break;
+        }
+    }
+    count_shadowed(&folded);
+    (folded, times)
 }
 
 /// Counts each shadow policy's would-be verdict against the one the chain enforced at the

@@ -79,6 +79,11 @@ impl PluginEngine {
             .table_keep_resident(4096)
             .pagemap_scan(wasmtime::Enabled::Auto);
         config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+        // For profiling the relay: name the plugins' compiled functions in /tmp/perf-PID.map,
+        // so that `perf report` shows guest functions instead of bare addresses.
+        if std::env::var_os("SLUICE_WASM_PERFMAP").is_some() {
+            config.profiler(wasmtime::ProfilingStrategy::PerfMap);
+        }
         let engine = Engine::new(&config)?;
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;

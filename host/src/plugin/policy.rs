@@ -257,6 +257,18 @@ fn action_name(action: FailureAction) -> &'static str {
     }
 }
 
+/// A stage as the `stage` label of the plugin metrics spells it.
+fn stage_label(stage: Stage) -> &'static str {
+    match stage {
+        Stage::Connect => "connect",
+        Stage::Helo => "helo",
+        Stage::Auth => "auth",
+        Stage::MailFrom => "mailfrom",
+        Stage::RcptTo => "rcptto",
+        Stage::Data => "data",
+    }
+}
+
 /// The hook a stage of the SMTP session calls.
 pub fn hook_of(stage: Stage) -> wit::Hook {
     match stage {
@@ -283,9 +295,12 @@ impl PolicyRun for WasmRun {
             m.plugin_seconds
                 .with_label_values(&[self.plugin.tenant.as_str(), &self.plugin.spec.name])
                 .observe(started.elapsed().as_secs_f64());
-            let stage = format!("{:?}", input.stage).to_ascii_lowercase();
             m.plugin_calls
-                .with_label_values(&[self.plugin.tenant.as_str(), &self.plugin.spec.name, &stage])
+                .with_label_values(&[
+                    self.plugin.tenant.as_str(),
+                    &self.plugin.spec.name,
+                    stage_label(input.stage),
+                ])
                 .inc();
             let decision = match outcome {
                 Ok(d) => {
@@ -360,19 +375,17 @@ impl WasmRun {
         if self.instance.is_none() {
             self.instance = Some(self.plugin.instance(input.queue_id).await?);
         }
-        let mut instance = self.instance.take().expect("just created");
+        let instance = self.instance.as_mut().expect("just created");
         if let Some(id) = input.queue_id {
             instance.set_queue_id(id);
         }
         instance.session_mut().update(input);
-        let (back, outcome) = self
+        let d = self
             .plugin
             .run_hook(instance, hook, input.rcpt, input.message)
-            .await;
-        self.instance = back;
-        let d = outcome?;
+            .await?;
         let mut d = convert(&self.plugin, d)?;
-        d.fuel = self.instance.as_ref().and_then(PluginInstance::fuel_used);
+        d.fuel = instance.fuel_used();
         Ok(d)
     }
 }

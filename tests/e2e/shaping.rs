@@ -427,3 +427,54 @@ fn domains_of_one_provider_share_its_limits_and_their_events_name_it() {
         sink.log()
     );
 }
+
+/// An egress pool's warm-up can step more slowly for one provider: its mail waits at that
+/// provider's cap for the day while other destinations still have the pool's room.
+#[test]
+fn a_provider_warms_up_at_its_own_steps_within_the_pool() {
+    let port = free_port();
+    let dns = dns("127.0.0.39");
+    let sink = Sink::start_at("127.0.0.39", port, &[]);
+    let today = {
+        let out = std::process::Command::new("date")
+            .args(["-u", "+%Y-%m-%d"])
+            .output()
+            .expect("run date");
+        String::from_utf8(out.stdout).unwrap().trim().to_owned()
+    };
+    let relay = Relay::start(RelayConfig {
+        tenants: sluice_e2e::relay::DEMO_TENANT.replace(
+            "sender_domains = [\"example.com\"]",
+            "sender_domains = [\"example.com\"]\npool = \"new-ip\"",
+        ),
+        ..RelayConfig::default().mx(
+            &dns,
+            port,
+            &format!(
+                "\n[[delivery.pool]]\nname = \"new-ip\"\nsource = [\"127.0.0.1\"]\n\
+                 [delivery.pool.warmup]\nstart = \"{today}\"\ncaps = [10]\nproviders = {{ acme = [1] }}\n\
+                 [delivery.shaping]\n[[delivery.shaping.provider]]\nname = \"acme\"\nmx_suffixes = [\"dest.test\"]\n"
+            ),
+        )
+    });
+    let first = send(&relay, "one@dest.test");
+    wait_event(&relay, "delivered", json!({ "queue_id": first }));
+    let second = send(&relay, "two@dest.test");
+    let deferred = wait_event(&relay, "deferred", json!({ "queue_id": second }));
+    assert!(
+        deferred["reason"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("reached its daily cap of 1 messages to acme (warm-up day 1)"),
+        "{deferred}"
+    );
+    // Another destination, of no provider, still goes through the pool.
+    let other = send(&relay, "three@other.test");
+    wait_event(&relay, "delivered", json!({ "queue_id": other }));
+    assert!(sink.rcpt_replies("two@dest.test").is_empty(), "{:?}", sink.log());
+    let pool = &relay.http("GET", "/v1/status", Some(READ_TOKEN)).json()["pools"][0];
+    assert_eq!(pool["cap_today"], 10, "{pool}");
+    assert_eq!(pool["providers"][0]["provider"], "acme", "{pool}");
+    assert_eq!(pool["providers"][0]["cap_today"], 1, "{pool}");
+    assert_eq!(pool["providers"][0]["sent_today_here"], 1, "{pool}");
+}

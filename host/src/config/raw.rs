@@ -719,6 +719,12 @@ pub struct Warmup {
     /// Daily caps from `start` on, one per day (`[50, 100, 200, 400, …]`); before `start`
     /// the first applies, after the last day the pool's `daily_cap`.
     pub caps: Vec<u64>,
+    /// Schedules per mailbox provider (a `[delivery.shaping]` provider, built in or
+    /// configured), from the same `start`: `providers = { gmail = [20, 40, 80], outlook =
+    /// [50, 100] }` caps the messages through this pool to that provider on each day, within
+    /// the pool's own cap; after a provider's last day only the pool's cap applies.
+    #[serde(default)]
+    pub providers: BTreeMap<String, Vec<u64>>,
 }
 
 /// Traffic shaping (`[delivery.shaping]`), after KumoMTA's traffic-shaping automation:

@@ -292,6 +292,8 @@ pub struct Pool {
     pub daily_cap: Option<u64>,
     /// The warm-up schedule: its first day (days since 1970-01-01, UTC) and daily caps.
     pub warmup: Option<(u64, Vec<u64>)>,
+    /// Daily caps per provider, from the warm-up's first day.
+    pub provider_warmup: BTreeMap<String, Vec<u64>>,
 }
 
 impl Pool {
@@ -305,6 +307,15 @@ impl Pool {
             }
             None => self.daily_cap,
         }
+    }
+
+    /// The cap of UTC day `day` on messages through this pool to `provider`, while its
+    /// warm-up schedule runs; `None` when it has none or it has run out.
+    pub fn provider_cap_on(&self, provider: &str, day: u64) -> Option<u64> {
+        let (start, _) = self.warmup.as_ref()?;
+        let caps = self.provider_warmup.get(provider)?;
+        let index = usize::try_from(day.saturating_sub(*start)).unwrap_or(usize::MAX);
+        caps.get(index).copied()
     }
 }
 
@@ -990,6 +1001,7 @@ impl Resolver<'_> {
                     format!("pool {:?} is defined twice", p.name),
                 ));
             }
+            let mut provider_warmup = BTreeMap::new();
             let warmup = match p.warmup {
                 None => None,
                 Some(w) => {
@@ -1005,6 +1017,15 @@ impl Resolver<'_> {
                             "list the daily caps, one per day",
                         ));
                     }
+                    for (provider, caps) in &w.providers {
+                        if caps.is_empty() {
+                            return Err(self.invalid_key(
+                                &format!("delivery.pool[{i}].warmup.providers.{provider}"),
+                                "list the daily caps, one per day",
+                            ));
+                        }
+                    }
+                    provider_warmup = w.providers;
                     Some((start, w.caps))
                 }
             };
@@ -1013,6 +1034,7 @@ impl Resolver<'_> {
                 source: p.source,
                 daily_cap: p.daily_cap,
                 warmup,
+                provider_warmup,
             });
         }
         let mut route_allow = Vec::new();
@@ -1031,6 +1053,23 @@ impl Resolver<'_> {
         });
         let shaping = crate::delivery::shaping::ShapingConfig::resolve(d.shaping)
             .map_err(|e| self.invalid_key(&format!("delivery.shaping.{}", e.key), e.message))?;
+        // A warm-up schedule per provider names a provider traffic shaping knows: a typo
+        // would otherwise cap nothing.
+        for (i, p) in pools.iter().enumerate() {
+            for name in p.provider_warmup.keys() {
+                if !shaping.providers.iter().any(|known| &known.name == name) {
+                    let known: Vec<&str> =
+                        shaping.providers.iter().map(|k| k.name.as_str()).collect();
+                    return Err(self.invalid_key(
+                        &format!("delivery.pool[{i}].warmup.providers.{name}"),
+                        format!(
+                            "no provider {name:?} in [delivery.shaping] (known: {})",
+                            known.join(", ")
+                        ),
+                    ));
+                }
+            }
+        }
         Ok(DeliveryConfig {
             mode,
             concurrency: d.concurrency.max(1),

@@ -173,6 +173,21 @@ struct PoolState {
     next: AtomicUsize,
     /// (UTC day number, messages sent that day through this node).
     today: Mutex<(u64, u64)>,
+    /// The same, per provider with a warm-up schedule of its own.
+    today_by_provider: Mutex<HashMap<String, (u64, u64)>>,
+}
+
+/// Adds one to a node's count `today` (a UTC day and its count) for `day`, unless it reached
+/// `cap`.
+fn add_one(today: &mut (u64, u64), day: u64, cap: u64) -> bool {
+    if today.0 != day {
+        *today = (day, 0);
+    }
+    if today.1 >= cap {
+        return false;
+    }
+    today.1 += 1;
+    true
 }
 
 /// The egress pools of the config.
@@ -192,6 +207,7 @@ impl Pools {
                             pool: p.clone(),
                             next: AtomicUsize::new(0),
                             today: Mutex::new((0, 0)),
+                            today_by_provider: Mutex::new(HashMap::new()),
                         },
                     )
                 })
@@ -209,61 +225,80 @@ impl Pools {
         Ok(p.pool.source[i])
     }
 
-    /// Counts one message against the pool's cap for today (its warm-up schedule's, or
-    /// `daily_cap`); `Err` once the cap is reached. With `[cluster]` the count is shared by
-    /// every node; while the server is unavailable each node counts alone.
-    pub async fn reserve(&self, pool: &str) -> Result<(), String> {
+    /// Counts one message to `provider` (the destination's, if it has one) against the
+    /// pool's caps for today: the provider's own warm-up step, if the schedule has one, then
+    /// the pool's (its warm-up schedule's, or `daily_cap`); `Err` once a cap is reached.
+    /// With `[cluster]` the counts are shared by every node; while the server is unavailable
+    /// each node counts alone.
+    pub async fn reserve(&self, pool: &str, provider: Option<&str>) -> Result<(), String> {
         let Some(p) = self.pools.get(pool) else {
             return Err(format!(
                 "route names egress pool {pool:?}, which is not configured"
             ));
         };
-        let now = crate::queue::envelope::unix_now();
-        let day = now / 86400;
+        let day = crate::queue::envelope::unix_now() / 86400;
+        let schedule = match &p.pool.warmup {
+            Some((start, _)) => format!(" (warm-up day {})", day.saturating_sub(*start) + 1),
+            None => String::new(),
+        };
+        if let Some(provider) = provider {
+            if let Some(cap) = p.pool.provider_cap_on(provider, day) {
+                if !self
+                    .count(&format!("{pool}/{provider}"), cap, day, |f| {
+                        let mut by = p.today_by_provider.lock().unwrap_or_else(|e| e.into_inner());
+                        f(by.entry(provider.to_owned()).or_insert((day, 0)))
+                    })
+                    .await
+                {
+                    return Err(format!(
+                        "egress pool {pool:?} reached its daily cap of {cap} messages to \
+                         {provider}{schedule}"
+                    ));
+                }
+            }
+        }
         let Some(cap) = p.pool.cap_on(day) else {
             return Ok(());
         };
-        let refused = || {
-            let schedule = match &p.pool.warmup {
-                Some((start, caps)) if day.saturating_sub(*start) < caps.len() as u64 => {
-                    format!(" (warm-up day {})", day.saturating_sub(*start) + 1)
-                }
-                _ => String::new(),
-            };
-            Err(format!(
-                "egress pool {pool:?} reached its daily cap of {cap} messages{schedule}"
-            ))
-        };
-        if let Some(cluster) = crate::cluster::installed() {
-            let key = cluster.counter_key("", "pool", pool, 86_400);
-            // One bucket per UTC day: the count starts again at midnight.
-            match cluster.count(&key, 86_400, 86_400, 1, cap).await {
-                Ok(Ok(_)) => {
-                    self.count_locally(p, day, u64::MAX);
-                    return Ok(());
-                }
-                Ok(Err(_)) => return refused(),
-                Err(_) => {}
-            }
-        }
-        if self.count_locally(p, day, cap) {
+        let warming = matches!(&p.pool.warmup,
+            Some((start, caps)) if day.saturating_sub(*start) < caps.len() as u64);
+        if self
+            .count(pool, cap, day, |f| {
+                f(&mut p.today.lock().unwrap_or_else(|e| e.into_inner()))
+            })
+            .await
+        {
             Ok(())
         } else {
-            refused()
+            Err(format!(
+                "egress pool {pool:?} reached its daily cap of {cap} messages{}",
+                if warming { schedule.as_str() } else { "" }
+            ))
         }
     }
 
-    /// Adds one to this node's count for `day` unless it reached `cap`.
-    fn count_locally(&self, p: &PoolState, day: u64, cap: u64) -> bool {
-        let mut today = p.today.lock().unwrap_or_else(|e| e.into_inner());
-        if today.0 != day {
-            *today = (day, 0);
+    /// Counts one against `cap` for UTC `day` under `name`: on the shared server when there
+    /// is one (this node's count, `local`, kept for the status page), else on this node.
+    async fn count(
+        &self,
+        name: &str,
+        cap: u64,
+        day: u64,
+        local: impl Fn(&dyn Fn(&mut (u64, u64)) -> bool) -> bool,
+    ) -> bool {
+        if let Some(cluster) = crate::cluster::installed() {
+            let key = cluster.counter_key("", "pool", name, 86_400);
+            // One bucket per UTC day: the count starts again at midnight.
+            match cluster.count(&key, 86_400, 86_400, 1, cap).await {
+                Ok(Ok(_)) => {
+                    local(&|today| add_one(today, day, u64::MAX));
+                    return true;
+                }
+                Ok(Err(_)) => return false,
+                Err(_) => {}
+            }
         }
-        if today.1 >= cap {
-            return false;
-        }
-        today.1 += 1;
-        true
+        local(&|today| add_one(today, day, cap))
     }
 
     /// Each pool's cap today and what this node sent through it, for the status page.
@@ -283,10 +318,30 @@ impl Pools {
                     .warmup
                     .as_ref()
                     .map(|(start, _)| day.saturating_sub(*start) + 1);
+                let by = p
+                    .today_by_provider
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner());
+                let providers: Vec<_> = p
+                    .pool
+                    .provider_warmup
+                    .keys()
+                    .map(|provider| {
+                        let sent = by
+                            .get(provider)
+                            .map_or(0, |t| if t.0 == day { t.1 } else { 0 });
+                        serde_json::json!({
+                            "provider": provider,
+                            "cap_today": p.pool.provider_cap_on(provider, day),
+                            "sent_today_here": sent,
+                        })
+                    })
+                    .collect();
                 serde_json::json!({
                     "name": name,
                     "cap_today": p.pool.cap_on(day),
                     "warmup_day": warmup_day,
+                    "providers": providers,
                     "sent_today_here": sent,
                 })
             })
@@ -307,14 +362,15 @@ mod tests {
             source: vec!["127.0.0.2".parse().unwrap(), "127.0.0.3".parse().unwrap()],
             daily_cap: Some(2),
             warmup: None,
+            provider_warmup: Default::default(),
         }]);
         let a = pools.source("warm").unwrap();
         let b = pools.source("warm").unwrap();
         assert_ne!(a, b);
-        assert!(pools.reserve("warm").await.is_ok());
-        assert!(pools.reserve("warm").await.is_ok());
+        assert!(pools.reserve("warm", None).await.is_ok());
+        assert!(pools.reserve("warm", Some("gmail")).await.is_ok());
         assert!(pools
-            .reserve("warm")
+            .reserve("warm", None)
             .await
             .unwrap_err()
             .contains("daily cap"));
@@ -328,6 +384,7 @@ mod tests {
             source: vec!["127.0.0.2".parse().unwrap()],
             daily_cap: Some(5000),
             warmup: Some((20_000, vec![50, 100, 200])),
+            provider_warmup: [("gmail".to_owned(), vec![5, 10])].into(),
         };
         assert_eq!(
             pool.cap_on(19_990),
@@ -338,10 +395,42 @@ mod tests {
         assert_eq!(pool.cap_on(20_001), Some(100));
         assert_eq!(pool.cap_on(20_002), Some(200));
         assert_eq!(pool.cap_on(20_003), Some(5000));
+        assert_eq!(pool.provider_cap_on("gmail", 20_000), Some(5));
+        assert_eq!(pool.provider_cap_on("gmail", 20_001), Some(10));
+        assert_eq!(
+            pool.provider_cap_on("gmail", 20_002),
+            None,
+            "past its last step only the pool's cap applies"
+        );
+        assert_eq!(pool.provider_cap_on("outlook", 20_000), None);
         let open = Pool {
             daily_cap: None,
             ..pool
         };
         assert_eq!(open.cap_on(20_100), None);
+    }
+
+    #[tokio::test]
+    async fn a_provider_step_caps_its_mail_within_the_pool() {
+        let day = crate::queue::envelope::unix_now() / 86400;
+        let pools = Pools::new(&[Pool {
+            name: "new-ip".into(),
+            source: vec!["127.0.0.2".parse().unwrap()],
+            daily_cap: None,
+            warmup: Some((day, vec![3])),
+            provider_warmup: [("gmail".to_owned(), vec![1])].into(),
+        }]);
+        assert!(pools.reserve("new-ip", Some("gmail")).await.is_ok());
+        let refused = pools.reserve("new-ip", Some("gmail")).await.unwrap_err();
+        assert!(
+            refused.contains("daily cap of 1 messages to gmail (warm-up day 1)"),
+            "{refused}"
+        );
+        // Other providers, and destinations of none, still have the pool's room.
+        assert!(pools.reserve("new-ip", Some("outlook")).await.is_ok());
+        assert!(pools.reserve("new-ip", None).await.is_ok());
+        let refused = pools.reserve("new-ip", None).await.unwrap_err();
+        assert!(refused.contains("daily cap of 3 messages (warm-up day 1)"), "{refused}");
+        assert_eq!(pools.today()[0]["providers"][0]["sent_today_here"], 1);
     }
 }

@@ -459,7 +459,7 @@ impl Deliverer {
         held: &mut Held,
     ) -> Vec<Attempt> {
         let Some(site) = self.site(dest).await else {
-            return self.send(dest, env, rcpts, body).await;
+            return self.send(dest, None, env, rcpts, body).await;
         };
         let rules = &self.config.delivery.shaping;
         let _slot = match self.shaping.admit(rules, &site).await {
@@ -481,7 +481,9 @@ impl Deliverer {
                 return bounced;
             }
         };
-        let mut sent = self.send(dest, env, rcpts, body).await;
+        let mut sent = self
+            .send(dest, site.provider.as_deref(), env, rcpts, body)
+            .await;
         self.shaping.observe(rules, &site, &mut sent).await;
         for a in &mut sent {
             a.provider = site.provider.clone();
@@ -575,6 +577,7 @@ impl Deliverer {
     async fn send(
         &self,
         dest: &Destination,
+        provider: Option<&str>,
         env: &Envelope,
         rcpts: &[String],
         body: &Arc<Vec<u8>>,
@@ -596,7 +599,7 @@ impl Deliverer {
         let dest = &dest;
         let source = match &dest.pool {
             Some(p) => match match self.pools.source(p) {
-                Ok(s) => self.pools.reserve(p).await.map(|_| s),
+                Ok(s) => self.pools.reserve(p, provider).await.map(|_| s),
                 Err(e) => Err(e),
             } {
                 Ok(s) => Some(s),

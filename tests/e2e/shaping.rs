@@ -471,7 +471,11 @@ fn a_provider_warms_up_at_its_own_steps_within_the_pool() {
     // Another destination, of no provider, still goes through the pool.
     let other = send(&relay, "three@other.test");
     wait_event(&relay, "delivered", json!({ "queue_id": other }));
-    assert!(sink.rcpt_replies("two@dest.test").is_empty(), "{:?}", sink.log());
+    assert!(
+        sink.rcpt_replies("two@dest.test").is_empty(),
+        "{:?}",
+        sink.log()
+    );
     let pool = &relay.http("GET", "/v1/status", Some(READ_TOKEN)).json()["pools"][0];
     assert_eq!(pool["cap_today"], 10, "{pool}");
     assert_eq!(pool["providers"][0]["provider"], "acme", "{pool}");

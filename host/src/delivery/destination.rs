@@ -245,7 +245,10 @@ impl Pools {
             if let Some(cap) = p.pool.provider_cap_on(provider, day) {
                 if !self
                     .count(&format!("{pool}/{provider}"), cap, day, |f| {
-                        let mut by = p.today_by_provider.lock().unwrap_or_else(|e| e.into_inner());
+                        let mut by = p
+                            .today_by_provider
+                            .lock()
+                            .unwrap_or_else(|e| e.into_inner());
                         f(by.entry(provider.to_owned()).or_insert((day, 0)))
                     })
                     .await
@@ -430,7 +433,10 @@ mod tests {
         assert!(pools.reserve("new-ip", Some("outlook")).await.is_ok());
         assert!(pools.reserve("new-ip", None).await.is_ok());
         let refused = pools.reserve("new-ip", None).await.unwrap_err();
-        assert!(refused.contains("daily cap of 3 messages (warm-up day 1)"), "{refused}");
+        assert!(
+            refused.contains("daily cap of 3 messages (warm-up day 1)"),
+            "{refused}"
+        );
         assert_eq!(pools.today()[0]["providers"][0]["sent_today_here"], 1);
     }
 }

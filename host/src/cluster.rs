@@ -215,25 +215,7 @@ impl Cluster {
         &self,
         pipe: &redis::Pipeline,
     ) -> Result<T, ClusterError> {
-        let mut connection = self.connection.clone();
-        let started = std::time::Instant::now();
-        let answer =
-            tokio::time::timeout(self.timeout, pipe.query_async::<T>(&mut connection)).await;
-        crate::metrics::get()
-            .cluster_seconds
-            .observe(started.elapsed().as_secs_f64());
-        let result = match answer {
-            Ok(Ok(v)) => Ok(v),
-            Ok(Err(e)) => Err(ClusterError::Redis {
-                server: self.server.clone(),
-                error: e.to_string(),
-            }),
-            Err(_) => Err(ClusterError::Timeout {
-                server: self.server.clone(),
-                timeout: self.timeout,
-            }),
-        };
-        self.note(&result);
-        result
+        self.bounded(|mut c| async move { pipe.query_async::<T>(&mut c).await })
+            .await
     }
 }

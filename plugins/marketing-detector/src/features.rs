@@ -104,14 +104,13 @@ pub fn extract(m: &Input) -> [f32; FEATURES.len()] {
     let markup = html::scan(&m.html);
     // The text part, or the HTML's text when the text part is only a stub of it ("View this
     // email in your browser"): what the numbers and questions are read from.
-    let visible = |t: &str| t.chars().filter(|c| !c.is_whitespace()).count();
     let richer = if visible(&markup.text) > 2 * visible(&m.text) {
         &markup.text
     } else {
         &m.text
     };
     let prose = without_urls(richer);
-    let chars = prose.chars().filter(|c| !c.is_whitespace()).count();
+    let chars = visible(&prose);
     let per_k = |n: usize| n as f32 / (chars as f32 / 1000.0 + 1.0);
     let sender = Sender::parse(&m.from);
     let lower_links: Vec<String> = m.links.iter().map(|l| l.to_ascii_lowercase()).collect();
@@ -171,7 +170,7 @@ pub fn extract(m: &Input) -> [f32; FEATURES.len()] {
                 .iter()
                 .any(|l| UNSUBSCRIBE_URL.iter().any(|u| l.contains(u))),
         ),
-        flag(UNSUBSCRIBE_WORDS.iter().any(|w| lower_prose.contains(w))),
+        flag(says_unsubscribe(&lower_prose)),
         flag(
             lower_links
                 .iter()
@@ -182,7 +181,7 @@ pub fn extract(m: &Input) -> [f32; FEATURES.len()] {
         ln(prices(&prose)),
         ln(percentages(&prose)),
         ln(identifiers(&prose) + usize::from(code_line(&m.text))),
-        ln(prose.matches(['?', '？', '¿']).count()),
+        ln(questions(&prose)),
         flag(has_promo_code(&prose) || has_promo_code(subject)),
         ln(lower_links
             .iter()
@@ -503,30 +502,115 @@ fn meeting_link(url: &str) -> bool {
 
 /// A coupon code: three or more capitals followed by one to three digits, as a word.
 fn has_promo_code(text: &str) -> bool {
-    text.split(|c: char| !c.is_ascii_alphanumeric()).any(|w| {
-        let letters = w.chars().take_while(char::is_ascii_uppercase).count();
-        let digits = w.len() - letters;
-        letters >= 3
-            && (1..=3).contains(&digits)
-            && w[letters..].chars().all(|c| c.is_ascii_digit())
+    // Words are runs of ASCII letters and digits, so bytes split them as chars would.
+    text.as_bytes()
+        .split(|b| !b.is_ascii_alphanumeric())
+        .any(|w| {
+            let letters = w.iter().take_while(|b| b.is_ascii_uppercase()).count();
+            let digits = &w[letters..];
+            letters >= 3 && (1..=3).contains(&digits.len()) && digits.iter().all(u8::is_ascii_digit)
+        })
+}
+
+/// The text with every URL taken out (their digits, ? and % are not prose): a token (up to
+/// and with the whitespace after it) that starts, after any `<`, `(` or `[`, with `http://`,
+/// `https://` or `www.` becomes one space, or nothing at the end of the text. Looks only where
+/// an `h` or a `w` follows whitespace and such brackets, rather than splitting every token.
+fn without_urls(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = String::with_capacity(text.len());
+    let (mut copied, mut at) = (0, 0);
+    while let Some(p) = bytes[at..]
+        .iter()
+        .position(|&b| b == b'h' || b == b'w')
+        .map(|p| at + p)
+    {
+        at = p + 1;
+        let rest = &text[p..];
+        if !(rest.starts_with("http://")
+            || rest.starts_with("https://")
+            || rest.starts_with("www."))
+        {
+            continue;
+        }
+        let start = p - bytes[..p]
+            .iter()
+            .rev()
+            .take_while(|b| matches!(b, b'<' | b'(' | b'['))
+            .count();
+        if !text[..start]
+            .chars()
+            .next_back()
+            .is_none_or(char::is_whitespace)
+        {
+            continue;
+        }
+        out.push_str(&text[copied..start]);
+        match rest.char_indices().find(|&(_, c)| c.is_whitespace()) {
+            Some((ws, c)) => {
+                out.push(' ');
+                copied = p + ws + c.len_utf8();
+            }
+            None => copied = text.len(),
+        }
+        at = copied;
+    }
+    out.push_str(&text[copied..]);
+    out
+}
+
+/// Characters that are not whitespace.
+fn visible(text: &str) -> usize {
+    text.chars().filter(|c| !c.is_whitespace()).count()
+}
+
+/// Question marks: `?`, `？` and `¿`, counted by their bytes (`？` is EF BC 9F, `¿` C2 BF;
+/// neither last byte ends any other character after those leads).
+fn questions(text: &str) -> usize {
+    let b = text.as_bytes();
+    (0..b.len())
+        .filter(|&i| match b[i] {
+            b'?' => true,
+            0x9F => b[..i].ends_with(&[0xEF, 0xBC]),
+            0xBF => b[..i].ends_with(&[0xC2]),
+            _ => false,
+        })
+        .count()
+}
+
+/// Whether the lower-cased text holds one of [`UNSUBSCRIBE_WORDS`]: one pass over its bytes,
+/// trying the words only where one can start (a table of first bytes made at build time).
+fn says_unsubscribe(lower: &str) -> bool {
+    const FIRST: [bool; 256] = {
+        let mut t = [false; 256];
+        let mut i = 0;
+        while i < UNSUBSCRIBE_WORDS.len() {
+            t[UNSUBSCRIBE_WORDS[i].as_bytes()[0] as usize] = true;
+            i += 1;
+        }
+        t
+    };
+    let b = lower.as_bytes();
+    (0..b.len()).any(|i| {
+        FIRST[b[i] as usize]
+            && UNSUBSCRIBE_WORDS
+                .iter()
+                .any(|w| b[i..].starts_with(w.as_bytes()))
     })
 }
 
-/// The text with every URL taken out (their digits, ? and % are not prose).
-fn without_urls(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for (i, token) in text.split_inclusive(char::is_whitespace).enumerate() {
-        let t = token.trim_start_matches(['<', '(', '[']);
-        if t.starts_with("http://") || t.starts_with("https://") || t.starts_with("www.") {
-            if token.ends_with(char::is_whitespace) {
-                out.push(' ');
-            }
-            continue;
+/// Whether one of the first three characters of `chars` is a digit, with only spaces before
+/// it: a number next to a sign, on the side `chars` reads.
+fn digit_within_three(chars: impl Iterator<Item = char>) -> bool {
+    for c in chars.take(3) {
+        if is_digit(c) {
+            return true;
         }
-        let _ = i;
-        out.push_str(token);
+        if !matches!(c, ' ' | '\u{a0}' | '\u{202f}') {
+            return false;
+        }
     }
-    out
+    false
 }
 
 fn is_digit(c: char) -> bool {
@@ -535,59 +619,42 @@ fn is_digit(c: char) -> bool {
 
 /// Percentages: a number, perhaps a space, then % (or ％).
 fn percentages(text: &str) -> usize {
-    let chars: Vec<char> = text.chars().collect();
-    (0..chars.len())
-        .filter(|&i| matches!(chars[i], '%' | '％'))
-        .filter(|&i| {
-            let mut j = i;
-            while j > 0 && matches!(chars[j - 1], ' ' | '\u{a0}' | '\u{202f}') && i - j < 2 {
-                j -= 1;
+    text.match_indices(['%', '％'])
+        .filter(|&(at, _)| {
+            let mut before = text[..at].chars().rev();
+            let mut c = before.next();
+            for _ in 0..2 {
+                if !matches!(c, Some(' ' | '\u{a0}' | '\u{202f}')) {
+                    break;
+                }
+                c = before.next();
             }
-            j > 0 && is_digit(chars[j - 1])
+            c.is_some_and(is_digit)
         })
         .count()
 }
 
-/// Amounts of money: a currency sign or code next to a number, on either side.
+/// Amounts of money: a currency sign or code next to a number, on either side. One pass over
+/// the characters; a code is three ASCII capitals, none of which can overlap itself.
 fn prices(text: &str) -> usize {
     const SIGNS: &[char] = &['$', '€', '£', '¥', '￥', '円', '₹', '₩'];
     const CODES: &[&str] = &[
         "USD", "EUR", "GBP", "CHF", "JPY", "BRL", "MXN", "CAD", "AUD",
     ];
-    let chars: Vec<char> = text.chars().collect();
-    let near_digit = |from: usize, step: isize| {
-        let mut i = from as isize;
-        for _ in 0..3 {
-            i += step;
-            if i < 0 || i as usize >= chars.len() {
-                return false;
-            }
-            let c = chars[i as usize];
-            if is_digit(c) {
-                return true;
-            }
-            if !matches!(c, ' ' | '\u{a0}' | '\u{202f}') {
-                return false;
-            }
-        }
-        false
+    let near_digit = |at: usize, end: usize| {
+        digit_within_three(text[end..].chars()) || digit_within_three(text[..at].chars().rev())
     };
     let mut n = 0;
-    for (i, &c) in chars.iter().enumerate() {
-        if SIGNS.contains(&c) && (near_digit(i, 1) || near_digit(i, -1)) {
-            n += 1;
-        }
-    }
-    for code in CODES {
-        for (at, _) in text.match_indices(code) {
+    for (at, c) in text.char_indices() {
+        if SIGNS.contains(&c) {
+            n += usize::from(near_digit(at, at + c.len_utf8()));
+        } else if c.is_ascii_uppercase() && CODES.iter().any(|code| text[at..].starts_with(code)) {
+            let end = at + 3;
             let before = text[..at].chars().next_back();
-            let after = text[at + code.len()..].chars().next();
+            let after = text[end..].chars().next();
             let word = !before.is_some_and(|c| c.is_alphabetic())
                 && !after.is_some_and(|c| c.is_alphabetic());
-            let idx = text[..at].chars().count();
-            if word && (near_digit(idx + code.chars().count() - 1, 1) || near_digit(idx, -1)) {
-                n += 1;
-            }
+            n += usize::from(word && near_digit(at, end));
         }
     }
     n
@@ -597,15 +664,27 @@ fn prices(text: &str) -> usize {
 /// digits, `#` and four digits, or seven digits and more.
 fn identifiers(text: &str) -> usize {
     let mut seen = std::collections::BTreeSet::new();
-    for token in text.split(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '#' | '_')))
+    // Tokens are runs of ASCII, so bytes split them as chars would.
+    for token in text
+        .as_bytes()
+        .split(|&b| !(b.is_ascii_alphanumeric() || matches!(b, b'-' | b'#' | b'_')))
     {
-        let token = token.trim_matches(['-', '_']);
-        let digits = token.chars().filter(char::is_ascii_digit).count();
-        let letters = token.chars().filter(char::is_ascii_alphabetic).count();
-        let id = (token.starts_with('#') && digits >= 4)
+        let first = token
+            .iter()
+            .take_while(|b| matches!(b, b'-' | b'_'))
+            .count();
+        let last = token[first..]
+            .iter()
+            .rev()
+            .take_while(|b| matches!(b, b'-' | b'_'))
+            .count();
+        let token = &token[first..token.len() - last];
+        let digits = token.iter().filter(|b| b.is_ascii_digit()).count();
+        let letters = token.iter().filter(|b| b.is_ascii_alphabetic()).count();
+        let id = (token.starts_with(b"#") && digits >= 4)
             || (letters > 0 && digits >= 4 && token.len() >= 6 && token.len() <= 40)
             // Seven digits and more, but not a date (2026-05-01).
-            || (letters == 0 && (7..=24).contains(&digits) && (!token.contains('-') || digits >= 10));
+            || (letters == 0 && (7..=24).contains(&digits) && (!token.contains(&b'-') || digits >= 10));
         if id {
             seen.insert(token);
         }
@@ -625,10 +704,10 @@ fn has_code(subject: &str) -> bool {
 fn code_line(text: &str) -> bool {
     text.lines().any(|l| {
         let l = l.trim();
-        let digits = l.chars().filter(char::is_ascii_digit).count();
-        (4..=8).contains(&digits)
-            && l.chars().all(|c| c.is_ascii_digit() || c == ' ')
-            && l.matches(' ').count() <= 1
+        // The cheap test that fails on most lines first.
+        l.bytes().all(|b| b.is_ascii_digit() || b == b' ')
+            && (4..=8).contains(&l.bytes().filter(u8::is_ascii_digit).count())
+            && l.bytes().filter(|&b| b == b' ').count() <= 1
     })
 }
 

@@ -104,13 +104,14 @@ pub fn extract(m: &Input) -> [f32; FEATURES.len()] {
     let markup = html::scan(&m.html);
     // The text part, or the HTML's text when the text part is only a stub of it ("View this
     // email in your browser"): what the numbers and questions are read from.
-    let richer = if visible(&markup.text) > 2 * visible(&m.text) {
+    let richer = if !markup.text.is_empty() && visible(&markup.text) > 2 * visible(&m.text) {
         &markup.text
     } else {
         &m.text
     };
     let prose = without_urls(richer);
-    let chars = visible(&prose);
+    let numbers = Numbers::read(&prose);
+    let chars = numbers.visible;
     let per_k = |n: usize| n as f32 / (chars as f32 / 1000.0 + 1.0);
     let sender = Sender::parse(&m.from);
     let lower_links: Vec<String> = m.links.iter().map(|l| l.to_ascii_lowercase()).collect();
@@ -124,7 +125,6 @@ pub fn extract(m: &Input) -> [f32; FEATURES.len()] {
             labels.len() >= 2 && SOCIAL.contains(&labels[labels.len() - 2])
         })
         .count();
-    let lower_prose = prose.to_lowercase();
     let subject = m.subject.trim();
     let lower_subject = subject.to_lowercase();
     let mut v = [
@@ -143,7 +143,7 @@ pub fn extract(m: &Input) -> [f32; FEATURES.len()] {
         flag(PROMO_SUBDOMAINS.contains(&sender.domain.split('.').next().unwrap_or(""))),
         flag(sender.is_personal()),
         flag(has_code(subject)),
-        flag(percentages(subject) > 0),
+        flag(Numbers::read(subject).percentages > 0),
         flag(subject.contains(['!', '！'])),
         flag(subject.chars().any(is_pictograph)),
         flag(
@@ -170,7 +170,7 @@ pub fn extract(m: &Input) -> [f32; FEATURES.len()] {
                 .iter()
                 .any(|l| UNSUBSCRIBE_URL.iter().any(|u| l.contains(u))),
         ),
-        flag(says_unsubscribe(&lower_prose)),
+        flag(says_unsubscribe(&prose, numbers.ascii)),
         flag(
             lower_links
                 .iter()
@@ -178,10 +178,10 @@ pub fn extract(m: &Input) -> [f32; FEATURES.len()] {
         ),
         flag(social >= 2),
         flag(markup.hidden_text),
-        ln(prices(&prose)),
-        ln(percentages(&prose)),
+        ln(numbers.prices),
+        ln(numbers.percentages),
         ln(identifiers(&prose) + usize::from(code_line(&m.text))),
-        ln(questions(&prose)),
+        ln(numbers.questions),
         flag(has_promo_code(&prose) || has_promo_code(subject)),
         ln(lower_links
             .iter()
@@ -500,16 +500,29 @@ fn meeting_link(url: &str) -> bool {
         || PATHS.iter().any(|p| rest[h.len()..].contains(p))
 }
 
-/// A coupon code: three or more capitals followed by one to three digits, as a word.
+/// A coupon code: three or more capitals followed by one to three digits, as a word (a run
+/// of ASCII letters and digits). One pass over the bytes.
 fn has_promo_code(text: &str) -> bool {
-    // Words are runs of ASCII letters and digits, so bytes split them as chars would.
-    text.as_bytes()
-        .split(|b| !b.is_ascii_alphanumeric())
-        .any(|w| {
-            let letters = w.iter().take_while(|b| b.is_ascii_uppercase()).count();
-            let digits = &w[letters..];
-            letters >= 3 && (1..=3).contains(&digits.len()) && digits.iter().all(u8::is_ascii_digit)
-        })
+    // Capitals so far, then digits so far; `None` once the word cannot be a code.
+    let mut word = Some((0, 0));
+    let is_code = |word: Option<(usize, usize)>| {
+        word.is_some_and(|(letters, digits)| letters >= 3 && (1..=3).contains(&digits))
+    };
+    for &b in text.as_bytes() {
+        if !b.is_ascii_alphanumeric() {
+            if is_code(word) {
+                return true;
+            }
+            word = Some((0, 0));
+            continue;
+        }
+        word = match word {
+            Some((letters, 0)) if b.is_ascii_uppercase() => Some((letters + 1, 0)),
+            Some((letters, digits)) if b.is_ascii_digit() => Some((letters, digits + 1)),
+            _ => None,
+        };
+    }
+    is_code(word)
 }
 
 /// The text with every URL taken out (their digits, ? and % are not prose): a token (up to
@@ -561,41 +574,48 @@ fn without_urls(text: &str) -> String {
 
 /// Characters that are not whitespace.
 fn visible(text: &str) -> usize {
-    text.chars().filter(|c| !c.is_whitespace()).count()
+    if text.is_ascii() {
+        text.bytes().filter(|b| !is_ascii_space(*b)).count()
+    } else {
+        text.chars().filter(|c| !c.is_whitespace()).count()
+    }
 }
 
-/// Question marks: `?`, `？` and `¿`, counted by their bytes (`？` is EF BC 9F, `¿` C2 BF;
-/// neither last byte ends any other character after those leads).
-fn questions(text: &str) -> usize {
-    let b = text.as_bytes();
-    (0..b.len())
-        .filter(|&i| match b[i] {
-            b'?' => true,
-            0x9F => b[..i].ends_with(&[0xEF, 0xBC]),
-            0xBF => b[..i].ends_with(&[0xC2]),
-            _ => false,
-        })
-        .count()
+/// The ASCII bytes `char::is_whitespace` is true of.
+fn is_ascii_space(b: u8) -> bool {
+    matches!(b, b' ' | b'\t'..=b'\r')
 }
 
-/// Whether the lower-cased text holds one of [`UNSUBSCRIBE_WORDS`]: one pass over its bytes,
+/// Whether the text holds one of [`UNSUBSCRIBE_WORDS`] once lower-cased. ASCII text is matched
+/// ignoring ASCII case rather than copied in lower case (it lower-cases to the same bytes);
+/// other text is lower-cased first, as `K` (Kelvin) becomes `k`. One pass over the bytes,
 /// trying the words only where one can start (a table of first bytes made at build time).
-fn says_unsubscribe(lower: &str) -> bool {
+fn says_unsubscribe(text: &str, ascii: bool) -> bool {
     const FIRST: [bool; 256] = {
         let mut t = [false; 256];
         let mut i = 0;
         while i < UNSUBSCRIBE_WORDS.len() {
-            t[UNSUBSCRIBE_WORDS[i].as_bytes()[0] as usize] = true;
+            let b = UNSUBSCRIBE_WORDS[i].as_bytes()[0];
+            t[b as usize] = true;
+            t[b.to_ascii_uppercase() as usize] = true;
             i += 1;
         }
         t
     };
-    let b = lower.as_bytes();
+    let lower;
+    let b = if ascii {
+        text.as_bytes()
+    } else {
+        lower = text.to_lowercase();
+        lower.as_bytes()
+    };
+    // The words are in lower case, and lower-cased text has no ASCII capitals: ignoring ASCII
+    // case is exact on both.
     (0..b.len()).any(|i| {
         FIRST[b[i] as usize]
-            && UNSUBSCRIBE_WORDS
-                .iter()
-                .any(|w| b[i..].starts_with(w.as_bytes()))
+            && UNSUBSCRIBE_WORDS.iter().any(|w| {
+                b.len() - i >= w.len() && b[i..i + w.len()].eq_ignore_ascii_case(w.as_bytes())
+            })
     })
 }
 
@@ -617,10 +637,31 @@ fn is_digit(c: char) -> bool {
     c.is_ascii_digit() || ('０'..='９').contains(&c)
 }
 
-/// Percentages: a number, perhaps a space, then % (or ％).
-fn percentages(text: &str) -> usize {
-    text.match_indices(['%', '％'])
-        .filter(|&(at, _)| {
+/// What one pass over a text counts: its visible characters, question marks, percentages
+/// and amounts of money.
+#[derive(Debug, Default, PartialEq)]
+struct Numbers {
+    /// Characters that are not whitespace.
+    visible: usize,
+    /// `?`, `？` and `¿`.
+    questions: usize,
+    /// A number, perhaps a space, then % (or ％).
+    percentages: usize,
+    /// A currency sign or code next to a number, on either side.
+    prices: usize,
+    /// Whether the text is all ASCII.
+    ascii: bool,
+}
+
+impl Numbers {
+    fn read(text: &str) -> Numbers {
+        const CODES: &[&str] = &[
+            "USD", "EUR", "GBP", "CHF", "JPY", "BRL", "MXN", "CAD", "AUD",
+        ];
+        let near_digit = |at: usize, end: usize| {
+            digit_within_three(text[end..].chars()) || digit_within_three(text[..at].chars().rev())
+        };
+        let percent = |at: usize| {
             let mut before = text[..at].chars().rev();
             let mut c = before.next();
             for _ in 0..2 {
@@ -630,34 +671,61 @@ fn percentages(text: &str) -> usize {
                 c = before.next();
             }
             c.is_some_and(is_digit)
-        })
-        .count()
-}
-
-/// Amounts of money: a currency sign or code next to a number, on either side. One pass over
-/// the characters; a code is three ASCII capitals, none of which can overlap itself.
-fn prices(text: &str) -> usize {
-    const SIGNS: &[char] = &['$', '€', '£', '¥', '￥', '円', '₹', '₩'];
-    const CODES: &[&str] = &[
-        "USD", "EUR", "GBP", "CHF", "JPY", "BRL", "MXN", "CAD", "AUD",
-    ];
-    let near_digit = |at: usize, end: usize| {
-        digit_within_three(text[end..].chars()) || digit_within_three(text[..at].chars().rev())
-    };
-    let mut n = 0;
-    for (at, c) in text.char_indices() {
-        if SIGNS.contains(&c) {
-            n += usize::from(near_digit(at, at + c.len_utf8()));
-        } else if c.is_ascii_uppercase() && CODES.iter().any(|code| text[at..].starts_with(code)) {
+        };
+        // A code is three ASCII capitals, none of which can overlap itself.
+        let code = |at: usize| {
             let end = at + 3;
-            let before = text[..at].chars().next_back();
-            let after = text[end..].chars().next();
-            let word = !before.is_some_and(|c| c.is_alphabetic())
-                && !after.is_some_and(|c| c.is_alphabetic());
-            n += usize::from(word && near_digit(at, end));
+            CODES.iter().any(|code| text[at..].starts_with(code))
+                && !text[..at]
+                    .chars()
+                    .next_back()
+                    .is_some_and(char::is_alphabetic)
+                && !text[end..].chars().next().is_some_and(char::is_alphabetic)
+                && near_digit(at, end)
+        };
+        let mut n = Numbers {
+            ascii: true,
+            ..Numbers::default()
+        };
+        let bytes = text.as_bytes();
+        let mut at = 0;
+        while at < bytes.len() {
+            let b = bytes[at];
+            if b.is_ascii() {
+                if !is_ascii_space(b) {
+                    n.visible += 1;
+                }
+                match b {
+                    b'?' => n.questions += 1,
+                    b'%' => n.percentages += usize::from(percent(at)),
+                    b'$' => n.prices += usize::from(near_digit(at, at + 1)),
+                    b'U' | b'E' | b'G' | b'C' | b'J' | b'B' | b'M' | b'A' => {
+                        n.prices += usize::from(code(at))
+                    }
+                    _ => {}
+                }
+                at += 1;
+                continue;
+            }
+            n.ascii = false;
+            let Some(c) = text[at..].chars().next() else {
+                break;
+            };
+            if !c.is_whitespace() {
+                n.visible += 1;
+            }
+            match c {
+                '？' | '¿' => n.questions += 1,
+                '％' => n.percentages += usize::from(percent(at)),
+                '€' | '£' | '¥' | '￥' | '円' | '₹' | '₩' => {
+                    n.prices += usize::from(near_digit(at, at + c.len_utf8()))
+                }
+                _ => {}
+            }
+            at += c.len_utf8();
         }
+        n
     }
-    n
 }
 
 /// Order, invoice, tracking and reference numbers: tokens mixing letters and at least four
@@ -665,10 +733,18 @@ fn prices(text: &str) -> usize {
 fn identifiers(text: &str) -> usize {
     let mut seen = std::collections::BTreeSet::new();
     // Tokens are runs of ASCII, so bytes split them as chars would.
-    for token in text
-        .as_bytes()
-        .split(|&b| !(b.is_ascii_alphanumeric() || matches!(b, b'-' | b'#' | b'_')))
-    {
+    let part = |b: &u8| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'#' | b'_');
+    let bytes = text.as_bytes();
+    let mut at = 0;
+    while at < bytes.len() {
+        let len = bytes[at..].iter().take_while(|b| part(b)).count();
+        let token = &bytes[at..at + len];
+        at += len + 1;
+        // Every kind of identifier has four digits or more: most tokens stop here.
+        let digits = token.iter().filter(|b| b.is_ascii_digit()).count();
+        if digits < 4 {
+            continue;
+        }
         let first = token
             .iter()
             .take_while(|b| matches!(b, b'-' | b'_'))
@@ -679,7 +755,6 @@ fn identifiers(text: &str) -> usize {
             .take_while(|b| matches!(b, b'-' | b'_'))
             .count();
         let token = &token[first..token.len() - last];
-        let digits = token.iter().filter(|b| b.is_ascii_digit()).count();
         let letters = token.iter().filter(|b| b.is_ascii_alphabetic()).count();
         let id = (token.starts_with(b"#") && digits >= 4)
             || (letters > 0 && digits >= 4 && token.len() >= 6 && token.len() <= 40)
@@ -726,15 +801,17 @@ mod tests {
 
     #[test]
     fn numbers_in_any_language() {
+        let read = |text| Numbers::read(text);
         assert_eq!(
-            percentages("-30 % sur tout, 20%OFF, 最大50％オフ, 100 and 5 %"),
+            read("-30 % sur tout, 20%OFF, 最大50％オフ, 100 and 5 %").percentages,
             4
         );
         assert_eq!(
-            prices("$12.00, 12,34 €, R$ 9,90, ¥1,200, 3.480円, 45 EUR, EURO 5, US$9"),
+            read("$12.00, 12,34 €, R$ 9,90, ¥1,200, 3.480円, 45 EUR, EURO 5, US$9").prices,
             7
         );
-        assert_eq!(prices("no money here: 12 apples, $ alone"), 0);
+        assert_eq!(read("no money here: 12 apples, $ alone").prices, 0);
+        assert_eq!(read("Why? ¿Qué? 何？ 5% ").questions, 4);
         assert_eq!(
             identifiers("Order #123456, invoice INV-2026-00042, parcel 1Z999AA10123456784, 75008 Paris, 2026-05-01, SAVE20"),
             3

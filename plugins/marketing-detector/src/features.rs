@@ -11,6 +11,7 @@
 //! by their URLs.
 
 use crate::html;
+use crate::substring::{after_scheme, contains, contains_any};
 
 /// The features, in the order of the vector; the weights (weights.rs) follow this order.
 /// Counts are taken as ln(1 + n); flags are 0 or 1.
@@ -163,18 +164,14 @@ pub fn extract(m: &Input) -> [f32; FEATURES.len()] {
         } else {
             tracked as f32 / m.links.len() as f32
         },
-        flag(lower_links.iter().any(|l| l.contains("utm_"))),
+        flag(lower_links.iter().any(|l| contains(l, "utm_"))),
         ln(markup.buttons),
-        flag(
-            lower_links
-                .iter()
-                .any(|l| UNSUBSCRIBE_URL.iter().any(|u| l.contains(u))),
-        ),
+        flag(lower_links.iter().any(|l| contains_any(l, UNSUBSCRIBE_URL))),
         flag(says_unsubscribe(&prose, numbers.ascii)),
         flag(
             lower_links
                 .iter()
-                .any(|l| l.contains("settings") || l.contains("notification")),
+                .any(|l| contains(l, "settings") || contains(l, "notification")),
         ),
         flag(social >= 2),
         flag(markup.hidden_text),
@@ -414,15 +411,15 @@ impl Sender {
 
 /// The host of a lower-cased URL.
 fn host(url: &str) -> &str {
-    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let rest = after_scheme(url);
     let end = rest.find(['/', '?', '#', ':']).unwrap_or(rest.len());
     &rest[..end]
 }
 
 /// A link through a click-tracking redirect: a URL inside the URL, or a long opaque token.
 fn redirects(url: &str) -> bool {
-    let rest = url.split_once("://").map_or(url, |(_, r)| r);
-    if rest.contains("%3a%2f%2f") || rest.contains("=http") || rest.contains("/http") {
+    let rest = after_scheme(url);
+    if contains_any(rest, &["%3a%2f%2f", "=http", "/http"]) {
         return true;
     }
     let opaque = |s: &str, n: usize| {
@@ -444,10 +441,10 @@ fn token_link(url: &str, sender_domain: &str) -> bool {
     if site.is_empty() || registrable(host(url)) != site || redirects(url) {
         return false;
     }
-    if UNSUBSCRIBE_URL.iter().any(|u| url.contains(u)) {
+    if contains_any(url, UNSUBSCRIBE_URL) {
         return false;
     }
-    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let rest = after_scheme(url);
     let token = |s: &str| {
         s.len() >= 16
             && s.chars()
@@ -494,10 +491,9 @@ fn meeting_link(url: &str) -> bool {
         "youcanbook",
     ];
     const PATHS: &[&str] = &["/meet/", "/book-a-call", "/book-a-demo"];
-    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let rest = after_scheme(url);
     let h = host(url);
-    h.split('.').any(|label| HOSTS.contains(&label))
-        || PATHS.iter().any(|p| rest[h.len()..].contains(p))
+    h.split('.').any(|label| HOSTS.contains(&label)) || contains_any(&rest[h.len()..], PATHS)
 }
 
 /// A coupon code: three or more capitals followed by one to three digits, as a word (a run

@@ -24,9 +24,22 @@ pub fn contains(hay: &str, needle: &str) -> bool {
     find(hay, needle).is_some()
 }
 
-/// Whether any of `needles` is in `hay`.
+/// Whether any of `needles` is in `hay`: one pass over `hay`, trying the needles only where
+/// one of their first bytes is (a bit set of them).
 pub fn contains_any(hay: &str, needles: &[&str]) -> bool {
-    needles.iter().any(|n| contains(hay, n))
+    let mut firsts = [0u32; 8];
+    for needle in needles {
+        let Some(&b) = needle.as_bytes().first() else {
+            return true;
+        };
+        firsts[usize::from(b / 32)] |= 1 << (b % 32);
+    }
+    let hay = hay.as_bytes();
+    (0..hay.len()).any(|at| {
+        let b = hay[at];
+        firsts[usize::from(b / 32)] & (1 << (b % 32)) != 0
+            && needles.iter().any(|n| hay[at..].starts_with(n.as_bytes()))
+    })
 }
 
 /// What follows `://` in a URL, or the whole of it.

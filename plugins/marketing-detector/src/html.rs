@@ -120,8 +120,8 @@ fn is_pixel(attrs: &str, style: &str) -> bool {
     };
     let src = attribute(attrs, "src").unwrap_or_default();
     (dim("width") && dim("height"))
-        || contains(&style, "display:none")
-        || (contains(&style, "width:1px") && contains(&style, "height:1px"))
+        || contains(style, "display:none")
+        || (contains(style, "width:1px") && contains(style, "height:1px"))
         || contains_any(
             &src,
             &[

@@ -3,6 +3,8 @@
 //! reader sees. A scan of
 //! `<…>` spans, not a parser: mail HTML is too often broken for anything stricter to pay.
 
+use crate::substring::{contains, contains_any, find};
+
 /// What the markup holds.
 #[derive(Debug, Default, Clone, PartialEq)]
 pub struct Markup {
@@ -53,7 +55,7 @@ pub fn scan(html: &str) -> Markup {
         let style = attribute(&attrs, "style")
             .unwrap_or_default()
             .replace(' ', "");
-        if style.contains("line-through") {
+        if contains(&style, "line-through") {
             m.strikethrough = true;
         }
         match name.as_str() {
@@ -73,20 +75,18 @@ pub fn scan(html: &str) -> Markup {
             }
             "a" => {
                 let class = attribute(&attrs, "class").unwrap_or_default();
-                let styled = (style.contains("background") && style.contains("padding"))
-                    || (style.contains("background") && style.contains("display:inline-block"));
-                if styled
-                    || coloured_cell
-                    || ["btn", "button", "cta"].iter().any(|c| class.contains(c))
-                {
+                let styled = (contains(&style, "background") && contains(&style, "padding"))
+                    || (contains(&style, "background") && contains(&style, "display:inline-block"));
+                if styled || coloured_cell || contains_any(&class, &["btn", "button", "cta"]) {
                     m.buttons += 1;
                 }
             }
             "s" | "del" | "strike" => m.strikethrough = true,
-            "div" | "span" | "p" if style.contains("display:none") => m.hidden_text = true,
+            "div" | "span" | "p" if contains(&style, "display:none") => m.hidden_text = true,
             _ => {}
         }
-        coloured_cell = name == "td" && (attrs.contains("bgcolor") || style.contains("background"));
+        coloured_cell =
+            name == "td" && (contains(&attrs, "bgcolor") || contains(&style, "background"));
     }
     if !invisible && i < bytes.len() {
         visible(&html[i..], &mut m.text);
@@ -120,19 +120,20 @@ fn is_pixel(attrs: &str, style: &str) -> bool {
     };
     let src = attribute(attrs, "src").unwrap_or_default();
     (dim("width") && dim("height"))
-        || style.contains("display:none")
-        || (style.contains("width:1px") && style.contains("height:1px"))
-        || [
-            "/open", "/track", "pixel", "beacon", "/o/", "/wf/", "open.php", "/e2t/",
-        ]
-        .iter()
-        .any(|m| src.contains(m))
+        || contains(style, "display:none")
+        || (contains(style, "width:1px") && contains(style, "height:1px"))
+        || contains_any(
+            &src,
+            &[
+                "/open", "/track", "pixel", "beacon", "/o/", "/wf/", "open.php", "/e2t/",
+            ],
+        )
 }
 
 /// The value of attribute `name` in a lower-cased attribute list, quoted or not.
 fn attribute(attrs: &str, name: &str) -> Option<String> {
     let mut from = 0;
-    while let Some(at) = attrs[from..].find(name).map(|p| p + from) {
+    while let Some(at) = find(&attrs[from..], name).map(|p| p + from) {
         from = at + name.len();
         let before_ok = at == 0 || attrs.as_bytes()[at - 1].is_ascii_whitespace();
         let rest = attrs[from..].trim_start();

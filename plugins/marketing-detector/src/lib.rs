@@ -18,6 +18,7 @@ use sluice_sdk::prelude::*;
 
 pub mod features;
 mod html;
+mod substring;
 mod weights;
 
 use features::{Input, FEATURES};

@@ -111,19 +111,6 @@ fn without_the_server_tempfail_refuses_at_once_local_counts_per_node_and_sharing
     assert!(r.starts_with("451 4.7.1"), "{r}");
 }
 
-/// Yesterday (UTC) as `YYYY-MM-DD`.
-fn yesterday() -> String {
-    let secs = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
-    let out = std::process::Command::new("date")
-        .args(["-u", "-d", &format!("@{}", secs - 86_400), "+%Y-%m-%d"])
-        .output()
-        .expect("run date");
-    String::from_utf8(out.stdout).unwrap().trim().to_owned()
-}
-
 #[test]
 fn a_warmup_schedule_caps_a_pool_across_nodes_at_todays_step() {
     let redis = Redis::start();
@@ -140,7 +127,7 @@ fn a_warmup_schedule_caps_a_pool_across_nodes_at_todays_step() {
                  [[delivery.pool]]\nname = \"new-ip\"\nsource = [\"127.0.0.1\"]\ndaily_cap = 1000\n\
                  [delivery.pool.warmup]\nstart = \"{}\"\ncaps = [1, 3, 10]\n",
                 sink.port,
-                yesterday()
+                sluice_e2e::utc_date(1)
             )),
             tables: redis.cluster_table(""),
             ..RelayConfig::default()

@@ -363,6 +363,19 @@ fn wait_captures(dir: &Path) -> Vec<PathBuf> {
     .expect("a capture within 10 s")
 }
 
+/// The one captured message, of queue id `id`: it holds `message` as the client sent it; its
+/// envelope sidecar.
+fn only_capture(dir: &Path, id: &str, message: &str) -> serde_json::Value {
+    let emls = wait_captures(dir);
+    assert_eq!(emls.len(), 1, "{emls:?}");
+    let name = emls[0].file_name().unwrap().to_string_lossy().into_owned();
+    assert!(name.ends_with(&format!("-{id}.eml")), "{name}");
+    assert_eq!(std::fs::read_to_string(&emls[0]).unwrap(), message);
+    let mut sidecar = emls[0].clone().into_os_string();
+    sidecar.push(".json");
+    serde_json::from_slice(&std::fs::read(&sidecar).unwrap()).unwrap()
+}
+
 /// `[tenant.capture]` keeps a sample of accepted messages as the client sent them, each with
 /// its envelope; `sluice replay` runs the directory as it is. Too large a message is not kept,
 /// and a rate outside [0, 1] is refused when the config loads.
@@ -393,16 +406,8 @@ fn capture_keeps_accepted_messages_for_replay() {
         .starts_with("250"));
     let accepted = relay.wait_events("accepted", 2);
     let kept_id = accepted[1]["queue_id"].as_str().unwrap().to_owned();
-    let emls = wait_captures(&dir);
-    assert_eq!(emls.len(), 1, "{emls:?}");
-    let name = emls[0].file_name().unwrap().to_string_lossy().into_owned();
-    assert!(name.ends_with(&format!("-{kept_id}.eml")), "{name}");
     // As the client sent it: no Received header of ours.
-    assert_eq!(std::fs::read_to_string(&emls[0]).unwrap(), small);
-    let mut sidecar = emls[0].clone().into_os_string();
-    sidecar.push(".json");
-    let envelope: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(&sidecar).unwrap()).unwrap();
+    let envelope = only_capture(&dir, &kept_id, small);
     assert_eq!(envelope["from"], "app@example.com");
     assert_eq!(
         envelope["to"],
@@ -485,15 +490,7 @@ fn capture_keeps_messages_sent_over_the_http_api() {
     assert_eq!(r.status, 202, "{r:?}");
     let id = r.json()["id"].as_str().unwrap().to_owned();
 
-    let emls = wait_captures(&dir);
-    assert_eq!(emls.len(), 1, "{emls:?}");
-    let name = emls[0].file_name().unwrap().to_string_lossy().into_owned();
-    assert!(name.ends_with(&format!("-{id}.eml")), "{name}");
-    assert_eq!(std::fs::read_to_string(&emls[0]).unwrap(), raw);
-    let mut sidecar = emls[0].clone().into_os_string();
-    sidecar.push(".json");
-    let envelope: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(&sidecar).unwrap()).unwrap();
+    let envelope = only_capture(&dir, &id, raw);
     assert_eq!(envelope["from"], "app@example.com");
     assert_eq!(
         envelope["to"],
@@ -502,9 +499,7 @@ fn capture_keeps_messages_sent_over_the_http_api() {
     assert_eq!(envelope["tenant"], "demo");
     // The user is the API key's name, never the key itself.
     assert_eq!(envelope["auth_user"], "tests");
-    assert!(!std::fs::read_to_string(&sidecar)
-        .unwrap()
-        .contains(sluice_e2e::DEMO_API_KEY));
+    assert!(!envelope.to_string().contains(sluice_e2e::DEMO_API_KEY));
     assert_eq!(envelope["queue_id"], id.as_str());
     assert_eq!(envelope["client_ip"], "127.0.0.1");
 

@@ -51,6 +51,15 @@ fn wait_event(relay: &Relay, name: &str, fields: Value) -> Value {
     .unwrap_or_else(|| panic!("no {name} event with {fields}; log:\n{}", relay.log()))
 }
 
+/// The sink never saw a RCPT for `rcpt`: nothing was tried.
+fn assert_untried(sink: &Sink, rcpt: &str) {
+    assert!(
+        sink.rcpt_replies(rcpt).is_empty(),
+        "{rcpt} was tried: {:?}",
+        sink.log()
+    );
+}
+
 fn shaping_status(relay: &Relay) -> Value {
     relay.http("GET", "/v1/status", Some(READ_TOKEN)).json()["shaping"].clone()
 }
@@ -92,11 +101,7 @@ fn a_421_try_again_later_suspends_the_destination_until_the_duration_runs_out() 
             .contains("suspended by traffic shaping (try-later)"),
         "{held}"
     );
-    assert!(
-        sink.rcpt_replies("second@dest.test").is_empty(),
-        "{:?}",
-        sink.log()
-    );
+    assert_untried(&sink, "second@dest.test");
     // Another destination is not concerned.
     send(&relay, "marker@other.test");
     wait_event(&relay, "delivered", json!({ "rcpt": "marker@other.test" }));
@@ -160,11 +165,7 @@ fn a_bounce_rule_fails_the_message_with_a_dsn_and_the_next_ones_untried() {
         "{bounced}"
     );
     assert_eq!(bounced["remote"], "-", "untried: {bounced}");
-    assert!(
-        sink.rcpt_replies("two@dest.test").is_empty(),
-        "{:?}",
-        sink.log()
-    );
+    assert_untried(&sink, "two@dest.test");
     let dsns = sender_box.wait_messages(2);
     for (dsn, rcpt) in dsns.iter().zip(["one@dest.test", "two@dest.test"]) {
         assert!(dsn
@@ -254,11 +255,7 @@ fn a_suspension_set_by_one_node_holds_the_other_nodes_messages() {
             .contains("421 4.7.0 Try again later"),
         "{held}"
     );
-    assert!(
-        sink.rcpt_replies("from-b@dest.test").is_empty(),
-        "{:?}",
-        sink.log()
-    );
+    assert_untried(&sink, "from-b@dest.test");
     let status = shaping_status(&b);
     assert_eq!(status[0]["site"], "mx:dest.test", "{status}");
     assert_eq!(status[0]["action"], "suspend");
@@ -266,11 +263,7 @@ fn a_suspension_set_by_one_node_holds_the_other_nodes_messages() {
     // B's other destinations flow.
     send(&b, "marker@other.test");
     wait_event(&b, "delivered", json!({ "rcpt": "marker@other.test" }));
-    assert!(
-        sink.rcpt_replies("from-b@dest.test").is_empty(),
-        "{:?}",
-        sink.log()
-    );
+    assert_untried(&sink, "from-b@dest.test");
 }
 
 #[test]
@@ -357,11 +350,7 @@ fn without_the_server_tempfail_holds_local_falls_back_and_sharing_resumes() {
     // Fail open: this node's own state, which has no suspension.
     let through = send(&open, "through@dest.test");
     wait_event(&open, "delivered", json!({ "queue_id": through }));
-    assert!(
-        sink.rcpt_replies("waiting@dest.test").is_empty(),
-        "{:?}",
-        sink.log()
-    );
+    assert_untried(&sink, "waiting@dest.test");
 
     // The server returns: the held message goes.
     redis.spawn();
@@ -421,11 +410,7 @@ fn domains_of_one_provider_share_its_limits_and_their_events_name_it() {
     let second = send(&relay, "two@other.test");
     let held = wait_event(&relay, "shaping_held", json!({ "queue_id": second }));
     assert_eq!(held["site"], "acme", "{held}");
-    assert!(
-        sink.rcpt_replies("two@other.test").is_empty(),
-        "{:?}",
-        sink.log()
-    );
+    assert_untried(&sink, "two@other.test");
 }
 
 /// An egress pool's warm-up can step more slowly for one provider: its mail waits at that
@@ -435,13 +420,7 @@ fn a_provider_warms_up_at_its_own_steps_within_the_pool() {
     let port = free_port();
     let dns = dns("127.0.0.39");
     let sink = Sink::start_at("127.0.0.39", port, &[]);
-    let today = {
-        let out = std::process::Command::new("date")
-            .args(["-u", "+%Y-%m-%d"])
-            .output()
-            .expect("run date");
-        String::from_utf8(out.stdout).unwrap().trim().to_owned()
-    };
+    let today = sluice_e2e::utc_date(0);
     let relay = Relay::start(RelayConfig {
         tenants: sluice_e2e::relay::DEMO_TENANT.replace(
             "sender_domains = [\"example.com\"]",
@@ -471,11 +450,7 @@ fn a_provider_warms_up_at_its_own_steps_within_the_pool() {
     // Another destination, of no provider, still goes through the pool.
     let other = send(&relay, "three@other.test");
     wait_event(&relay, "delivered", json!({ "queue_id": other }));
-    assert!(
-        sink.rcpt_replies("two@dest.test").is_empty(),
-        "{:?}",
-        sink.log()
-    );
+    assert_untried(&sink, "two@dest.test");
     let pool = &relay.http("GET", "/v1/status", Some(READ_TOKEN)).json()["pools"][0];
     assert_eq!(pool["cap_today"], 10, "{pool}");
     assert_eq!(pool["providers"][0]["provider"], "acme", "{pool}");

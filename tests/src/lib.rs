@@ -27,6 +27,27 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicU16, Ordering};
 use std::time::{Duration, Instant};
 
+/// The UTC date `days_ago` days before today, `YYYY-MM-DD` (for warm-up schedules).
+pub fn utc_date(days_ago: u64) -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock after 1970")
+        .as_secs();
+    let out = Command::new("date")
+        .args([
+            "-u",
+            "-d",
+            &format!("@{}", secs - days_ago * 86_400),
+            "+%Y-%m-%d",
+        ])
+        .output()
+        .expect("run date");
+    String::from_utf8(out.stdout)
+        .expect("date prints UTF-8")
+        .trim()
+        .to_owned()
+}
+
 /// The workspace root.
 pub fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))

@@ -165,14 +165,7 @@ pub async fn tail(
     };
     let recent: Vec<Value> = found.events.iter().rev().take(RECENT).map(row).collect();
     let next = found.next.unwrap_or(from);
-    let tenants: Vec<String> = c
-        .relay
-        .current()
-        .config
-        .tenants
-        .iter()
-        .map(|t| t.name.clone())
-        .collect();
+    let tenants = c.tenant_names();
     let nonce = nonce();
     let body = html! {
         form #filter.filters method="get" action="/console/events" {

@@ -57,6 +57,14 @@ pub struct Console {
     pub sessions: Arc<Sessions>,
 }
 
+impl Console {
+    /// The configured tenants' names, for the pages' tenant filters.
+    pub fn tenant_names(&self) -> Vec<String> {
+        let live = self.relay.current();
+        live.config.tenants.iter().map(|t| t.name.clone()).collect()
+    }
+}
+
 /// The console's routes, to be nested under `/console` in the admin router.
 pub fn router<S>(relay: Arc<Relay>) -> Router<S> {
     let console = Console {

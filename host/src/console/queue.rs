@@ -83,14 +83,7 @@ pub async fn list(
         .map(|m| (m, api::state(&m.envelope, Some(&live))))
         .filter(|(m, (state, _))| filter.keeps(m, state))
         .collect();
-    let tenants: Vec<String> = c
-        .relay
-        .current()
-        .config
-        .tenants
-        .iter()
-        .map(|t| t.name.clone())
-        .collect();
+    let tenants = c.tenant_names();
     let body = html! {
         form #filter.filters method="get" action="/console/queue" {
             label { "Tenant "
